@@ -1,0 +1,52 @@
+"""Crash-safe checkpoints.
+
+A checkpoint is one ``torch.save`` file of tensors, numbers, strings and containers only, read back with
+``torch.load(..., weights_only=True)`` (no arbitrary unpickling). Writes go to a temporary file in the
+same directory, are fsync'ed, then renamed over the old file: a kill at any moment leaves either the old or
+the new checkpoint, never a torn one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import UserError
+
+FORMAT = "ganforge-checkpoint-v1"
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a ganforge checkpoint safely; a missing or damaged file is a :class:`UserError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many types for damaged or foreign files
+        raise UserError(f"checkpoint {path} cannot be loaded: {str(e).splitlines()[0][:200]}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise UserError(f"checkpoint {path} is not a ganforge checkpoint (expected format {FORMAT})")
+    return ckpt

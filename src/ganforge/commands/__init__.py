@@ -1,0 +1,1 @@
+"""Subcommands of the ganforge CLI, one module each."""

@@ -1,0 +1,118 @@
+"""``ganforge train``: train a GAN run from flags and/or a YAML config, or resume one."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from ..config import DEFAULT_LR, DEFAULT_STEPS, OBJECTIVES, OPTIMIZERS, PRIORS, TrainConfig, load_yaml_config
+from ..errors import UserError
+
+TRAIN_HELP = {
+    "model": "architecture: gan (Goodfellow et al. 2014 MLPs) or dcgan (Radford et al. 2016)  [dcgan]",
+    "data": "dataset: digits, mnist, fashion-mnist, cifar10, folder:PATH, gauss1d, ring8, grid25  [digits]",
+    "data_dir": "directory holding the dataset's files (also searched: $GANFORGE_DATA, ~/.ganforge/data, "
+                "./data, /usr/share/datasets)",
+    "image_size": "resize images to SIZE x SIZE once at load time (folder:PATH default 64)  [native size]",
+    "steps": f"training iterations (one G update each)  [{DEFAULT_STEPS} unless --epochs]",
+    "epochs": "train for this many passes over the training split instead of --steps",
+    "batch_size": "minibatch size m  [64]",
+    "k_disc": "discriminator steps per generator step, k in Algorithm 1  [1]",
+    "objective": f"generator objective: {' or '.join(OBJECTIVES)} (Algorithm 1's log(1 - D(G(z))))  [nonsaturating]",
+    "optimizer": f"{' or '.join(OPTIMIZERS)}  [adam]",
+    "lr": f"learning rate  [adam {DEFAULT_LR['adam']}, sgd {DEFAULT_LR['sgd']}]",
+    "beta1": "Adam beta1  [0.5]",
+    "beta2": "Adam beta2  [0.999]",
+    "momentum": "SGD momentum  [0.5]",
+    "latent_dim": "size of z  [100]",
+    "prior": f"noise prior p_z: {' or '.join(PRIORS)} (uniform on [-1, 1])  [normal]",
+    "width": "network width: dcgan base channels [64]; gan generator hidden units [1200 images, 128 points]",
+    "seed": "random seed; runs with the same seed are identical on CPU  [0]",
+    "sample_every": "write a sample grid and a metrics.jsonl line every N steps  [500]",
+    "checkpoint_every": "overwrite checkpoints/latest.pt every N steps  [1000]",
+    "keep_every": "also keep checkpoints/step_XXXXXX.pt every N steps; 0 keeps none  [0]",
+    "device": "auto, cpu or cuda  [auto]",
+}
+#: What may change when a run is resumed; anything else would make a different run.
+RESUMABLE = {"steps", "epochs", "sample_every", "checkpoint_every", "keep_every", "device", "data_dir"}
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train a GAN (Algorithm 1 of Goodfellow et al. 2014)",
+        description="Train a GAN with Algorithm 1: per step, k discriminator updates on fresh real and fake "
+                    "minibatches, then one generator update. Writes RUN_DIR/config.yaml, metrics.jsonl, "
+                    "samples/step_XXXXXX.png and checkpoints/latest.pt. Defaults in [brackets].",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    types = {"int": int, "float": float, "str": str}
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        typ = types[str(f.type).split(" ")[0]]
+        p.add_argument(flag, type=typ, default=None, help=TRAIN_HELP[f.name], metavar=f.name.upper())
+    p.add_argument("--out", default=None, metavar="RUN_DIR", help="run directory  [runs/MODEL-DATA]")
+    p.add_argument("--config", default=None, metavar="FILE.yaml", help="YAML file of any of these options; "
+                   "flags given on the command line override it")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its latest checkpoint "
+                   "(only --steps/--epochs/--sample-every/--checkpoint-every/--keep-every/--device may change)")
+    p.add_argument("--download", action="store_true", help="fetch the dataset from its canonical source if missing")
+    p.add_argument("--no-progress", action="store_true", help="print a line per --sample-every instead of a bar")
+    p.set_defaults(func=cmd_train)
+
+
+def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
+    names = [f.name for f in fields(TrainConfig)]
+    explicit = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    from_file = load_yaml_config(args.config) if args.config else {}
+    TrainConfig.from_dict(from_file, source=f"config file {args.config}")  # unknown keys / types, early
+    if args.resume:
+        if not args.out:
+            raise UserError("--resume needs --out RUN_DIR naming the run to continue")
+        run_dir = Path(args.out)
+        from ..checkpoint import load_checkpoint
+
+        saved = load_checkpoint(run_dir / "checkpoints" / "latest.pt")["config"]
+        requested = {**from_file, **explicit}
+        for name, value in requested.items():
+            if name not in RESUMABLE and value != saved.get(name):
+                raise UserError(f"--resume: {name} is {saved.get(name)!r} in {run_dir}, cannot change it to "
+                                f"{value!r} (only {', '.join(sorted(RESUMABLE))} may change)")
+        values = {**saved, **requested}
+        if "steps" in requested:
+            values["epochs"] = None
+        elif "epochs" in requested:
+            values["steps"] = None
+    else:
+        values = {**from_file, **explicit}
+        run_dir = Path(args.out) if args.out else None
+    cfg = TrainConfig.from_dict(values, source="options").validate()
+    if run_dir is None:
+        safe_data = cfg.data.replace("folder:", "folder-").replace("/", "_").strip("_")
+        run_dir = Path("runs") / f"{cfg.model}-{safe_data}"
+    return cfg, run_dir
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..train import Trainer, TrainingInterrupted
+
+    cfg, run_dir = _resolve_train_config(args)
+    trainer = Trainer(cfg, run_dir, resume=args.resume, download=args.download,
+                      progress=False if args.no_progress else None)
+    sizes = ", ".join(f"{name} {sum(p.numel() for p in m.parameters()):,} params"
+                      for name, m in trainer.model.named_children())
+    print(f"ganforge: training {cfg.model} on {cfg.data} ({trainer.dataset.source}; {len(trainer.dataset)} train "
+          f"examples of shape {trainer.dataset.shape}) on {trainer.device}; {sizes}; "
+          f"steps {trainer.step} -> {trainer.total_steps}; run dir {run_dir}", flush=True)
+    try:
+        trainer.fit()
+    except TrainingInterrupted as e:
+        print(f"ganforge: interrupted at step {e.step}; checkpoint saved to {run_dir / 'checkpoints/latest.pt'}; "
+              f"continue with: ganforge train --out {run_dir} --resume", file=sys.stderr)
+        return 128 + e.signum
+    last = sorted((run_dir / "samples").glob("step_*.png"))[-1]
+    print(f"ganforge: done at step {trainer.step} in {trainer.elapsed_s:.1f} s; samples {last}; "
+          f"checkpoint {run_dir / 'checkpoints' / 'latest.pt'}")
+    return 0
+
+

@@ -1,0 +1,139 @@
+"""Training configuration: one typed dataclass, validated once at the edge (CLI or YAML).
+
+Precedence when a run starts: dataclass defaults < ``--config FILE.yaml`` < flags given on the command
+line. The resolved config is written to ``RUN_DIR/config.yaml`` and stored inside every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UserError
+
+OBJECTIVES = ("nonsaturating", "minimax")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+PRIORS = ("normal", "uniform")
+DEVICES = ("auto", "cpu", "cuda")
+
+#: Default learning rates: DCGAN's Adam (Radford et al. 2016), the 2014 paper's SGD with momentum,
+#: WGAN's RMSProp (Arjovsky et al. 2017).
+DEFAULT_LR = {"adam": 2e-4, "sgd": 0.1, "rmsprop": 5e-5}
+#: Length of a run when neither ``steps`` nor ``epochs`` is given.
+DEFAULT_STEPS = 2000
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. Field docs double as ``--help`` text."""
+
+    model: str = "dcgan"
+    data: str = "digits"
+    data_dir: str | None = None
+    image_size: int | None = None
+    steps: int | None = None
+    epochs: float | None = None
+    batch_size: int = 64
+    k_disc: int = 1
+    objective: str = "nonsaturating"
+    optimizer: str = "adam"
+    lr: float | None = None
+    beta1: float = 0.5
+    beta2: float = 0.999
+    momentum: float = 0.5
+    latent_dim: int = 100
+    prior: str = "normal"
+    width: int | None = None
+    seed: int = 0
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    keep_every: int = 0
+    device: str = "auto"
+
+    def validate(self) -> TrainConfig:
+        """Check every value once; raise :class:`UserError` naming the first bad one."""
+
+        def need(ok: bool, name: str, expected: str) -> None:
+            if not ok:
+                raise UserError(f"config value {name}={getattr(self, name)!r} is invalid: expected {expected}")
+
+        need(self.objective in OBJECTIVES, "objective", " or ".join(OBJECTIVES))
+        need(self.optimizer in OPTIMIZERS, "optimizer", " or ".join(OPTIMIZERS))
+        need(self.prior in PRIORS, "prior", " or ".join(PRIORS))
+        need(self.device in DEVICES, "device", " or ".join(DEVICES))
+        for name in ("batch_size", "k_disc", "latent_dim", "sample_every", "checkpoint_every"):
+            need(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name, "an integer >= 1")
+        need(isinstance(self.keep_every, int) and self.keep_every >= 0, "keep_every", "an integer >= 0")
+        need(self.steps is None or (isinstance(self.steps, int) and self.steps >= 1), "steps", "an integer >= 1")
+        need(self.epochs is None or (self.epochs > 0 and math.isfinite(self.epochs)), "epochs", "a number > 0")
+        if self.steps is not None and self.epochs is not None:
+            raise UserError("give either steps or epochs, not both")
+        need(self.lr is None or (self.lr > 0 and math.isfinite(self.lr)), "lr", "a number > 0")
+        need(0 <= self.beta1 < 1, "beta1", "a number in [0, 1)")
+        need(0 <= self.beta2 < 1, "beta2", "a number in [0, 1)")
+        need(0 <= self.momentum < 1, "momentum", "a number in [0, 1)")
+        need(self.width is None or (isinstance(self.width, int) and self.width >= 1), "width", "an integer >= 1")
+        need(self.image_size is None or (isinstance(self.image_size, int) and self.image_size >= 4),
+             "image_size", "an integer >= 4")
+        return self
+
+    @property
+    def resolved_lr(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
+        """Build from a mapping; unknown keys are an error (a misspelled option must not pass silently)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UserError(f"{source}: unknown key {unknown[0]!r}: expected one of {', '.join(sorted(known))}")
+        return cls(**{k: _coerce(cls, k, v, source) for k, v in values.items()})
+
+
+def _coerce(cls: type, name: str, value: Any, source: str) -> Any:
+    """Check a YAML value's type against the field's annotation (int, float, str, bool, or None)."""
+    annotation = str({f.name: f.type for f in fields(cls)}[name])
+    if value is None:
+        if "None" in annotation:
+            return None
+        raise UserError(f"{source}: {name} must not be empty")
+    if annotation.startswith("int") and not (isinstance(value, int) and not isinstance(value, bool)):
+        raise UserError(f"{source}: {name}={value!r} is invalid: expected an integer")
+    if annotation.startswith("float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"{source}: {name}={value!r} is invalid: expected a number")
+        return float(value)
+    if annotation.startswith("str") and not isinstance(value, str):
+        raise UserError(f"{source}: {name}={value!r} is invalid: expected a string")
+    return value
+
+
+def load_yaml_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping of config keys with ``yaml.safe_load``; keys may use dashes or underscores."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise UserError(f"config file {path}: cannot be read ({e.strerror})") from None
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise UserError(f"config file {path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise UserError(f"config file {path}: expected a mapping of option: value")
+    return {str(k).replace("-", "_"): v for k, v in values.items()}
+
+
+def save_yaml_config(config: TrainConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -1,0 +1,13 @@
+"""Datasets: one API over MNIST, Fashion-MNIST, CIFAR-10, a folder of images, digits and toy mixtures."""
+
+from . import cifar, digits, mnist, toy  # noqa: F401  (registers the datasets)
+from .core import (
+    DATASETS,
+    ArrayDataset,
+    MinibatchSampler,
+    load_dataset,
+    to_data_range,
+    to_model_range,
+)
+
+__all__ = ["DATASETS", "ArrayDataset", "MinibatchSampler", "load_dataset", "to_data_range", "to_model_range"]

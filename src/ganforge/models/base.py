@@ -1,0 +1,150 @@
+"""What every model in ganforge is: networks plus the phases of its alternating optimisation.
+
+A model never calls ``backward()`` and never owns an optimizer. It lists :class:`Phase` objects; the shared
+loop (``ganforge.train``) runs each phase ``repeats`` times per iteration on a fresh real minibatch and fresh
+latents, with only the phase's own parameters trainable, and steps that phase's optimizer. Vanilla GAN
+training (Algorithm 1 of Goodfellow et al. 2014) is ``[Phase("D", d_loss, repeats=k), Phase("G", g_loss)]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import TrainConfig
+from ..noise import sample_noise
+from ..objectives import OBJECTIVES
+from ..registry import Registry
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a model needs to know of its data: ``kind`` ("image" or "points"), one example's ``shape``
+    (``(C, H, W)`` or ``(D,)``) and the number of classes (None when unlabelled)."""
+
+    kind: str
+    shape: tuple[int, ...]
+    num_classes: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "shape": list(self.shape), "num_classes": self.num_classes}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataInfo:
+        return cls(d["kind"], tuple(d["shape"]), d.get("num_classes"))
+
+
+@dataclass
+class Batch:
+    """One phase step's inputs: a real minibatch ``x_real (m, *shape)`` in the model range with labels
+    ``y_real (m,)`` (either may be None), and fresh latents from :meth:`GANModel.sample_latent`."""
+
+    x_real: torch.Tensor | None
+    y_real: torch.Tensor | None
+    latent: Any
+
+
+LossFn = Callable[[Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+@dataclass
+class Phase:
+    """One alternating step: minimise ``loss(batch)`` over ``params``, ``repeats`` times per iteration.
+
+    ``name`` keys the phase's optimizer (and its log entries); ``after_step`` runs after each update
+    (e.g. WGAN's weight clipping); ``needs_real`` says whether the phase consumes a real minibatch.
+    """
+
+    name: str
+    loss: LossFn
+    params: list[nn.Parameter]
+    repeats: int = 1
+    needs_real: bool = True
+    after_step: Callable[[], None] | None = None
+
+
+class GANModel(nn.Module):
+    """Base class: a generator, optionally a discriminator, and the phases that train them.
+
+    Subclasses set ``self.generator`` (and ``self.discriminator``) and implement :meth:`phases`;
+    they may override :meth:`sample_latent` and :meth:`generate` when G takes more than ``z``.
+    """
+
+    generator: nn.Module
+    discriminator: nn.Module | None  # None for models without one (e.g. a VAE)
+
+    def __init__(self, cfg: TrainConfig, data: DataInfo):
+        super().__init__()
+        self.cfg, self.data = cfg, data
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def sample_latent(self, n: int, rng: torch.Generator | None = None) -> Any:
+        """Latents for ``n`` samples, drawn from ``rng`` on the CPU then moved: here ``z (n, latent_dim)``."""
+        return sample_noise(n, self.cfg.latent_dim, self.cfg.prior, rng, self.device)
+
+    def generate(self, latent: Any) -> torch.Tensor:
+        """Samples ``(n, *shape)`` in the model range ([-1, 1] for images) from latents."""
+        return self.generator(latent)
+
+    def phases(self) -> list[Phase]:
+        raise NotImplementedError
+
+
+class AdversarialGAN(GANModel):
+    """The GAN of Goodfellow et al. (2014): D ascends V(D, G) ``k_disc`` times, then G takes one step on
+    the chosen objective (``minimax`` or ``nonsaturating``), both computed from D's logits."""
+
+    def __init__(self, cfg: TrainConfig, data: DataInfo, generator: nn.Module, discriminator: nn.Module):
+        super().__init__(cfg, data)
+        self.generator, self.discriminator = generator, discriminator
+        self.objective = OBJECTIVES.get_or_fail(cfg.objective)
+
+    def d_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x_fake = self.generate(batch.latent)  # G's parameters are frozen in this phase: no graph through G
+        logits_real = self.discriminator(batch.x_real)  # (m,)
+        logits_fake = self.discriminator(x_fake)  # (m,)
+        loss = self.objective.d_loss(logits_real, logits_fake)
+        return loss, {"D/real": torch.sigmoid(logits_real).mean(), "D/fake": torch.sigmoid(logits_fake).mean()}
+
+    def g_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        logits_fake = self.discriminator(self.generate(batch.latent))
+        return self.objective.g_loss(logits_fake), {}
+
+    def phases(self) -> list[Phase]:
+        return [Phase("D", self.d_loss, list(self.discriminator.parameters()), repeats=self.cfg.k_disc),
+                Phase("G", self.g_loss, list(self.generator.parameters()), needs_real=False)]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: ``build(cfg, data) -> GANModel``; ``data_kinds`` lists what it can model."""
+
+    name: str
+    description: str
+    build: Callable[[TrainConfig, DataInfo], GANModel]
+    data_kinds: tuple[str, ...]
+
+
+MODELS: Registry[ModelSpec] = Registry("model")
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    return MODELS.register(spec.name)(spec)
+
+
+def init_normal_002(module: nn.Module) -> None:
+    """DCGAN initialisation: conv/linear weights ~ N(0, 0.02), batch-norm scales ~ N(1, 0.02), biases 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)

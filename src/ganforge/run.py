@@ -1,0 +1,72 @@
+"""Trained runs from Python: ``ganforge.load_run(RUN_DIR)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .checkpoint import load_checkpoint
+from .config import TrainConfig
+from .data import to_data_range
+from .errors import UserError
+from .models import DataInfo, GANModel
+from .train import build_model
+
+
+@dataclass
+class LoadedRun:
+    """A trained run, in eval mode on ``device``: its model, config and what data it modelled."""
+
+    run_dir: Path
+    model: GANModel
+    config: TrainConfig
+    data: DataInfo
+    data_name: str
+    step: int
+
+    @property
+    def generator(self) -> nn.Module:
+        return self.model.generator
+
+    @property
+    def discriminator(self) -> nn.Module | None:
+        return self.model.discriminator
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @torch.inference_mode()
+    def sample(self, n: int, seed: int | None = None, batch_size: int = 1024) -> torch.Tensor:
+        """``n`` samples on the CPU in the data's range: images float ``(n, C, H, W)`` in [0, 1],
+        points ``(n, D)``. A given ``seed`` gives the same samples every time."""
+        if n < 1:
+            raise UserError(f"number of samples n={n} is invalid: expected an integer >= 1")
+        rng = torch.Generator()
+        if seed is None:
+            rng.seed()
+        else:
+            rng.manual_seed(seed)
+        out = []
+        for start in range(0, n, batch_size):
+            latent = self.model.sample_latent(min(batch_size, n - start), rng)
+            out.append(to_data_range(self.model.generate(latent), self.data.kind).cpu())
+        return torch.cat(out)
+
+
+def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cpu") -> LoadedRun:
+    """Load a run's latest checkpoint (or ``checkpoint``) without touching its dataset."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run directory {run_dir} not found")
+    path = Path(checkpoint) if checkpoint else run_dir / "checkpoints" / "latest.pt"
+    ckpt = load_checkpoint(path, device)
+    cfg = TrainConfig.from_dict(ckpt["config"], source=str(path))
+    data = DataInfo.from_dict(ckpt["data"])
+    model = build_model(cfg, data)
+    model.load_state_dict(ckpt["model"])
+    model.to(device).eval()
+    return LoadedRun(run_dir, model, cfg, data, ckpt["data"]["name"], int(ckpt["step"]))

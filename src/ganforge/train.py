@@ -1,0 +1,294 @@
+"""The one training loop every GAN in ganforge shares: Algorithm 1 of Goodfellow et al. (2014).
+
+Each iteration: ``k_disc`` discriminator steps, each on a fresh real minibatch and fresh noise, then one
+generator step on fresh noise. The loop owns the device, the optimizers, the ``requires_grad`` toggles,
+sample grids, the metrics log and checkpoints; networks and objectives know nothing of it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import FORMAT, atomic_torch_save, load_checkpoint
+from .config import DEFAULT_STEPS, TrainConfig, save_yaml_config
+from .data import ArrayDataset, MinibatchSampler, load_dataset, to_data_range
+from .errors import UserError
+from .images import grid_scale, make_grid, save_image, save_points_plot
+from .models import MODELS, Batch, DataInfo, GANModel, Phase
+
+NUM_FIXED_SAMPLES = 64
+
+
+class TrainingInterrupted(Exception):
+    """Raised after SIGINT/SIGTERM once a checkpoint is safely written."""
+
+    def __init__(self, signum: int, step: int):
+        super().__init__(f"stopped by signal {signum} at step {step}")
+        self.signum, self.step = signum, step
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("device cuda requested but torch sees no CUDA GPU: use --device cpu")
+    return torch.device(name)
+
+
+def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.resolved_lr, betas=(cfg.beta1, cfg.beta2))
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.resolved_lr)
+    return torch.optim.SGD(params, lr=cfg.resolved_lr, momentum=cfg.momentum)
+
+
+def build_model(cfg: TrainConfig, data: DataInfo) -> GANModel:
+    """The registered model named by ``cfg.model``, checked against the kind of data it is given."""
+    spec = MODELS.get_or_fail(cfg.model)
+    if data.kind not in spec.data_kinds:
+        raise UserError(f"model {cfg.model} cannot model {data.kind} data ({cfg.data}): "
+                        f"it takes {' or '.join(spec.data_kinds)} data")
+    return spec.build(cfg, data)
+
+
+class Trainer:
+    """Trains one run in ``run_dir``: the model's phases in turn, each with its own optimizer.
+
+    Layout: ``config.yaml``, ``metrics.jsonl``, ``samples/step_XXXXXX.png``, ``checkpoints/latest.pt``
+    (plus ``checkpoints/step_XXXXXX.pt`` every ``keep_every`` steps).
+    """
+
+    def __init__(self, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = False, download: bool = False,
+                 dataset: ArrayDataset | None = None, progress: bool | None = None):
+        self.cfg = cfg.validate()
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        latest = self.ckpt_dir / "latest.pt"
+        if resume and not latest.is_file():
+            raise UserError(f"--resume: no checkpoint at {latest}")
+        if not resume and latest.is_file():
+            raise UserError(f"run directory {self.run_dir} already holds a run: add --resume to continue it, "
+                            "or choose another --out")
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.device = resolve_device(cfg.device)
+        self.dataset = dataset or load_dataset(cfg.data, cfg.data_dir, download, cfg.image_size)
+        self.data_info = DataInfo(self.dataset.kind, self.dataset.shape, self.dataset.num_classes)
+
+        torch.manual_seed(cfg.seed)  # initial weights and dropout masks
+        self.model = build_model(cfg, self.data_info).to(self.device)
+        self.phases = self.model.phases()
+        self.optimizers = {ph.name: build_optimizer(cfg, ph.params) for ph in self.phases}
+
+        train = torch.from_numpy(np.ascontiguousarray(self.dataset.split("train"))).to(self.device)
+        labels = self.dataset.labels.get("train")
+        labels = torch.from_numpy(labels).to(self.device) if labels is not None else None
+        self.sampler = MinibatchSampler(train, labels, cfg.batch_size, cfg.seed)
+        self.noise_rng = torch.Generator().manual_seed(cfg.seed + 1)
+        self.fixed_latent = self.model.sample_latent(NUM_FIXED_SAMPLES, torch.Generator().manual_seed(cfg.seed + 2))
+
+        real_per_step = cfg.batch_size * sum(ph.repeats for ph in self.phases if ph.needs_real)
+        self.images_per_step = max(real_per_step, cfg.batch_size)
+        self.steps_per_epoch = math.ceil(len(self.dataset) / self.images_per_step)
+        if cfg.steps is not None:
+            self.total_steps = cfg.steps
+        elif cfg.epochs is not None:
+            self.total_steps = math.ceil(cfg.epochs * self.steps_per_epoch)
+        else:
+            self.total_steps = DEFAULT_STEPS
+        self.step = 0
+        self.elapsed_s = 0.0
+        if resume:
+            self.load_state_dict(load_checkpoint(latest, self.device))
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        save_yaml_config(self.cfg, self.run_dir / "config.yaml")
+
+    @property
+    def generator(self) -> nn.Module:
+        return self.model.generator
+
+    @property
+    def discriminator(self) -> nn.Module | None:
+        return self.model.discriminator
+
+    # ----------------------------------------------------------------- Algorithm 1
+    def run_phase(self, phase: Phase) -> dict[str, torch.Tensor]:
+        """``phase.repeats`` updates of the phase's parameters, each on a fresh minibatch and fresh latents;
+        every other parameter is frozen meanwhile, so no gradient flows into it."""
+        trainable = {id(p) for p in phase.params}
+        for p in self.model.parameters():
+            p.requires_grad_(id(p) in trainable)
+        optimizer = self.optimizers[phase.name]
+        for _ in range(phase.repeats):
+            x_real, y_real = self.sampler.next() if phase.needs_real else (None, None)
+            batch = Batch(x_real, y_real, self.model.sample_latent(self.cfg.batch_size, self.noise_rng))
+            loss, logs = phase.loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if phase.after_step is not None:
+                phase.after_step()
+        return {f"loss/{phase.name}": loss.detach(), **{k: v.detach() for k, v in logs.items()}}
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One iteration: every phase in order (for a GAN: k discriminator steps, then one generator step)."""
+        self.model.train()
+        logs: dict[str, torch.Tensor] = {}
+        try:
+            for phase in self.phases:
+                logs.update(self.run_phase(phase))
+        finally:
+            self.model.requires_grad_(True)
+        self.step += 1
+        return logs
+
+    # ----------------------------------------------------------------- the run
+    def fit(self) -> int:
+        """Train until ``total_steps``; returns the final step. Ctrl-C/SIGTERM save, then raise
+        :class:`TrainingInterrupted`."""
+        stop: list[int] = []
+
+        def on_signal(signum, frame):
+            if stop:  # a second signal: stop at once (the last checkpoint is intact)
+                raise KeyboardInterrupt
+            stop.append(signum)
+
+        handlers = {}
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                handlers[sig] = signal.signal(sig, on_signal)
+        except ValueError:
+            handlers = {}  # not the main thread: no signal handling
+
+        self._truncate_metrics_after(self.step)
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+            bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True)
+        sums: dict[str, torch.Tensor] = {}
+        count, t0, interval_start = 0, time.perf_counter(), time.perf_counter()
+        try:
+            if self.step == 0:
+                self.write_samples()
+            while self.step < self.total_steps:
+                logs = self.train_step()
+                for key, v in logs.items():
+                    sums[key] = sums.get(key, 0.0) + v
+                count += 1
+                if bar is not None:
+                    bar.update(1)
+                    if self.step % 10 == 0 or self.step == self.total_steps:
+                        rate = count * self.images_per_step / max(time.perf_counter() - interval_start, 1e-9)
+                        bar.set_postfix_str(self._format(sums, count, rate), refresh=False)
+                done = self.step == self.total_steps
+                if self.step % self.cfg.sample_every == 0 or done or stop:
+                    now = time.perf_counter()
+                    self.elapsed_s += now - t0
+                    t0 = now
+                    rate = count * self.images_per_step / max(now - interval_start, 1e-9)
+                    self._log_metrics(sums, count, rate)
+                    if bar is None:
+                        print(f"step {self.step}/{self.total_steps}  {self._format(sums, count, rate)}", flush=True)
+                    self.write_samples()
+                    sums, count, interval_start = {}, 0, time.perf_counter()
+                if self.step % self.cfg.checkpoint_every == 0 or done or stop:
+                    self.save_checkpoint()
+                if stop:
+                    raise TrainingInterrupted(stop[0], self.step)
+        finally:
+            if bar is not None:
+                bar.close()
+            for sig, old in handlers.items():
+                signal.signal(sig, old)
+        return self.step
+
+    @staticmethod
+    def _format(sums: dict[str, torch.Tensor], count: int, rate: float) -> str:
+        """``img/s``, then every logged mean: losses per phase, ``D(x)`` and ``D(G(z))`` for GANs."""
+        names = {"D/real": "D(x)", "D/fake": "D(G(z))"}
+        parts = [f"img/s {rate:.0f}"]
+        parts += [f"{names.get(k, k)} {float(v) / max(count, 1):.3f}" for k, v in sums.items()]
+        return "  ".join(parts)
+
+    def _log_metrics(self, sums: dict[str, torch.Tensor], count: int, rate: float) -> None:
+        record: dict[str, Any] = {"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4),
+                                  "time_s": round(self.elapsed_s, 3), "images_per_s": round(rate, 1)}
+        record.update({k: round(float(v) / max(count, 1), 6) for k, v in sums.items()})
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _truncate_metrics_after(self, step: int) -> None:
+        """On resume, drop log lines written after the checkpoint we resume from (they will be redone)."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+        path.write_text("".join(ln + "\n" for ln in lines))
+
+    @torch.inference_mode()
+    def generate(self, latent) -> torch.Tensor:
+        """Samples in the data's range on the CPU, model in eval mode (batch norm uses running statistics)."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return to_data_range(self.model.generate(latent), self.dataset.kind).cpu()
+        finally:
+            self.model.train(was_training)
+
+    def write_samples(self) -> Path:
+        """Images: a grid of G(fixed noise). Points: 2,000 samples over the test data (also fixed noise)."""
+        path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
+        if self.dataset.kind == "image":
+            x = self.generate(self.fixed_latent)
+            save_image(make_grid(x, nrow=8), path, scale=grid_scale(x.shape[-1]))
+        else:
+            latent = self.model.sample_latent(2000, torch.Generator().manual_seed(self.cfg.seed + 3))
+            save_points_plot(self.generate(latent).numpy(), path, self.dataset.split("test")[:2000],
+                             title=f"{self.cfg.model} on {self.cfg.data}, step {self.step}")
+        return path
+
+    # ----------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "step": self.step,
+            "elapsed_s": self.elapsed_s,
+            "config": self.cfg.to_dict(),
+            "data": {"name": self.dataset.name, **self.data_info.to_dict()},
+            "model": self.model.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "sampler_cursor": self.sampler.cursor,
+            "noise_rng": self.noise_rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def load_state_dict(self, ckpt: dict[str, Any]) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(ckpt["optimizers"][name])
+        self.sampler.cursor = int(ckpt["sampler_cursor"])
+        self.noise_rng.set_state(ckpt["noise_rng"].cpu())
+        torch.set_rng_state(ckpt["torch_rng"].cpu())
+        if ckpt["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["cuda_rng"]])
+        self.step = int(ckpt["step"])
+        self.elapsed_s = float(ckpt["elapsed_s"])
+
+    def save_checkpoint(self) -> Path:
+        state = self.state_dict()
+        latest = self.ckpt_dir / "latest.pt"
+        atomic_torch_save(state, latest)
+        if self.cfg.keep_every and self.step % self.cfg.keep_every == 0:
+            atomic_torch_save(state, self.ckpt_dir / f"step_{self.step:06d}.pt")
+        return latest
