@@ -34,6 +34,22 @@ TRAIN_HELP = {
     "checkpoint_every": "overwrite checkpoints/latest.pt every N steps  [1000]",
     "keep_every": "also keep checkpoints/step_XXXXXX.pt every N steps; 0 keeps none  [0]",
     "device": "auto, cpu or cuda  [auto]",
+    "penalty": "discriminator regulariser added to its loss: none, gp (WGAN-GP, Gulrajani et al. 2017) or r1 "
+               "(Mescheder et al. 2018)  [the model's own: gp for wgan-gp, else none]",
+    "gp_weight": "weight lambda of --penalty gp or r1  [10]",
+    "clip": "clip every discriminator weight into [-CLIP, CLIP] after each D step  [wgan 0.01, else none]",
+    "labels": "sgan: number of labelled training examples (class-balanced; the rest are used unlabelled)  [all]",
+    "info_categories": "infogan: categories of the categorical code c1 (0 for none)  [10]",
+    "info_continuous": "infogan: number of continuous codes, each U[-1, 1]  [2]",
+    "info_weight": "infogan: weight lambda of the mutual-information term  [1]",
+    "ae_kind": "ae: mlp, deep (fully connected), conv or denoise (conv trained on noisy inputs)  [conv]",
+    "noise_std": "ae denoise: std of the Gaussian noise added to inputs in [0, 1] pixel units  [0.5]",
+    "amp": "off, or bf16: bfloat16 autocast of the networks (meant for CUDA; slower on CPUs without bf16 "
+           "units)  [off]",
+    "compile": "on: torch.compile the networks (pays on GPUs for long runs; first steps are slow)  [off]",
+    "channels_last": "channels-last memory for conv nets and image batches: auto (on for conv models), "
+                     "on, off  [auto]",
+    "sync_bn": "on: synchronise batch-norm statistics across ranks under torchrun (CUDA only)  [off]",
 }
 #: What may change when a run is resumed; anything else would make a different run.
 RESUMABLE = {"steps", "epochs", "sample_every", "checkpoint_every", "keep_every", "device", "data_dir"}
@@ -84,7 +100,11 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
         elif "epochs" in requested:
             values["steps"] = None
     else:
-        values = {**from_file, **explicit}
+        from ..models import MODELS
+
+        requested = {**from_file, **explicit}
+        spec = MODELS.get_or_fail(requested.get("model", TrainConfig.model))
+        values = {**spec.defaults, **requested}  # the model's recipe replaces the generic defaults
         run_dir = Path(args.out) if args.out else None
     cfg = TrainConfig.from_dict(values, source="options").validate()
     if run_dir is None:

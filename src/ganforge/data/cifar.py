@@ -59,8 +59,9 @@ def load(data_dir: str | None, download: bool) -> ArrayDataset:
         parts = [_read_batch(root / b) for b in BATCHES]
         x_train = np.concatenate([p[0] for p in parts[:5]])
         y_train = np.concatenate([p[1] for p in parts[:5]])
-        return {"train": x_train[:45000], "val": x_train[45000:], "test": parts[5][0],
-                "train_y": y_train[:45000], "val_y": y_train[45000:], "test_y": parts[5][1]}
+        n_train = len(x_train) - len(x_train) // 10  # 45,000 of the official 50,000
+        return {"train": x_train[:n_train], "val": x_train[n_train:], "test": parts[5][0],
+                "train_y": y_train[:n_train], "val_y": y_train[n_train:], "test_y": parts[5][1]}
 
     arrays = cached_arrays(["cifar10", *[file_key(root / b) for b in BATCHES]], build)
     return ArrayDataset("cifar10", "image", {s: arrays[s] for s in ("train", "val", "test")},

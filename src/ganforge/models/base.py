@@ -9,7 +9,7 @@ training (Algorithm 1 of Goodfellow et al. 2014) is ``[Phase("D", d_loss, repeat
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -124,12 +124,17 @@ class AdversarialGAN(GANModel):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered model: ``build(cfg, data) -> GANModel``; ``data_kinds`` lists what it can model."""
+    """A registered model: ``build(cfg, data) -> GANModel``; ``data_kinds`` lists what it can model.
+
+    ``defaults`` are the model's recipe (e.g. WGAN's objective, optimizer and critic steps): they replace
+    TrainConfig's defaults for this model, and anything the user sets (YAML or flags) replaces them.
+    """
 
     name: str
     description: str
     build: Callable[[TrainConfig, DataInfo], GANModel]
     data_kinds: tuple[str, ...]
+    defaults: dict[str, Any] = field(default_factory=dict)
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -137,6 +142,13 @@ MODELS: Registry[ModelSpec] = Registry("model")
 
 def register_model(spec: ModelSpec) -> ModelSpec:
     return MODELS.register(spec.name)(spec)
+
+
+def config_for(**values: Any) -> TrainConfig:
+    """A validated TrainConfig for ``values["model"]`` (default dcgan): the dataclass defaults, then the
+    model's recipe defaults, then ``values``. The CLI resolves configs the same way."""
+    spec = MODELS.get_or_fail(values.get("model", TrainConfig.model))
+    return TrainConfig.from_dict({**spec.defaults, **values}, source="options").validate()
 
 
 def init_normal_002(module: nn.Module) -> None:

@@ -1,0 +1,19 @@
+import os
+import shutil
+
+import pytest
+
+FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+HAS_FASHION = os.path.isfile(os.path.join(FASHION_DIR, "train-images-idx3-ubyte.gz"))
+HAS_CHROMIUM = shutil.which("chromium") is not None or shutil.which("chromium-browser") is not None
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """Decoded-dataset caches go to a per-session temporary directory, not the user's home."""
+    os.environ["GANFORGE_CACHE"] = str(tmp_path_factory.mktemp("ganforge-cache"))
+    yield
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than a few seconds (deselect with -m 'not slow')")

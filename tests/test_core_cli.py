@@ -1,0 +1,126 @@
+"""The command line: one-line errors with exit code 2, configs, resume rules, sampling, the Python API."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ganforge
+from ganforge.cli import main
+
+TINY = ["--data", "digits", "--width", "8", "--latent-dim", "8", "--batch-size", "16", "--no-progress"]
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("cli") / "run"
+    assert main(["train", *TINY, "--steps", "3", "--out", str(run)]) == 0
+    return run
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["train", "--model", "stylegan9"], "unknown model 'stylegan9'"),
+    (["train", "--data", "imagenet"], "unknown dataset 'imagenet'"),
+    (["train", "--objective", "wasserstein-ish"], "objective="),
+    (["train", "--batch-size", "0"], "batch_size=0"),
+    (["train", "--steps", "5", "--epochs", "1"], "either steps or epochs"),
+    (["train", "--model", "dcgan", "--data", "ring8"], "cannot model points data"),
+    (["sample", "/nonexistent/run", "--out", "x.png"], "run directory /nonexistent/run not found"),
+])
+def test_user_errors_are_one_line_and_exit_2(capsys, argv, needle):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert needle in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_yaml_config_and_flags_override_it(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: gan\nbatch-size: 8\nsteps: 2\nwidth: 20\nlatent_dim: 4\n")
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "train", "--config", cfg, "--steps", "1", "--data", "digits", "--out", run,
+                             "--no-progress")
+    assert code == 0, err
+    saved = ganforge.load_run(run).config
+    assert (saved.model, saved.batch_size, saved.steps, saved.width) == ("gan", 8, 1, 20)
+
+
+def test_unknown_yaml_key_is_rejected(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("learning_rate: 0.1\n")
+    code, _, err = run_cli(capsys, "train", "--config", cfg)
+    assert code == 2 and "unknown key 'learning_rate'" in err
+
+
+def test_malformed_yaml_is_rejected(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("steps: [1,\n")
+    code, _, err = run_cli(capsys, "train", "--config", cfg)
+    assert code == 2 and "not valid YAML" in err
+
+
+def test_resume_may_extend_a_run_but_not_change_it(trained_run, capsys, tmp_path):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained_run, run)
+    code, _, err = run_cli(capsys, "train", "--out", run, "--resume", "--model", "gan")
+    assert code == 2 and "cannot change it" in err
+    code, _, err = run_cli(capsys, "train", "--out", run, "--resume", "--steps", "5", "--no-progress")
+    assert code == 0, err
+    assert ganforge.load_run(run).step == 5
+
+
+def test_corrupt_checkpoint_is_a_user_error(tmp_path, capsys, trained_run):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained_run, run)
+    (run / "checkpoints" / "latest.pt").write_bytes(b"\x00garbage")
+    code, _, err = run_cli(capsys, "sample", run, "--out", tmp_path / "x.png")
+    assert code == 2 and "cannot be loaded" in err
+
+
+def test_sample_png_grid_and_npy(trained_run, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "sample", trained_run, "--n", "16", "--out", tmp_path / "g.png", "--seed", "3")
+    assert code == 0, err
+    assert Image.open(tmp_path / "g.png").size[0] > 4 * 8
+    run_cli(capsys, "sample", trained_run, "--n", "5", "--out", tmp_path / "a.npy", "--seed", "3")
+    run_cli(capsys, "sample", trained_run, "--n", "5", "--out", tmp_path / "b.npy", "--seed", "3")
+    a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
+    assert a.shape == (5, 1, 8, 8) and np.array_equal(a, b)
+    assert 0 <= a.min() and a.max() <= 1
+    code, _, err = run_cli(capsys, "sample", trained_run, "--out", tmp_path / "x.jpg")
+    assert code == 2 and ".png" in err
+
+
+def test_load_run_api(trained_run):
+    run = ganforge.load_run(trained_run)
+    assert run.step == 3 and run.config.model == "dcgan" and run.data.shape == (1, 8, 8)
+    assert not run.generator.training
+    x = run.sample(10, seed=0)
+    assert x.shape == (10, 1, 8, 8) and x.dtype == torch.float32
+    assert torch.equal(x, run.sample(10, seed=0))
+    assert not torch.equal(x, run.sample(10, seed=1))
+
+
+def test_datasets_command_lists_availability(capsys):
+    code, out, _ = run_cli(capsys, "datasets")
+    assert code == 0
+    line = next(ln for ln in out.splitlines() if ln.startswith("digits"))
+    assert "yes" in line
+
+
+def test_help_explains_every_train_option(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--k-disc", "--objective", "--prior", "--resume", "--config", "--sample-every"):
+        assert flag in out
