@@ -16,10 +16,18 @@ import yaml
 
 from .errors import UserError
 
-OBJECTIVES = ("nonsaturating", "minimax")
+OBJECTIVES = ("nonsaturating", "minimax", "wasserstein", "hinge", "least-squares")
+#: Discriminator regularisers added to its loss (``ganforge.penalties``); "none" adds nothing.
+PENALTIES = ("none", "gp", "r1")
+#: The four autoencoders compared in the lectures (``ganforge.models.ae``).
+AE_KINDS = ("mlp", "deep", "conv", "denoise")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 PRIORS = ("normal", "uniform")
 DEVICES = ("auto", "cpu", "cuda")
+#: Speed options (issue 6): bf16 autocast, torch.compile, channels_last memory, sync batch norm under DDP.
+AMP_MODES = ("off", "bf16")
+ON_OFF = ("on", "off")
+CHANNELS_LAST_MODES = ("auto", "on", "off")
 
 #: Default learning rates: DCGAN's Adam (Radford et al. 2016), the 2014 paper's SGD with momentum,
 #: WGAN's RMSProp (Arjovsky et al. 2017).
@@ -54,6 +62,22 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_every: int = 0
     device: str = "auto"
+    # the GAN family (issue 4): regularisers, semi-supervised labels, InfoGAN codes, autoencoders
+    penalty: str | None = None
+    gp_weight: float = 10.0
+    clip: float | None = None
+    labels: int | None = None
+    info_categories: int = 10
+    info_continuous: int = 2
+    info_weight: float = 1.0
+    ae_kind: str = "conv"
+    noise_std: float = 0.5
+    margin: float = 1.0
+    # speed and scale (issue 6)
+    amp: str = "off"
+    compile: str = "off"
+    channels_last: str = "auto"
+    sync_bn: str = "off"
 
     def validate(self) -> TrainConfig:
         """Check every value once; raise :class:`UserError` naming the first bad one."""
@@ -80,6 +104,23 @@ class TrainConfig:
         need(self.width is None or (isinstance(self.width, int) and self.width >= 1), "width", "an integer >= 1")
         need(self.image_size is None or (isinstance(self.image_size, int) and self.image_size >= 4),
              "image_size", "an integer >= 4")
+        need(self.penalty is None or self.penalty in PENALTIES, "penalty", " or ".join(PENALTIES))
+        need(self.gp_weight >= 0 and math.isfinite(self.gp_weight), "gp_weight", "a number >= 0")
+        need(self.clip is None or (self.clip > 0 and math.isfinite(self.clip)), "clip", "a number > 0")
+        need(self.labels is None or (isinstance(self.labels, int) and self.labels >= 1), "labels",
+             "an integer >= 1")
+        need(isinstance(self.info_categories, int) and self.info_categories >= 0 and self.info_categories != 1,
+             "info_categories", "0 (no categorical code) or an integer >= 2")
+        need(isinstance(self.info_continuous, int) and self.info_continuous >= 0, "info_continuous",
+             "an integer >= 0")
+        need(self.info_weight >= 0 and math.isfinite(self.info_weight), "info_weight", "a number >= 0")
+        need(self.ae_kind in AE_KINDS, "ae_kind", " or ".join(AE_KINDS))
+        need(self.noise_std >= 0 and math.isfinite(self.noise_std), "noise_std", "a number >= 0")
+        need(self.margin > 0 and math.isfinite(self.margin), "margin", "a number > 0")
+        need(self.amp in AMP_MODES, "amp", " or ".join(AMP_MODES))
+        need(self.compile in ON_OFF, "compile", " or ".join(ON_OFF))
+        need(self.channels_last in CHANNELS_LAST_MODES, "channels_last", " or ".join(CHANNELS_LAST_MODES))
+        need(self.sync_bn in ON_OFF, "sync_bn", " or ".join(ON_OFF))
         return self
 
     @property

@@ -40,7 +40,7 @@ def save_image(array: np.ndarray, path: str | Path, scale: int = 1) -> None:
 
 def grid_scale(height: int) -> int:
     """Upscale factor that makes small images (e.g. 8x8 digits) visible in a grid."""
-    return max(1, 32 // height)
+    return max(1, 64 // height)
 
 
 def save_points_plot(points: np.ndarray, path: str | Path, reference: np.ndarray | None = None,

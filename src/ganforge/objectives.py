@@ -49,3 +49,44 @@ class Objective:
 OBJECTIVES: Registry[Objective] = Registry("objective")
 OBJECTIVES.register("minimax")(Objective("minimax", discriminator_loss, generator_loss_minimax))
 OBJECTIVES.register("nonsaturating")(Objective("nonsaturating", discriminator_loss, generator_loss_nonsaturating))
+
+
+# --------------------------------------------------------------------------- beyond the log loss
+# For these objectives the discriminator's output is a real-valued score (a "critic" in WGAN), not the
+# logit of a probability; the same ``Objective`` pair of functions carries them.
+
+
+def critic_loss_wasserstein(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """WGAN (Arjovsky et al. 2017): the critic f maximises E f(x) - E f(G(z)), an estimate of the
+    Wasserstein-1 distance when f is 1-Lipschitz, so it descends mean f(G(z)) - mean f(x)."""
+    return logits_fake.mean() - logits_real.mean()
+
+
+def generator_loss_wasserstein(logits_fake: torch.Tensor) -> torch.Tensor:
+    """G descends -mean f(G(z)) (the only term of the distance that depends on G)."""
+    return -logits_fake.mean()
+
+
+def discriminator_loss_hinge(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018): mean relu(1 - D(x)) + mean relu(1 + D(G(z)))."""
+    return F.relu(1.0 - logits_real).mean() + F.relu(1.0 + logits_fake).mean()
+
+
+def discriminator_loss_least_squares(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """LSGAN (Mao et al. 2017) with the 0-1 coding a=0 (fake), b=1 (real):
+    1/2 mean (D(x) - 1)^2 + 1/2 mean D(G(z))^2."""
+    return 0.5 * (logits_real - 1.0).square().mean() + 0.5 * logits_fake.square().mean()
+
+
+def generator_loss_least_squares(logits_fake: torch.Tensor) -> torch.Tensor:
+    """LSGAN's generator, c=1 (G wants D to call its samples real): 1/2 mean (D(G(z)) - 1)^2."""
+    return 0.5 * (logits_fake - 1.0).square().mean()
+
+
+OBJECTIVES.register("wasserstein")(Objective("wasserstein", critic_loss_wasserstein, generator_loss_wasserstein))
+OBJECTIVES.register("hinge")(Objective("hinge", discriminator_loss_hinge, generator_loss_wasserstein))
+OBJECTIVES.register("least-squares")(
+    Objective("least-squares", discriminator_loss_least_squares, generator_loss_least_squares))
+
+#: Objectives whose D output is the logit of a probability (sigmoid(l) = D(x) is meaningful to log).
+PROBABILISTIC_OBJECTIVES = ("minimax", "nonsaturating")

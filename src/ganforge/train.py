@@ -7,6 +7,7 @@ sample grids, the metrics log and checkpoints; networks and objectives know noth
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -21,12 +22,15 @@ from torch import nn
 
 from .checkpoint import FORMAT, atomic_torch_save, load_checkpoint
 from .config import DEFAULT_STEPS, TrainConfig, save_yaml_config
-from .data import ArrayDataset, MinibatchSampler, load_dataset, to_data_range
+from .data import ArrayDataset, load_dataset, to_data_range
+from .distributed import ShardedMinibatchSampler, from_environment, parameter_checksums, slice_latent, wrap_ddp
 from .errors import UserError
 from .images import grid_scale, make_grid, save_image, save_points_plot
 from .models import MODELS, Batch, DataInfo, GANModel, Phase
 
 NUM_FIXED_SAMPLES = 64
+#: Rank r > 0 reseeds torch's global RNG (dropout masks) with ``seed + RANK_SEED_STRIDE * r``.
+RANK_SEED_STRIDE = 1_000_003
 
 
 class TrainingInterrupted(Exception):
@@ -46,11 +50,28 @@ def resolve_device(name: str) -> torch.device:
 
 
 def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    """The phase's optimizer. On CUDA, Adam runs fused (one kernel for all parameters) and the others use
+    torch's default multi-tensor (foreach) path; on CPU torch's default, as the benchmark showed neither
+    fused nor foreach Adam pays there (the step is ~1% of a DCGAN iteration on CPU)."""
+    params = list(params)
+    on_cuda = bool(params) and params[0].is_cuda
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.resolved_lr, betas=(cfg.beta1, cfg.beta2))
+        return torch.optim.Adam(params, lr=cfg.resolved_lr, betas=(cfg.beta1, cfg.beta2), fused=on_cuda or None)
     if cfg.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=cfg.resolved_lr)
     return torch.optim.SGD(params, lr=cfg.resolved_lr, momentum=cfg.momentum)
+
+
+def has_convolutions(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.conv._ConvNd) for m in module.modules())
+
+
+def use_channels_last(cfg: TrainConfig, model: nn.Module, kind: str) -> bool:
+    """``auto``: channels-last for models with convolutions on image data (oneDNN and cuDNN both run
+    NHWC convolutions faster; measured in docs/performance.md), else contiguous NCHW."""
+    if cfg.channels_last == "auto":
+        return kind == "image" and has_convolutions(model)
+    return cfg.channels_last == "on"
 
 
 def build_model(cfg: TrainConfig, data: DataInfo) -> GANModel:
@@ -80,25 +101,46 @@ class Trainer:
         if not resume and latest.is_file():
             raise UserError(f"run directory {self.run_dir} already holds a run: add --resume to continue it, "
                             "or choose another --out")
-        self.progress = sys.stderr.isatty() if progress is None else progress
-        self.device = resolve_device(cfg.device)
+        self.dist, self.device = from_environment(resolve_device(cfg.device))
+        self.is_main = self.dist.is_main  # rank 0 alone writes samples, metrics and checkpoints
+        self.progress = (sys.stderr.isatty() if progress is None else progress) and self.is_main
         self.dataset = dataset or load_dataset(cfg.data, cfg.data_dir, download, cfg.image_size)
         self.data_info = DataInfo(self.dataset.kind, self.dataset.shape, self.dataset.num_classes)
 
-        torch.manual_seed(cfg.seed)  # initial weights and dropout masks
+        torch.manual_seed(cfg.seed)  # initial weights (identical on every rank) and dropout masks
         self.model = build_model(cfg, self.data_info).to(self.device)
+        if self.dist.rank:
+            torch.manual_seed(cfg.seed + RANK_SEED_STRIDE * self.dist.rank)  # each rank its own dropout masks
+        self.channels_last = use_channels_last(cfg, self.model, self.dataset.kind)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        if cfg.sync_bn == "on" and self.dist.enabled:
+            if self.device.type != "cuda":
+                raise UserError("sync_bn=on needs CUDA: torch's SyncBatchNorm runs on GPUs only "
+                                "(use --sync-bn off on CPU)")
+            nn.SyncBatchNorm.convert_sync_batchnorm(self.model)  # in place: same parameters, same state dict
         self.phases = self.model.phases()
         self.optimizers = {ph.name: build_optimizer(cfg, ph.params) for ph in self.phases}
+        if cfg.compile == "on":  # in place, so state dicts keep their keys
+            for net in (self.model.generator, self.model.discriminator):
+                if net is not None:
+                    net.compile()
+        # DDP averages each phase's gradients over ranks; single-process training calls the phases directly.
+        self.ddp = wrap_ddp(self.model, self.phases, self.dist, self.device) if self.dist.enabled else None
 
         train = torch.from_numpy(np.ascontiguousarray(self.dataset.split("train"))).to(self.device)
         labels = self.dataset.labels.get("train")
         labels = torch.from_numpy(labels).to(self.device) if labels is not None else None
-        self.sampler = MinibatchSampler(train, labels, cfg.batch_size, cfg.seed)
+        self.sampler = ShardedMinibatchSampler(train, labels, cfg.batch_size, cfg.seed, self.dist.rank,
+                                               self.dist.world_size,
+                                               torch.channels_last if self.channels_last else None)
         self.noise_rng = torch.Generator().manual_seed(cfg.seed + 1)
         self.fixed_latent = self.model.sample_latent(NUM_FIXED_SAMPLES, torch.Generator().manual_seed(cfg.seed + 2))
 
-        real_per_step = cfg.batch_size * sum(ph.repeats for ph in self.phases if ph.needs_real)
-        self.images_per_step = max(real_per_step, cfg.batch_size)
+        # images per step over all ranks: batch_size is per rank, the global minibatch is world_size times it
+        global_batch = cfg.batch_size * self.dist.world_size
+        real_per_step = global_batch * sum(ph.repeats for ph in self.phases if ph.needs_real)
+        self.images_per_step = max(real_per_step, global_batch)
         self.steps_per_epoch = math.ceil(len(self.dataset) / self.images_per_step)
         if cfg.steps is not None:
             self.total_steps = cfg.steps
@@ -110,8 +152,9 @@ class Trainer:
         self.elapsed_s = 0.0
         if resume:
             self.load_state_dict(load_checkpoint(latest, self.device))
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        save_yaml_config(self.cfg, self.run_dir / "config.yaml")
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_yaml_config(self.cfg, self.run_dir / "config.yaml")
 
     @property
     def generator(self) -> nn.Module:
@@ -122,6 +165,20 @@ class Trainer:
         return self.model.discriminator
 
     # ----------------------------------------------------------------- Algorithm 1
+    def next_latent(self):
+        """Fresh latents for this rank's ``batch_size`` rows: every rank draws the global batch's latents
+        from the same generator and keeps its own slice (one process: exactly ``sample_latent(m)``)."""
+        m, r = self.cfg.batch_size, self.dist.rank
+        if not self.dist.enabled:
+            return self.model.sample_latent(m, self.noise_rng)
+        return slice_latent(self.model.sample_latent(m * self.dist.world_size, self.noise_rng), r * m, (r + 1) * m)
+
+    def autocast(self):
+        """bf16 autocast around the phases' forward passes when ``amp=bf16`` (no loss scaling needed)."""
+        if self.cfg.amp == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def run_phase(self, phase: Phase) -> dict[str, torch.Tensor]:
         """``phase.repeats`` updates of the phase's parameters, each on a fresh minibatch and fresh latents;
         every other parameter is frozen meanwhile, so no gradient flows into it."""
@@ -129,10 +186,12 @@ class Trainer:
         for p in self.model.parameters():
             p.requires_grad_(id(p) in trainable)
         optimizer = self.optimizers[phase.name]
+        index = next(i for i, ph in enumerate(self.phases) if ph is phase)
         for _ in range(phase.repeats):
             x_real, y_real = self.sampler.next() if phase.needs_real else (None, None)
-            batch = Batch(x_real, y_real, self.model.sample_latent(self.cfg.batch_size, self.noise_rng))
-            loss, logs = phase.loss(batch)
+            batch = Batch(x_real, y_real, self.next_latent())
+            with self.autocast():
+                loss, logs = self.ddp(index, batch) if self.ddp is not None else phase.loss(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -170,7 +229,8 @@ class Trainer:
         except ValueError:
             handlers = {}  # not the main thread: no signal handling
 
-        self._truncate_metrics_after(self.step)
+        if self.is_main:
+            self._truncate_metrics_after(self.step)
         bar = None
         if self.progress:
             from tqdm import tqdm
@@ -178,7 +238,7 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         count, t0, interval_start = 0, time.perf_counter(), time.perf_counter()
         try:
-            if self.step == 0:
+            if self.step == 0 and self.is_main:
                 self.write_samples()
             while self.step < self.total_steps:
                 logs = self.train_step()
@@ -191,26 +251,46 @@ class Trainer:
                         rate = count * self.images_per_step / max(time.perf_counter() - interval_start, 1e-9)
                         bar.set_postfix_str(self._format(sums, count, rate), refresh=False)
                 done = self.step == self.total_steps
-                if self.step % self.cfg.sample_every == 0 or done or stop:
+                # under torchrun a signal may reach the ranks at different steps: they agree before acting
+                stopping = self.dist.any_true(bool(stop)) if self.dist.enabled else bool(stop)
+                if self.step % self.cfg.sample_every == 0 or done or stopping:
                     now = time.perf_counter()
                     self.elapsed_s += now - t0
                     t0 = now
                     rate = count * self.images_per_step / max(now - interval_start, 1e-9)
-                    self._log_metrics(sums, count, rate)
-                    if bar is None:
-                        print(f"step {self.step}/{self.total_steps}  {self._format(sums, count, rate)}", flush=True)
-                    self.write_samples()
+                    sums, extra = self._reduce_logs(sums)
+                    if self.is_main:
+                        self._log_metrics(sums, count, rate, extra)
+                        if bar is None:
+                            print(f"step {self.step}/{self.total_steps}  {self._format(sums, count, rate)}",
+                                  flush=True)
+                        self.write_samples()
                     sums, count, interval_start = {}, 0, time.perf_counter()
-                if self.step % self.cfg.checkpoint_every == 0 or done or stop:
+                if self.step % self.cfg.checkpoint_every == 0 or done or stopping:
                     self.save_checkpoint()
-                if stop:
-                    raise TrainingInterrupted(stop[0], self.step)
+                if stopping:
+                    raise TrainingInterrupted(stop[0] if stop else signal.SIGTERM, self.step)
+            self.dist.barrier()  # no rank leaves before rank 0 has written the last samples and checkpoint
         finally:
             if bar is not None:
                 bar.close()
             for sig, old in handlers.items():
                 signal.signal(sig, old)
         return self.step
+
+    def _reduce_logs(self, sums: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        """Under DDP: log sums averaged over ranks, and ``ddp/param_spread``, the spread of the ranks'
+        parameter checksums (0 while the ranks hold identical weights). One process: unchanged."""
+        if not self.dist.enabled:
+            return sums, {}
+        keys = sorted(sums)
+        if keys:
+            stacked = torch.stack([torch.as_tensor(sums[k], dtype=torch.float64) for k in keys])
+            stacked = stacked.to(self.dist.collective_device)
+            torch.distributed.all_reduce(stacked)
+            sums = {k: v / self.dist.world_size for k, v in zip(keys, stacked.cpu(), strict=True)}
+        checksums = parameter_checksums(self.model, self.dist)
+        return sums, {"ddp/world_size": self.dist.world_size, "ddp/param_spread": max(checksums) - min(checksums)}
 
     @staticmethod
     def _format(sums: dict[str, torch.Tensor], count: int, rate: float) -> str:
@@ -220,10 +300,12 @@ class Trainer:
         parts += [f"{names.get(k, k)} {float(v) / max(count, 1):.3f}" for k, v in sums.items()]
         return "  ".join(parts)
 
-    def _log_metrics(self, sums: dict[str, torch.Tensor], count: int, rate: float) -> None:
+    def _log_metrics(self, sums: dict[str, torch.Tensor], count: int, rate: float,
+                     extra: dict[str, float] | None = None) -> None:
         record: dict[str, Any] = {"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4),
                                   "time_s": round(self.elapsed_s, 3), "images_per_s": round(rate, 1)}
         record.update({k: round(float(v) / max(count, 1), 6) for k, v in sums.items()})
+        record.update(extra or {})
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -271,7 +353,24 @@ class Trainer:
             "noise_rng": self.noise_rng.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            **self._rank_rng_states(),
         }
+
+    def _rank_rng_states(self) -> dict[str, list[torch.Tensor]]:
+        """Under DDP, every rank's torch (and CUDA) RNG state, gathered so each rank's dropout masks
+        continue exactly on resume. A collective: all ranks call it at the same step."""
+        if not self.dist.enabled:
+            return {}
+        out: dict[str, list[torch.Tensor]] = {}
+        states = {"torch_rng_ranks": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            states["cuda_rng_ranks"] = torch.cuda.get_rng_state(self.device)
+        for key, state in states.items():
+            t = state.to(self.dist.collective_device)
+            gathered = [torch.empty_like(t) for _ in range(self.dist.world_size)]
+            torch.distributed.all_gather(gathered, t)
+            out[key] = [g.cpu() for g in gathered]
+        return out
 
     def load_state_dict(self, ckpt: dict[str, Any]) -> None:
         self.model.load_state_dict(ckpt["model"])
@@ -280,14 +379,26 @@ class Trainer:
         self.sampler.cursor = int(ckpt["sampler_cursor"])
         self.noise_rng.set_state(ckpt["noise_rng"].cpu())
         torch.set_rng_state(ckpt["torch_rng"].cpu())
-        if ckpt["cuda_rng"] and torch.cuda.is_available():
+        if ckpt["cuda_rng"] and torch.cuda.is_available() and not self.dist.enabled:
             torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["cuda_rng"]])
+        if self.dist.enabled:
+            r, n = self.dist.rank, self.dist.world_size
+            if len(ckpt.get("torch_rng_ranks", [])) == n:
+                torch.set_rng_state(ckpt["torch_rng_ranks"][r].cpu())
+                if self.device.type == "cuda" and len(ckpt.get("cuda_rng_ranks", [])) == n:
+                    torch.cuda.set_rng_state(ckpt["cuda_rng_ranks"][r].cpu(), self.device)
+            else:  # saved with another number of ranks: fresh per-rank streams (not bit-identical to before)
+                torch.manual_seed(self.cfg.seed + RANK_SEED_STRIDE * r + int(ckpt["step"]))
         self.step = int(ckpt["step"])
         self.elapsed_s = float(ckpt["elapsed_s"])
 
     def save_checkpoint(self) -> Path:
+        """Write ``checkpoints/latest.pt`` (rank 0 only; under DDP every rank must call it, as it gathers
+        the ranks' RNG states)."""
         state = self.state_dict()
         latest = self.ckpt_dir / "latest.pt"
+        if not self.is_main:
+            return latest
         atomic_torch_save(state, latest)
         if self.cfg.keep_every and self.step % self.cfg.keep_every == 0:
             atomic_torch_save(state, self.ckpt_dir / f"step_{self.step:06d}.pt")

@@ -13,10 +13,17 @@ def add_parser(sub) -> None:
                        description="Draw samples from a run's latest checkpoint: a PNG grid or a .npy array "
                                    "(images float (N, C, H, W) in [0, 1]; toy points (N, D)).")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--n", type=int, default=64, help="number of samples  [64]")
+    p.add_argument("--n", type=int, default=None, help="number of samples (rows with --vary-code)  [64; 10 rows]")
     p.add_argument("--out", required=True, help="output file: .png for a grid, .npy for the raw array")
     p.add_argument("--seed", type=int, default=None, help="noise seed (same seed, same samples)  [random]")
-    p.add_argument("--nrow", type=int, default=None, help="images per grid row  [square]")
+    p.add_argument("--nrow", type=int, default=None, help="images per grid row  [square; 10 with --by-class]")
+    p.add_argument("--label", type=int, default=None,
+                   help="conditional models (cgan): sample only this class (0-based label)")
+    p.add_argument("--by-class", action="store_true",
+                   help="conditional models: a grid with one row per class, --nrow samples each (--n is ignored)")
+    p.add_argument("--vary-code", default=None, metavar="CODE",
+                   help="infogan: sweep one latent code (c1 the categorical code, c2, c3, ... the continuous ones) "
+                        "along each row, everything else fixed per row; --n rows of --nrow columns")
     p.set_defaults(func=cmd_sample)
 
 
@@ -30,7 +37,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if out.suffix not in (".png", ".npy"):
         raise UserError(f"--out {out}: expected a .png (image grid) or .npy (raw array) file name")
     run = load_run(args.run_dir)
-    x = run.sample(args.n, seed=args.seed)
+    if args.n is not None and args.n < 1:
+        raise UserError(f"--n {args.n}: expected an integer >= 1")
+    if args.nrow is not None and args.nrow < 1:
+        raise UserError(f"--nrow {args.nrow}: expected an integer >= 1")
+    if sum((args.label is not None, args.by_class, args.vary_code is not None)) > 1:
+        raise UserError("--label, --by-class and --vary-code: expected at most one of them")
+    if args.label is not None or args.by_class:
+        x, nrow = sample_by_label(run, args)
+    elif args.vary_code is not None:
+        x, nrow = sample_code_sweep(run, args)
+    else:
+        x, nrow = run.sample(args.n or 64, seed=args.seed), args.nrow
+    args.n, args.nrow = len(x), nrow
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, x.numpy())
@@ -42,3 +61,52 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rng(seed: int | None):
+    import torch
+
+    rng = torch.Generator()
+    if seed is None:
+        rng.seed()
+    else:
+        rng.manual_seed(seed)
+    return rng
+
+
+def _to_data_range(run, generated):
+    from ..data import to_data_range
+
+    return to_data_range(generated, run.data.kind).cpu()
+
+
+def sample_by_label(run, args: argparse.Namespace):
+    """``--label K``: ``--n`` samples of class K; ``--by-class``: one row of ``--nrow`` samples per class."""
+    import torch
+
+    if not hasattr(run.model, "latent_for_labels"):
+        raise UserError(f"--label/--by-class: model {run.config.model} is not conditional on labels "
+                        "(expected a conditional model such as cgan)")
+    k = run.data.num_classes
+    if args.by_class:
+        nrow = args.nrow or 10
+        y = torch.arange(k).repeat_interleave(nrow)  # row c holds class c
+    else:
+        if not 0 <= args.label < k:
+            raise UserError(f"--label {args.label}: expected a class between 0 and {k - 1}")
+        nrow, y = args.nrow, torch.full((args.n or 64,), args.label, dtype=torch.int64)
+    with torch.inference_mode():
+        x = run.model.generate(run.model.latent_for_labels(y, _rng(args.seed)))
+    return _to_data_range(run, x), nrow
+
+
+def sample_code_sweep(run, args: argparse.Namespace):
+    """``--vary-code CODE``: ``--n`` rows; along a row only CODE changes (all its categories, or ``--nrow``
+    values evenly spaced in [-2, 2] for a continuous code, as in the InfoGAN paper's figures)."""
+    import torch
+
+    if not hasattr(run.model, "code_sweep_latent"):
+        raise UserError(f"--vary-code: model {run.config.model} has no latent codes (expected infogan)")
+    rows = args.n or 10
+    with torch.inference_mode():
+        latent = run.model.code_sweep_latent(args.vary_code, rows, args.nrow or 10, _rng(args.seed))
+        x = run.model.generate(latent)
+    return _to_data_range(run, x), len(x) // rows

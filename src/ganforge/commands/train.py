@@ -44,6 +44,7 @@ TRAIN_HELP = {
     "info_weight": "infogan: weight lambda of the mutual-information term  [1]",
     "ae_kind": "ae: mlp, deep (fully connected), conv or denoise (conv trained on noisy inputs)  [conv]",
     "noise_std": "ae denoise: std of the Gaussian noise added to inputs in [0, 1] pixel units  [0.5]",
+    "margin": "ebgan: margin m of the discriminator's hinge on fake energies (mean squared error per pixel)  [1]",
     "amp": "off, or bf16: bfloat16 autocast of the networks (meant for CUDA; slower on CPUs without bf16 "
            "units)  [off]",
     "compile": "on: torch.compile the networks (pays on GPUs for long runs; first steps are slow)  [off]",

@@ -1,7 +1,7 @@
 """GAN architectures, registered by name. Adding a model = adding one file here and importing it below."""
 
 from . import dcgan, gan  # noqa: E402,F401,I001  (registers the models)
-from . import ae, cgan, infogan, sgan, vae, wgan  # noqa: E402,F401,I001  (issue 4: the GAN family)
+from . import aae, ae, cgan, ebgan, infogan, sgan, vae, vaegan, wgan  # noqa: E402,F401,I001  (issue 4)
 from .base import (  # noqa: I001
     MODELS,
     AdversarialGAN,

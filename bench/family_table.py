@@ -1,0 +1,80 @@
+"""Every model of the family at the same wall-clock budget on one dataset: FID, KID, precision/recall, Parzen.
+
+Each model trains from its recipe (configs/<model>.yaml) with the shared loop for ``--budget-s`` seconds of
+wall-clock time (``torch.set_num_threads(--threads)``), then ``ganforge.metrics.evaluate.evaluate_model`` scores
+``--n`` samples with the dataset's domain-classifier features. Prints a markdown table (docs/models.md).
+
+    OMP_NUM_THREADS=2 nice -n 10 .venv/bin/python bench/family_table.py --data fashion-mnist --budget-s 600
+
+Wall-clock budgets are only comparable on an otherwise idle machine: the table records the steps each model
+managed, and the machine's load average at the start and end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from ganforge.config import TrainConfig, load_yaml_config
+from ganforge.data import load_dataset
+from ganforge.metrics.evaluate import evaluate_model
+from ganforge.train import Trainer
+
+MODELS = ["gan", "dcgan", "wgan", "wgan-gp", "lsgan", "sngan", "cgan", "sgan", "infogan", "aae", "ebgan",
+          "vaegan", "ae", "vae"]
+CORE_RECIPES = {"gan": dict(model="gan"), "dcgan": dict(model="dcgan")}
+
+
+def recipe(model: str, configs: Path) -> dict:
+    path = configs / f"{model}.yaml"
+    return load_yaml_config(path) if path.is_file() else dict(CORE_RECIPES[model])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="fashion-mnist")
+    parser.add_argument("--budget-s", type=float, default=600.0)
+    parser.add_argument("--models", nargs="+", default=MODELS)
+    parser.add_argument("--n", type=int, default=5000, help="samples per evaluation")
+    parser.add_argument("--metrics", default="fid,kid,pr,parzen")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--configs", default=str(Path(__file__).resolve().parents[1] / "configs"))
+    parser.add_argument("--out", default="runs/family-table")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    ds = load_dataset(args.data)
+    load_start = os.getloadavg()[0]
+    rows = []
+    for model in args.models:
+        values = {**recipe(model, Path(args.configs)), "data": args.data, "steps": 10**9,
+                  "sample_every": 10**9, "checkpoint_every": 10**9}
+        cfg = TrainConfig.from_dict(values, source=f"recipe {model}")
+        run_dir = Path(args.out) / model
+        shutil.rmtree(run_dir, ignore_errors=True)
+        trainer = Trainer(cfg, run_dir, dataset=ds, progress=False)
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < args.budget_s:
+            trainer.train_step()
+        seconds = time.perf_counter() - t0
+        trainer.save_checkpoint()
+        t1 = time.perf_counter()
+        scores = evaluate_model(trainer.model, ds, args.metrics, min(args.n, len(ds)))
+        rows.append((model, trainer.step, seconds, scores, time.perf_counter() - t1))
+        print(model, trainer.step, f"{seconds:.0f} s", {k: round(v, 4) for k, v in scores.items()}, flush=True)
+    keys = [k for k in rows[0][3] if isinstance(rows[0][3][k], (int, float))] if rows else []
+    print(f"\n{args.data}, {args.budget_s:.0f} s of training each, {args.threads} threads; load average "
+          f"{load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end\n")
+    print("| model | steps | train s | " + " | ".join(keys) + " | eval s |")
+    print("|---" * (len(keys) + 4) + "|")
+    for model, steps, seconds, scores, eval_s in rows:
+        print(f"| {model} | {steps} | {seconds:.0f} | " + " | ".join(f"{scores.get(k, float('nan')):.4g}" for k in keys)
+              + f" | {eval_s:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

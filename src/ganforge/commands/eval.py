@@ -1,0 +1,111 @@
+"""``ganforge eval``: measure a trained run (or held-out real data, the floor) and write eval.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from ..errors import UserError
+
+IMAGE_METRICS = "parzen,fid,kid,is,pr,dc,modes,memorisation"
+POINT_METRICS = "parzen,fid,kid,pr,dc,modes,memorisation"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "eval", help="measure a trained run: Parzen, FID, KID, IS, precision/recall, density/coverage, modes",
+        description="Score a run's samples against its dataset's train split and write RUN_DIR/eval.json, or "
+                    "(--real DATASET) score held-out real data the same way: the floor every model is read "
+                    "against. Metrics: parzen (2014 protocol), fid, kid, is, pr (precision/recall, k=3), "
+                    "dc (density/coverage, k=5), modes (toy modes or image classes), memorisation.")
+    p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="run directory (omit with --real)")
+    p.add_argument("--real", metavar="DATASET", default=None,
+                   help="evaluate held-out real data (test split vs train split) instead of a run")
+    p.add_argument("--metrics", default=None,
+                   help=f"comma-separated metrics  [images {IMAGE_METRICS}; points without is]")
+    p.add_argument("--n", type=int, default=10000,
+                   help="samples, training and (floor) test examples compared; capped by the split sizes  [10000]")
+    p.add_argument("--features", default=None,
+                   help="feature extractor: domain, domain:PATH, inception, inception:PATH, raw  "
+                        "[domain for images, raw for points]")
+    p.add_argument("--seed", type=int, default=0, help="noise seed for the samples  [0]")
+    p.add_argument("--data-dir", default=None, help="directory holding the dataset's files")
+    p.add_argument("--compare-real", action="store_true", help="also compute the real-data floor and print it beside")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch  [torch's default]")
+    p.add_argument("--no-cache", action="store_true", help="recompute real-data reference statistics")
+    p.add_argument("--out", default=None, help="JSON file for the results  [RUN_DIR/eval.json; --real: none]")
+    p.set_defaults(func=cmd_eval)
+
+
+def _write_json(obj: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..data import load_dataset
+    from ..metrics.evaluate import default_features, evaluate_model, evaluate_real, format_table, parse_metrics
+
+    if (args.run_dir is None) == (args.real is None):
+        raise UserError("ganforge eval: expected either RUN_DIR or --real DATASET (one of them)")
+    if args.n < 2:
+        raise UserError(f"--n {args.n}: expected an integer >= 2")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
+    t_start = time.perf_counter()
+    if args.real:
+        ds = load_dataset(args.real, args.data_dir)
+        run = None
+    else:
+        from ..run import load_run
+
+        run = load_run(args.run_dir)
+        ds = load_dataset(run.config.data, args.data_dir or run.config.data_dir, False, run.config.image_size)
+    metrics = parse_metrics(args.metrics or (IMAGE_METRICS if ds.kind == "image" else POINT_METRICS))
+    features = args.features or default_features(ds)
+    # one n for model and floor: the floor's candidates are test images, so n is capped by the test split too
+    n = min(args.n, len(ds.split("train")), len(ds.split("test")))
+    log = lambda s: print(f"  {s}", flush=True)  # noqa: E731
+
+    columns: dict[str, dict[str, float]] = {}
+    record: dict = {"dataset": ds.name, "features": features, "n": n, "seed": args.seed, "metrics": metrics}
+    if args.real or args.compare_real:
+        print(f"ganforge: evaluating held-out real {ds.name} (first {n} test vs first {n} train) "
+              f"with {features} features", flush=True)
+        real_values, real_seconds, real_notes = evaluate_real(ds, metrics, n, features, args.seed,
+                                                             not args.no_cache, log)
+        columns[f"real {ds.name}"] = real_values
+        record["real"] = {"values": real_values, "seconds": real_seconds, "notes": real_notes}
+    if run is not None:
+        print(f"ganforge: evaluating {run.config.model} run {run.run_dir} (step {run.step}) on {ds.name}: "
+              f"{n} samples, {features} features", flush=True)
+        timings: dict[str, float] = {}
+        notes: dict = {}
+        values = evaluate_model(run, ds, metrics, n, features, args.seed, not args.no_cache, timings, notes)
+        for name, secs in timings.items():
+            log(f"{name}: done in {secs:.1f} s")
+        columns[f"{run.config.model} step {run.step}"] = values
+        record.update({"run_dir": str(run.run_dir), "model": run.config.model, "step": run.step,
+                       "values": values, "seconds": timings, "notes": notes})
+        if "memorisation" in metrics and ds.kind == "image":
+            from ..images import grid_scale, save_image
+            from ..metrics.memorisation import nearest_neighbour_grid
+
+            grid_path = run.run_dir / "eval_nearest_neighbours.png"
+            x = run.sample(min(n, 2000), seed=args.seed)
+            save_image(nearest_neighbour_grid(x, ds.split("train")), grid_path, scale=grid_scale(x.shape[-1]))
+            record["nearest_neighbour_grid"] = str(grid_path)
+    record["total_seconds"] = round(time.perf_counter() - t_start, 2)
+    print(format_table(columns))
+    out = Path(args.out) if args.out else (run.run_dir / "eval.json" if run is not None else None)
+    if out is not None:
+        _write_json(record, out)
+        print(f"ganforge: wrote {out}")
+    return 0

@@ -1,0 +1,69 @@
+"""``ganforge features``: train and inspect the feature extractors the metrics use."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("features", help="train or inspect feature extractors for metrics",
+                       description="Feature extractors for FID/KID/precision-recall: 'train' fits a domain "
+                                   "classifier to a labelled image dataset; 'info' shows an extractor.")
+    fsub = p.add_subparsers(dest="features_command", metavar="ACTION", required=True)
+    t = fsub.add_parser("train", help="train a domain classifier CNN (penultimate layer = features)")
+    t.add_argument("--data", required=True, help="labelled image dataset: fashion-mnist, mnist, digits, cifar10")
+    t.add_argument("--data-dir", default=None, help="directory holding the dataset's files")
+    t.add_argument("--epochs", type=int, default=None, help="passes over the train split  [8; digits 60]")
+    t.add_argument("--batch-size", type=int, default=128, help="minibatch size  [128]")
+    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate  [1e-3]")
+    t.add_argument("--seed", type=int, default=0, help="random seed  [0]")
+    t.add_argument("--threads", type=int, default=None, help="CPU threads for torch (1 is fastest on a busy "
+                                                           "machine)  [torch's default]")
+    t.add_argument("--out", default=None, help="weights file (.safetensors)  [~/.cache/ganforge/features/"
+                                               "domain-DATA.safetensors]")
+    t.set_defaults(func=cmd_features_train)
+    i = fsub.add_parser("info", help="show a domain classifier's provenance and test accuracy")
+    i.add_argument("--data", required=True, help="dataset whose domain classifier to show")
+    i.add_argument("--weights", default=None, help="a weights file instead of the shipped/cached one")
+    i.set_defaults(func=cmd_features_info)
+
+
+def cmd_features_train(args: argparse.Namespace) -> int:
+    from ..data import load_dataset
+    from ..errors import UserError
+    from ..features.domain import default_weights_path, save_domain_classifier
+    from ..features.train import train_domain_classifier
+
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
+    epochs = args.epochs if args.epochs is not None else (60 if args.data == "digits" else 8)
+    if epochs < 1:
+        raise UserError(f"--epochs {epochs}: expected an integer >= 1")
+    ds = load_dataset(args.data, args.data_dir)
+    out = Path(args.out) if args.out else default_weights_path(args.data)
+    if out.suffix != ".safetensors":
+        raise UserError(f"--out {out}: expected a .safetensors file name")
+    print(f"ganforge: training a domain classifier on {ds.name} ({ds.source}; {len(ds)} train images "
+          f"{ds.shape}) for {epochs} epochs", flush=True)
+    model, info = train_domain_classifier(ds, epochs, args.batch_size, args.lr, args.seed,
+                                          log=lambda s: print(s, flush=True))
+    info["command"] = (f"ganforge features train --data {args.data} --epochs {epochs} --batch-size "
+                       f"{args.batch_size} --lr {args.lr} --seed {args.seed}")
+    save_domain_classifier(model, out, info)
+    print(f"ganforge: test accuracy {info['test_accuracy']:.4f} (val {info['val_accuracy']:.4f}); "
+          f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+def cmd_features_info(args: argparse.Namespace) -> int:
+    from ..features.domain import load_domain_classifier
+
+    model = load_domain_classifier(args.data, args.weights)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"domain classifier for {args.data}: {model.config()}, {n_params:,} parameters")
+    for key, value in model.info.items():
+        print(f"  {key}: {value}")
+    return 0

@@ -1,0 +1,166 @@
+"""Domain classifiers: a small CNN per dataset whose penultimate layer gives features and whose softmax
+gives class probabilities, for FID/KID/precision-recall on small images where Inception-v3 (trained on
+299x299 ImageNet photos) sees little.
+
+Architecture (``image_size`` 28: MNIST, Fashion-MNIST; 8: sklearn digits): blocks of
+``conv3x3 -> batch norm -> ReLU -> 2x2 max pool`` halving the image until it is 3x3 (28 -> 14 -> 7 -> 3)
+or 2x2 (8 -> 4 -> 2), channels 32, 64, 128; then ``linear -> ReLU`` to ``feature_dim`` (the features,
+non-negative) and ``linear`` to the class logits. Inputs are float in [0, 1]; other sizes are resized
+(bilinear, antialiased) to the classifier's.
+
+Weights are safetensors files (``ganforge/weights/domain-<dataset>.safetensors``) whose metadata records
+the architecture, the dataset, the training command and the test accuracy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.core import cache_dir
+from ..errors import UserError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+FORMAT = "ganforge-domain-classifier-v1"
+
+
+class DomainClassifier(nn.Module):
+    """``x (N, channels, H, W)`` float in [0, 1] -> logits ``(N, num_classes)``; features ``(N, feature_dim)``."""
+
+    def __init__(self, channels: int = 1, image_size: int = 28, num_classes: int = 10, feature_dim: int = 128,
+                 widths: tuple[int, ...] = (32, 64, 128)):
+        super().__init__()
+        self.channels, self.image_size = channels, image_size
+        self.num_classes, self.feature_dim = num_classes, feature_dim
+        blocks: list[nn.Module] = []
+        size, c_in = image_size, channels
+        for c_out in widths:
+            if size < 4:
+                break
+            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2)]
+            size, c_in = size // 2, c_out
+        self.conv = nn.Sequential(*blocks)
+        self.embed = nn.Sequential(nn.Flatten(), nn.Linear(c_in * size * size, feature_dim), nn.ReLU(inplace=True))
+        self.dropout = nn.Dropout(0.3)
+        self.head = nn.Linear(feature_dim, num_classes)
+
+    def config(self) -> dict:
+        return {"channels": self.channels, "image_size": self.image_size, "num_classes": self.num_classes,
+                "feature_dim": self.feature_dim,
+                "widths": [m.out_channels for m in self.conv if isinstance(m, nn.Conv2d)]}
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Images float in [0, 1] (or uint8 in [0, 255]) ``(N, C, H, W)`` -> the network's input in [-1, 1]."""
+        x = torch.as_tensor(np.array(x) if isinstance(x, np.ndarray) and not x.flags.writeable else x)
+        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+        if x.ndim != 4 or x.shape[1] != self.channels:
+            raise UserError(f"images of shape {tuple(x.shape)}: the domain classifier expected "
+                            f"(N, {self.channels}, H, W) images")
+        if x.shape[-2:] != (self.image_size, self.image_size):
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", antialias=True,
+                              align_corners=False)
+        return x.to(next(self.parameters()).device) * 2.0 - 1.0
+
+    def embed_prepared(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.conv(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, num_classes)`` of prepared input ``x`` in [-1, 1] (training uses this)."""
+        return self.head(self.dropout(self.embed_prepared(x)))
+
+    @torch.no_grad()
+    def features_and_probs(self, x: torch.Tensor | np.ndarray,
+                           batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(features (N, feature_dim), probs (N, num_classes))`` float32 on the CPU, in eval mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            feats, probs = [], []
+            for start in range(0, len(x), batch_size):
+                h = self.embed_prepared(self.prepare(x[start:start + batch_size]))
+                feats.append(h.cpu())
+                probs.append(self.head(h).softmax(1).cpu())
+        finally:
+            self.train(was_training)
+        return torch.cat(feats), torch.cat(probs)
+
+    def features(self, x: torch.Tensor | np.ndarray, batch_size: int = 1000) -> torch.Tensor:
+        """Penultimate-layer features ``(N, feature_dim)`` of images ``(N, C, H, W)`` float in [0, 1]."""
+        return self.features_and_probs(x, batch_size)[0]
+
+    def probs(self, x: torch.Tensor | np.ndarray, batch_size: int = 1000) -> torch.Tensor:
+        """Class probabilities ``(N, num_classes)`` of images ``(N, C, H, W)`` float in [0, 1]."""
+        return self.features_and_probs(x, batch_size)[1]
+
+
+def default_weights_path(data_name: str) -> Path:
+    """Where ``ganforge features train --data NAME`` writes by default (the user's cache)."""
+    return cache_dir() / "features" / f"domain-{data_name}.safetensors"
+
+
+def packaged_weights_path(data_name: str) -> Path:
+    return WEIGHTS_DIR / f"domain-{data_name}.safetensors"
+
+
+def save_domain_classifier(model: DomainClassifier, path: str | Path, info: dict) -> None:
+    """Write weights and architecture/provenance metadata as safetensors (atomically)."""
+    import os
+
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metadata = {"format": FORMAT, "config": json.dumps(model.config()), "info": json.dumps(info)}
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def read_domain_classifier(path: str | Path) -> tuple[DomainClassifier, dict]:
+    """``(classifier in eval mode, info)`` from a safetensors file written by :func:`save_domain_classifier`."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"domain classifier weights {path} not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # safetensors raises its own error types for damaged files
+        raise UserError(f"domain classifier weights {path}: cannot be read as safetensors ({e})") from None
+    if meta.get("format") != FORMAT:
+        raise UserError(f"domain classifier weights {path}: expected a file written by 'ganforge features train'")
+    cfg = json.loads(meta["config"])
+    model = DomainClassifier(cfg["channels"], cfg["image_size"], cfg["num_classes"], cfg["feature_dim"],
+                             tuple(cfg["widths"]))
+    model.load_state_dict(tensors)
+    info = json.loads(meta.get("info", "{}"))
+    info["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    info["path"] = str(path)
+    return model.eval(), info
+
+
+def load_domain_classifier(data_family: str, path: str | Path | None = None) -> DomainClassifier:
+    """The domain classifier of a dataset (``fashion-mnist``, ``digits``, or one you trained, e.g. ``mnist``):
+    ``path`` if given, else the weights shipped in the package, else those in the user's cache. Its ``info``
+    attribute holds the metadata (test accuracy, sha256 of the file)."""
+    if path:
+        model, model.info = read_domain_classifier(path)
+        return model
+    for candidate in (packaged_weights_path(data_family), default_weights_path(data_family)):
+        if candidate.is_file():
+            model, info = read_domain_classifier(candidate)
+            model.info = info
+            return model
+    raise UserError(f"no domain classifier for dataset {data_family!r}: expected one shipped in {WEIGHTS_DIR} "
+                    f"or trained with 'ganforge features train --data {data_family}' "
+                    f"(writes {default_weights_path(data_family)})")

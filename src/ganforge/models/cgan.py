@@ -1,0 +1,114 @@
+"""``cgan``: the conditional GAN of Mirza & Osindero (2014), G(z | y) and D(x | y) for labelled data.
+
+Both players see the label y as a one-hot vector: G gets [z, onehot(y)] as its input; D gets the image with
+K constant one-hot planes appended as extra channels (or, for points, [x, onehot(y)]). The networks are the
+project's DCGAN / 2014 MLPs built for the wider inputs, so the paper's architecture rules still hold.
+
+The value function is the GAN's with every term conditioned on y:
+    min_G max_D E_{x,y}[log D(x | y)] + E_{z,y}[log(1 - D(G(z | y) | y))].
+In D's step the fakes are drawn for the real minibatch's labels (so real and fake terms see the same label
+distribution, and an input-gradient penalty compares like with like); in G's step y is uniform.
+Any objective and penalty combine with it (``--objective hinge --penalty gp``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import TrainConfig
+from ..errors import UserError
+from .base import Batch, DataInfo, ModelSpec, register_model
+from .dcgan import DCGANDiscriminator, DCGANGenerator
+from .gan import build_networks as build_mlp_networks
+from .wgan import RegularisedGAN, resolved_penalty
+
+
+def one_hot_planes(y: torch.Tensor, num_classes: int, like: torch.Tensor) -> torch.Tensor:
+    """Labels ``y (N,)`` as ``(N, K, H, W)`` constant planes (images) or ``(N, K)`` (points), ``like``'s dtype."""
+    onehot = F.one_hot(y, num_classes).to(like.dtype)  # (N, K)
+    if like.dim() == 4:
+        return onehot[:, :, None, None].expand(-1, -1, like.shape[2], like.shape[3])
+    return onehot
+
+
+class ConditionalGenerator(nn.Module):
+    """``(z (N, latent_dim), y (N,)) -> x (N, *shape)``: the unconditional generator fed ``[z, onehot(y)]``."""
+
+    def __init__(self, base: nn.Module, num_classes: int):
+        super().__init__()
+        self.base, self.num_classes = base, num_classes
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.base(torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], 1))
+
+
+class ConditionalDiscriminator(nn.Module):
+    """``(x (N, *shape), y (N,)) -> logits (N,)``: the unconditional D fed x with one-hot planes appended."""
+
+    def __init__(self, base: nn.Module, num_classes: int):
+        super().__init__()
+        self.base, self.num_classes = base, num_classes
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.base(torch.cat([x, one_hot_planes(y, self.num_classes, x)], 1))
+
+
+def build_conditional_networks(data: DataInfo, latent_dim: int, width: int | None
+                               ) -> tuple[ConditionalGenerator, ConditionalDiscriminator]:
+    k = data.num_classes
+    if data.kind == "image":
+        channels, size = data.shape[0], data.shape[-1]
+        g = DCGANGenerator(latent_dim + k, channels, size, width or 64)
+        d = DCGANDiscriminator(channels + k, size, width or 64)
+    else:
+        g, _ = build_mlp_networks(data.shape, latent_dim + k, width)
+        _, d = build_mlp_networks((data.shape[0] + k,), latent_dim, width)
+    return ConditionalGenerator(g, k), ConditionalDiscriminator(d, k)
+
+
+class ConditionalGAN(RegularisedGAN):
+    """Latents are pairs ``(z (n, latent_dim), y (n,) int64)``; :meth:`latent_for_labels` fixes y."""
+
+    def __init__(self, cfg: TrainConfig, data: DataInfo):
+        if not data.num_classes:
+            raise UserError(f"model cgan needs labelled data: {cfg.data} has no class labels "
+                            "(use digits, mnist, fashion-mnist or cifar10)")
+        super().__init__(cfg, data, *build_conditional_networks(data, cfg.latent_dim, cfg.width),
+                         penalty=resolved_penalty(cfg), clip=cfg.clip)
+        self.num_classes = data.num_classes
+
+    def latent_for_labels(self, y: torch.Tensor, rng: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+        """Latents that ask for the classes ``y (n,)``: fresh z from ``rng``, the given labels."""
+        z = super().sample_latent(len(y), rng)
+        return z, y.to(device=z.device, dtype=torch.int64)
+
+    def sample_latent(self, n: int, rng: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+        z = super().sample_latent(n, rng)
+        y = torch.randint(self.num_classes, (n,), generator=rng).to(z.device)  # uniform over classes
+        return z, y
+
+    def generate(self, latent: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        z, y = latent
+        return self.generator(z, y)
+
+    def d_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        z, _ = batch.latent
+        y = batch.y_real  # (m,): fakes are asked for the real minibatch's labels
+        x_fake = self.generator(z, y)
+
+        def discriminator_given_y(x: torch.Tensor) -> torch.Tensor:
+            return self.discriminator(x, y)
+
+        return self.regularised_d_loss(batch.x_real, x_fake, self.discriminator(batch.x_real, y),
+                                       self.discriminator(x_fake, y), discriminator_given_y)
+
+    def g_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        z, y = batch.latent
+        return self.objective.g_loss(self.discriminator(self.generator(z, y), y)), {}
+
+
+register_model(ModelSpec("cgan", "Mirza & Osindero 2014: conditional GAN, G(z|y) and D(x|y) with one-hot labels "
+                                 "(DCGAN nets for images); labelled data only", ConditionalGAN,
+                         ("image", "points")))

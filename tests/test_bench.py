@@ -1,0 +1,88 @@
+"""The speed benchmark measures what it says, and the speed options change speed, not the maths.
+
+Timings themselves are never asserted here (they live in ``ganforge bench`` output and docs/performance.md).
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ganforge.benchmark import PerSampleImageDataset, count_flops, model_recipe, run_benchmark
+from ganforge.cli import main
+from ganforge.config import TrainConfig
+from ganforge.data import to_model_range
+from ganforge.models import MODELS
+from ganforge.train import Trainer, has_convolutions
+
+REQUIRED = {"impl", "model", "size", "device", "batch_size", "images_per_s", "flops_per_image", "peak_matmul_flops"}
+
+
+def test_flops_of_a_linear_training_step_are_counted_in_closed_form():
+    """y = x W^T: forward 2*N*I*O, and backward 2*N*I*O each for dL/dx and dL/dW."""
+    n, i, o = 32, 20, 10
+    layer = torch.nn.Linear(i, o, bias=False)
+    x = torch.randn(n, i, requires_grad=True)
+    assert count_flops(lambda: layer(x).sum().backward()) == 3 * 2 * n * i * o
+
+
+def test_the_reference_loop_sees_the_same_pixels_as_ganforge():
+    """ToTensor then Normalize(0.5, 0.5) per sample equals ganforge's per-batch uint8 -> [-1, 1]."""
+    images = np.random.default_rng(0).integers(0, 256, (5, 1, 4, 4), dtype=np.uint8)
+    per_sample = torch.stack([PerSampleImageDataset(images)[i][0] for i in range(5)])
+    torch.testing.assert_close(per_sample, to_model_range(torch.from_numpy(images)), rtol=0, atol=1e-6)
+
+
+def test_bench_prints_one_json_row_per_implementation_with_the_ratio(capsys):
+    code = main(["bench", "--model", "gan", "--size", "28", "--batch-size", "32", "--rounds", "1", "--steps", "1",
+                 "--data", "digits", "--json"])
+    assert code == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["impl"] for r in rows] == ["ganforge", "reference"]
+    for r in rows:
+        assert REQUIRED <= set(r)
+        assert (r["model"], r["size"], r["batch_size"], r["device"]) == ("gan", 28, 32, "cpu")
+        assert r["images_per_s"] > 0 and r["peak_matmul_flops"] > 0
+        # the 2014 MLPs: G 100-1200-1200-784, D maxout 784-(240x5)-(240x5)-1: millions of FLOPs per image
+        assert 1e6 < r["flops_per_image"] < 1e8
+    ganforge, reference = rows
+    assert ganforge["ratio_to_reference"] == pytest.approx(ganforge["images_per_s"] / reference["images_per_s"],
+                                                           rel=0.02)
+
+
+def test_bench_skips_a_model_that_is_not_registered():
+    notes = []
+    assert run_benchmark([("no-such-model", 28)], [8], "cpu", log=notes.append) == []
+    assert any("no-such-model is not registered" in n for n in notes)
+
+
+def test_bench_rejects_bad_values_as_user_errors(capsys):
+    assert main(["bench", "--rounds", "0"]) == 2
+    assert "--rounds 0 is invalid" in capsys.readouterr().err
+
+
+#: dcgan, and the two families of other nets (critic without batch norm; label-conditioned inputs) run in CI;
+#: every other registered image model runs in the slow suite.
+FAST_MODELS = ("dcgan", "wgan-gp", "cgan")
+IMAGE_MODELS = [pytest.param(name, marks=() if name in FAST_MODELS else pytest.mark.slow)
+                for name, spec in sorted(MODELS.items()) if "image" in spec.data_kinds]
+
+
+@pytest.mark.parametrize("model", IMAGE_MODELS)
+def test_channels_last_is_a_memory_layout_not_a_different_model(tmp_path, model):
+    """A step with channels-last and with NCHW memory gives the same weights, up to float rounding."""
+    def trained(layout):
+        cfg = TrainConfig(**{**model_recipe(model), "k_disc": 1}, model=model, data="digits", batch_size=16,
+                          width=8, latent_dim=16, sample_every=1000, checkpoint_every=1000, channels_last=layout,
+                          device="cpu", seed=1)
+        trainer = Trainer(cfg, tmp_path / layout, progress=False)
+        trainer.train_step()
+        return trainer
+
+    nhwc, nchw = trained("on"), trained("off")
+    if not has_convolutions(nhwc.model):
+        pytest.skip(f"{model} has no convolutions on images")
+    for (name, a), b in zip(nhwc.model.state_dict().items(), nchw.model.state_dict().values(), strict=True):
+        if a.is_floating_point():
+            torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4, msg=name)

@@ -1,0 +1,375 @@
+"""The GAN family as registered models trained by the shared loop (issue 4).
+
+Every model trains a step on digits (and toy points where it can) with finite losses; the pieces that define
+each paper behave as the paper says; one short learning check per family.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ganforge.config import TrainConfig
+from ganforge.data import ArrayDataset
+from ganforge.models import MODELS, Batch, DataInfo
+from ganforge.models.ae import Autoencoder
+from ganforge.models.vae import gaussian_kl_to_standard_normal
+from ganforge.objectives import OBJECTIVES
+from ganforge.penalties import gradient_penalty
+from ganforge.train import Trainer
+
+#: model -> the options its paper needs (the rest of each recipe lives in configs/<model>.yaml)
+REQUIRED = {
+    "wgan": dict(objective="wasserstein"),
+    "wgan-gp": dict(objective="wasserstein"),
+    "lsgan": dict(objective="least-squares"),
+    "sngan": dict(objective="hinge"),
+    "cgan": {},
+    "ae": {},
+    "vae": {},
+    "sgan": dict(labels=20),
+    "infogan": {},
+    "aae": {},
+    "ebgan": {},
+    "vaegan": {},
+}
+FAMILY = sorted(REQUIRED)
+
+
+def small(model, data="digits", **kw):
+    base = dict(model=model, data=data, batch_size=16, width=8, latent_dim=8, sample_every=10_000,
+                checkpoint_every=10_000, **REQUIRED.get(model, {}))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def params(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+@pytest.mark.parametrize("model", FAMILY)
+def test_every_family_model_takes_a_training_step_on_digits_with_finite_losses(model, tmp_path):
+    trainer = Trainer(small(model), tmp_path / "run", progress=False)
+    logs = trainer.train_step()
+    assert logs and all(torch.isfinite(v).all() for v in logs.values()), logs
+    x = trainer.generate(trainer.fixed_latent)
+    assert x.shape == (64, 1, 8, 8) and 0 <= x.min() and x.max() <= 1
+
+
+@pytest.mark.parametrize("model", [m for m in FAMILY if "points" in MODELS[m].data_kinds and m != "cgan"])
+def test_every_point_capable_model_trains_on_ring8(model, tmp_path):
+    trainer = Trainer(small(model, data="ring8", k_disc=2), tmp_path / "run", progress=False)
+    logs = trainer.train_step()
+    assert all(torch.isfinite(v).all() for v in logs.values())
+
+
+@pytest.mark.parametrize("model", ["wgan", "wgan-gp", "sngan", "cgan"])
+def test_a_discriminator_phase_leaves_the_generator_unchanged(model, tmp_path):
+    trainer = Trainer(small(model), tmp_path / "run", progress=False)
+    d_phase = trainer.phases[0]
+    g_before, d_before = params(trainer.generator), params(trainer.discriminator)
+    trainer.run_phase(d_phase)
+    assert all(torch.equal(a, b) for a, b in zip(g_before, params(trainer.generator), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(d_before, params(trainer.discriminator), strict=True))
+
+
+def test_wgan_takes_five_rmsprop_critic_steps_and_clips_the_critic_into_the_box(tmp_path):
+    trainer = Trainer(small("wgan", k_disc=5, optimizer="rmsprop"), tmp_path / "run", progress=False)
+    assert [ph.repeats for ph in trainer.phases] == [5, 1]
+    assert isinstance(trainer.optimizers["D"], torch.optim.RMSprop)
+    trainer.train_step()
+    assert max(p.abs().max().item() for p in trainer.discriminator.parameters()) <= 0.01
+
+
+def test_wgan_gp_d_loss_is_the_wasserstein_loss_plus_lambda_times_the_penalty(tmp_path):
+    trainer = Trainer(small("wgan-gp", gp_weight=10.0), tmp_path / "run", progress=False)
+    model = trainer.model
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.discriminator.modules())
+    x_real = torch.rand(16, 1, 8, 8) * 2 - 1
+    batch = Batch(x_real, None, model.sample_latent(16, torch.Generator().manual_seed(0)))
+    torch.manual_seed(5)
+    loss, logs = model.d_loss(batch)
+    with torch.no_grad():
+        x_fake = model.generate(batch.latent)
+        w_loss = OBJECTIVES["wasserstein"].d_loss(model.discriminator(x_real), model.discriminator(x_fake))
+    torch.manual_seed(5)
+    penalty = gradient_penalty(model.discriminator, x_real, x_fake)
+    assert logs["D/gp"].item() == pytest.approx(penalty.item(), rel=1e-5)
+    assert loss.item() == pytest.approx(w_loss.item() + 10.0 * penalty.item(), rel=1e-5)
+
+
+def test_gradient_penalised_linear_critic_finds_the_transport_direction_with_slope_one_plus_w_over_two_lambda():
+    """Real N(mu, 0.5^2 I), fake N(0, 0.5^2 I), mu = (3, 4), W1 = |mu| = 5. A linear critic f(x) = <w, x>
+    maximises <w, mu> - lambda (|w| - 1)^2: w = s mu / |mu| with s = 1 + W1 / (2 lambda) = 1.25 at lambda = 10,
+    so the soft penalty overestimates W1 by that factor (6.25), and is exact as lambda grows."""
+
+    class LinearCritic(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.tensor([0.1, -0.1]))
+
+        def forward(self, x):
+            return x @ self.w
+
+    torch.manual_seed(0)
+    critic, mu = LinearCritic(), torch.tensor([3.0, 4.0])
+    opt = torch.optim.Adam(critic.parameters(), lr=0.02, betas=(0.0, 0.9))
+    for _ in range(400):
+        x_real, x_fake = mu + 0.5 * torch.randn(512, 2), 0.5 * torch.randn(512, 2)
+        loss = OBJECTIVES["wasserstein"].d_loss(critic(x_real), critic(x_fake)) \
+            + 10.0 * gradient_penalty(critic, x_real, x_fake)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert torch.allclose(critic.w.detach(), 1.25 * mu / 5, atol=0.05)
+
+
+@pytest.mark.parametrize("model,options", [
+    ("sngan", dict(objective="hinge", lr=1e-3, beta1=0.0, beta2=0.9)),
+    pytest.param("wgan", dict(objective="wasserstein", k_disc=5, optimizer="rmsprop", lr=5e-3),
+                 marks=pytest.mark.slow),
+])
+def test_generator_learns_the_1d_gaussian(model, options, tmp_path):
+    """From G(z) ~ 0 to the data N(4, 0.5^2) in 200 steps (gauss1d, the 2014 paper's figure-1 setting)."""
+    cfg = small(model, data="gauss1d", batch_size=64, latent_dim=4, width=32, **options)
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    rng = torch.Generator().manual_seed(0)
+    before = trainer.generate(trainer.model.sample_latent(5000, rng))
+    for _ in range(200):
+        trainer.train_step()
+    after = trainer.generate(trainer.model.sample_latent(5000, rng))
+    assert abs(before.mean().item() - 4) > 3
+    assert abs(after.mean().item() - 4) < 0.6 and after.std().item() < 2.0
+
+
+def two_class_points() -> ArrayDataset:
+    """Labelled 1-D points: class 0 ~ N(-3, 0.3^2), class 1 ~ N(+3, 0.3^2)."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(2, size=4000)
+    x = (np.where(y == 0, -3.0, 3.0) + 0.3 * rng.standard_normal(4000)).astype(np.float32)[:, None]
+    return ArrayDataset("two-class", "points", {"train": x, "val": x[:100], "test": x[:100]},
+                        {"train": y.astype(np.int64)}, num_classes=2)
+
+
+def test_cgan_generates_each_requested_class(tmp_path):
+    """G(z | y) follows p(x | y): samples asked for class 0 sit near -3, for class 1 near +3."""
+    cfg = small("cgan", data="two-class", batch_size=64, latent_dim=4, width=32, lr=1e-3)
+    trainer = Trainer(cfg, tmp_path / "run", dataset=two_class_points(), progress=False)
+    for _ in range(300):
+        trainer.train_step()
+    rng = torch.Generator().manual_seed(0)
+    for label, centre in ((0, -3.0), (1, 3.0)):
+        x = trainer.generate(trainer.model.latent_for_labels(torch.full((2000,), label), rng))
+        assert abs(x.median().item() - centre) < 0.5, (label, x.median())
+
+
+def test_cgan_refuses_unlabelled_data():
+    from ganforge.errors import UserError
+
+    with pytest.raises(UserError, match="cgan needs labelled data"):
+        MODELS["cgan"].build(small("cgan", data="ring8"), DataInfo("points", (2,), None))
+
+
+def test_vae_kl_term_matches_the_closed_form_and_torch_distributions():
+    mu, logvar = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, math.log(4.0)]])
+    # 1/2 (1 + 1 - 1 - 0) + 1/2 (0 + 4 - 1 - log 4)
+    assert gaussian_kl_to_standard_normal(mu, logvar).item() == pytest.approx(0.5 + 0.5 * (3 - math.log(4)))
+    mu, logvar = torch.randn(5, 3), torch.randn(5, 3)
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    reference = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(1)
+    assert torch.allclose(gaussian_kl_to_standard_normal(mu, logvar), reference, atol=1e-5)
+
+
+def held_out_reconstruction_error(trainer) -> float:
+    x = torch.from_numpy(trainer.dataset.split("val")).float().div(127.5).sub(1)
+    trainer.model.eval()
+    with torch.no_grad():
+        err = (trainer.model.reconstruct(x) - x).square().mean().item()
+    trainer.model.train()
+    return err
+
+
+@pytest.mark.parametrize("model,options", [("vae", dict(latent_dim=8, width=128)),
+                                           ("ae", dict(ae_kind="mlp", latent_dim=16)),
+                                           ("ae", dict(ae_kind="deep", latent_dim=16)),
+                                           ("ae", dict(ae_kind="conv")),
+                                           ("ae", dict(ae_kind="denoise"))])
+def test_autoencoders_held_out_reconstruction_error_falls(model, options, tmp_path):
+    trainer = Trainer(small(model, batch_size=64, lr=2e-3, **options), tmp_path / "run", progress=False)
+    before = held_out_reconstruction_error(trainer)
+    for _ in range(150):
+        trainer.train_step()
+    after = held_out_reconstruction_error(trainer)
+    assert after < 0.6 * before, (before, after)
+
+
+def test_denoising_autoencoder_corrupts_inputs_with_the_requested_noise_and_others_do_not():
+    data = DataInfo("image", (1, 8, 8), 10)
+    x = torch.zeros(2000, 1, 8, 8)
+    noisy = Autoencoder(TrainConfig(model="ae", ae_kind="denoise", noise_std=0.1), data).corrupt(x)
+    assert noisy.std().item() == pytest.approx(0.2, rel=0.05)  # 0.1 in [0, 1] units is 0.2 in [-1, 1]
+    assert torch.equal(Autoencoder(TrainConfig(model="ae", ae_kind="conv"), data).corrupt(x), x)
+
+
+# ---------------------------------------------------------------------------------------------- sgan
+def test_sgan_unsupervised_loss_uses_logsumexp_as_the_real_logit():
+    """Salimans et al.: D(x) = Z / (Z + 1), Z = sum_k exp l_k. For l = (0, 0): Z = 2, so
+    -log D(x) = log(3/2) on a real example and -log(1 - D(G(z))) = log 3 on a fake one."""
+    from ganforge.models.sgan import unsupervised_d_loss
+
+    zeros = torch.zeros(1, 2)
+    assert unsupervised_d_loss(zeros, zeros).item() == pytest.approx(math.log(1.5) + math.log(3))
+
+
+def test_feature_matching_is_the_squared_distance_between_mean_features():
+    from ganforge.models.sgan import feature_matching_loss
+
+    real, fake = torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([[0.0, 0.0], [2.0, 2.0]])
+    assert feature_matching_loss(real, fake).item() == pytest.approx((2 - 1) ** 2 + (3 - 1) ** 2)
+
+
+def test_sgan_keeps_exactly_n_class_balanced_labelled_examples_and_saves_them_in_checkpoints(tmp_path):
+    from ganforge.run import load_run
+
+    trainer = Trainer(small("sgan", labels=25, steps=20), tmp_path / "run", progress=False)
+    trainer.fit()
+    model = trainer.model
+    assert model.num_labelled == 25
+    assert torch.bincount(model.labelled_y, minlength=10).tolist() == [3] * 5 + [2] * 5
+    train_x = torch.from_numpy(trainer.dataset.split("train")).float().div(127.5).sub(1)
+    train_y = torch.from_numpy(trainer.dataset.labels["train"])
+    for x, y in zip(model.labelled_x, model.labelled_y, strict=True):  # real training examples, true labels
+        match = (train_x - x).flatten(1).abs().amax(1) < 1e-6
+        assert match.any() and (train_y[match] == y).all()
+    loaded = load_run(tmp_path / "run").model
+    assert torch.equal(loaded.labelled_y, model.labelled_y) and torch.equal(loaded.labelled_x, model.labelled_x)
+
+
+def test_sgan_discriminator_learns_to_classify_from_fifty_labels(tmp_path):
+    from ganforge.models.sgan import sgan_test_accuracy, supervised_baseline_accuracy
+
+    trainer = Trainer(small("sgan", labels=50, batch_size=32, width=8, steps=100, lr=1e-3), tmp_path / "run",
+                      progress=False)
+    trainer.fit()
+    accuracy = sgan_test_accuracy(trainer.model, trainer.dataset)
+    assert accuracy["labels"] == 50 and accuracy["accuracy"] > 0.5  # chance is 0.1
+    baseline = supervised_baseline_accuracy(trainer.model, trainer.dataset, steps=100)
+    assert baseline["labels"] == 50 and baseline["accuracy"] > 0.5
+
+
+# ---------------------------------------------------------------------------------------------- infogan
+def test_infogan_categorical_code_sweep_keeps_each_row_fixed_but_the_code():
+    model = MODELS["infogan"].build(small("infogan"), DataInfo("image", (1, 8, 8), 10))
+    z, c1, c_cont = model.code_sweep_latent("c1", rows=3, cols=99, rng=torch.Generator().manual_seed(0))
+    assert z.shape == (30, 8) and c1.tolist() == list(range(10)) * 3
+    assert torch.equal(z[:10], z[:1].expand(10, -1)) and not torch.equal(z[0], z[10])
+    z, c1, c_cont = model.code_sweep_latent("c3", rows=2, cols=5, rng=torch.Generator().manual_seed(0))
+    assert torch.allclose(c_cont[:5, 1], torch.linspace(-2, 2, 5))
+    assert torch.equal(c_cont[:5, 0], c_cont[:1, 0].expand(5))
+    assert len(set(c1[:5].tolist())) == 1
+
+
+def test_infogan_mutual_information_lower_bound_rises_well_above_zero(tmp_path):
+    """L_I = log K - CE(Q(c1 | G(z, c)), c1) <= I(c1; G(z, c)); it starts near 0 and G learns to encode c1."""
+    trainer = Trainer(small("infogan", width=8, batch_size=32, lr=1e-3), tmp_path / "run", progress=False)
+    first = trainer.train_step()["Q/mi_c1"].item()
+    last = [trainer.train_step()["Q/mi_c1"].item() for _ in range(100)][-10:]
+    assert first < 0.5 and np.mean(last) > 1.2, (first, last)  # at most log 10 = 2.30
+
+
+# ---------------------------------------------------------------------------------------------- ganforge sample
+def test_sample_command_draws_per_label_grids_and_code_sweeps(tmp_path):
+    from PIL import Image
+
+    from ganforge.cli import main
+    from ganforge.images import grid_scale
+
+    for model in ("cgan", "infogan", "dcgan"):
+        Trainer(small(model, steps=1), tmp_path / model, progress=False).fit()
+    assert main(["sample", str(tmp_path / "cgan"), "--label", "3", "--n", "5", "--out", str(tmp_path / "a.npy")]) == 0
+    assert np.load(tmp_path / "a.npy").shape == (5, 1, 8, 8)
+    assert main(["sample", str(tmp_path / "cgan"), "--by-class", "--nrow", "4", "--out", str(tmp_path / "b.npy")]) == 0
+    assert np.load(tmp_path / "b.npy").shape == (40, 1, 8, 8)
+    assert main(["sample", str(tmp_path / "infogan"), "--vary-code", "c1", "--n", "2",
+                 "--out", str(tmp_path / "c.png")]) == 0
+    scale = grid_scale(8)  # small images are upscaled in grids; cells are 8 pixels + 2 of padding
+    assert Image.open(tmp_path / "c.png").size == (scale * (10 * 10 + 2), scale * (2 * 10 + 2))  # 2 rows x 10
+    assert main(["sample", str(tmp_path / "dcgan"), "--label", "3", "--out", str(tmp_path / "d.png")]) == 2
+    assert main(["sample", str(tmp_path / "cgan"), "--label", "10", "--out", str(tmp_path / "e.png")]) == 2
+    assert main(["sample", str(tmp_path / "cgan"), "--vary-code", "c1", "--out", str(tmp_path / "f.png")]) == 2
+
+
+# ---------------------------------------------------------------------------------------------- aae, ebgan, vaegan
+def encoded_val_codes(trainer) -> torch.Tensor:
+    x = torch.from_numpy(trainer.dataset.split("val")).float().div(127.5).sub(1)
+    with torch.no_grad():
+        return trainer.model.encode(x)
+
+
+def test_aae_codes_match_the_standard_normal_prior(tmp_path):
+    """Makhzani et al.: the regularisation phase makes q(z) match p(z) = N(0, I); without it an autoencoder's
+    codes have arbitrary location and scale."""
+    trainer = Trainer(small("aae", latent_dim=2, width=64, batch_size=64, lr=1e-3), tmp_path / "run", progress=False)
+    for _ in range(200):
+        trainer.train_step()
+    z = encoded_val_codes(trainer)  # (n_val, 2)
+    assert z.mean(0).abs().max() < 0.35 and ((z.std(0) - 1).abs() < 0.35).all(), (z.mean(0), z.std(0))
+    # and the codes still carry the digit: the autoencoder reconstructs better than the mean image
+    x = torch.from_numpy(trainer.dataset.split("val")).float().div(127.5).sub(1)
+    with torch.no_grad():
+        err = (trainer.model.reconstruct(x) - x).square().mean()
+    assert err < 0.8 * (x - x.mean(0)).square().mean()
+
+
+def test_ebgan_discriminator_loss_is_real_energy_plus_hinge_on_fake_energy():
+    from ganforge.models.ebgan import ebgan_d_loss
+
+    energy_real, energy_fake = torch.tensor([0.1, 0.3]), torch.tensor([0.5, 2.0])
+    # mean([0.1, 0.3]) + mean([max(0, 1 - 0.5), max(0, 1 - 2)])
+    assert ebgan_d_loss(energy_real, energy_fake, margin=1.0).item() == pytest.approx(0.2 + 0.25)
+
+
+def test_ebgan_discriminator_assigns_data_lower_energy_than_samples(tmp_path):
+    """D learns to autoencode the data (its energy falls) while samples keep a higher energy."""
+    trainer = Trainer(small("ebgan", batch_size=32, lr=1e-3), tmp_path / "run", progress=False)
+    logs = [trainer.train_step() for _ in range(60)]
+    first_real = float(logs[0]["D/energy_real"])
+    real = np.mean([float(step["D/energy_real"]) for step in logs[-10:]])
+    fake = np.mean([float(step["D/energy_fake"]) for step in logs[-10:]])
+    assert real < 0.5 * first_real and real < fake, (first_real, real, fake)
+
+
+def test_vaegan_feature_reconstruction_loss_matches_hand_computed_value():
+    from ganforge.models.vaegan import feature_reconstruction_loss
+
+    real, recon = torch.tensor([[1.0, 2.0], [0.0, 0.0]]), torch.tensor([[0.0, 0.0], [0.0, 3.0]])
+    # 1/2 mean([1 + 4, 9])
+    assert feature_reconstruction_loss(real, recon).item() == pytest.approx(3.5)
+
+
+@pytest.mark.slow
+def test_vaegan_reconstructions_improve(tmp_path):
+    trainer = Trainer(small("vaegan", batch_size=32, lr=1e-3), tmp_path / "run", progress=False)
+    before = held_out_reconstruction_error(trainer)
+    for _ in range(80):
+        trainer.train_step()
+    assert held_out_reconstruction_error(trainer) < 0.9 * before  # pixels are not its loss: D's features are
+
+
+# ---------------------------------------------------------------------------------------------- docs
+def test_the_adding_a_model_guide_example_trains(tmp_path):
+    """docs/models.md's smallest complete model, executed as written, registers and trains in the shared loop."""
+    import re
+    import types
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text()
+    code = re.search(r"## Adding a model.*?```python\n(.*?)```", doc, re.S).group(1)
+    if "tiny" not in MODELS:
+        exec(compile(code, "docs/models.md", "exec"), types.ModuleType("tiny").__dict__)
+    assert MODELS["tiny"].data_kinds == ("points",)
+    trainer = Trainer(small("tiny", data="ring8", steps=3), tmp_path / "run", progress=False)
+    trainer.fit()
+    assert (tmp_path / "run" / "checkpoints" / "latest.pt").is_file()
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
