@@ -179,3 +179,12 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly_then_resume_finishes(tmp_p
                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert resumed.returncode == 0, resumed.stderr
     assert load_checkpoint(run / "checkpoints" / "latest.pt")["step"] == step + 2
+
+
+def test_eval_every_logs_metrics_during_training(tmp_path):
+    run = tmp_path / "run"
+    Trainer(small(steps=4, sample_every=2, eval_every=2, eval_metrics="fid", eval_n=100), run, progress=False).fit()
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    fids = [(r["step"], r["metric/fid"]) for r in records if "metric/fid" in r]
+    assert [s for s, _ in fids] == [2, 4]
+    assert all(v > 0 for _, v in fids)

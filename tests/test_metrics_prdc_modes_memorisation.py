@@ -121,3 +121,11 @@ def test_nearest_neighbour_grid_puts_each_copy_beside_its_training_original():
     assert grid.shape == (2 * 6 + 2, 3 * 6 + 2, 1)
     # each row: the fake, then its nearest training image (itself), so tiles 0 and 1 are identical
     np.testing.assert_array_equal(grid[2:6, 2:6], grid[2:6, 8:12])
+
+
+def test_nearest_neighbour_distances_of_close_toy_points_do_not_cancel_to_zero():
+    x = sample_mixture("ring8", 2000, np.random.default_rng(8))
+    dist, idx = nearest_neighbours(x[:100], x[100:])
+    d = cdist(x[:100].astype(np.float64), x[100:].astype(np.float64))
+    np.testing.assert_allclose(dist.numpy(), d.min(1), rtol=1e-6)
+    assert (dist > 0).all()

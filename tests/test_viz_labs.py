@@ -61,7 +61,7 @@ def test_model_specs_parse_options_as_yaml_scalars():
 def test_lab2d_scores_every_frame_with_mode_coverage(tmp_path):
     with torch_threads(1):
         r = run_lab2d(tmp_path / "lab", "grid25", parse_model_specs(["gan", "gan:objective=minimax"]), steps=20,
-                      frames=3)
+                      frames=3, workers=1)
     record = json.loads((tmp_path / "lab" / "modes.json").read_text())
     assert list(record["models"]) == ["gan", "gan:objective=minimax"]
     for label, rows in record["models"].items():
@@ -79,3 +79,16 @@ def test_lab2d_scores_every_frame_with_mode_coverage(tmp_path):
     grid_means = np.stack(np.meshgrid(*[np.arange(-4.0, 5.0, 2.0)] * 2, indexing="ij"), -1).reshape(-1, 2)
     expected = mode_coverage(run.model.generate(latent).detach().numpy(), grid_means, 0.05)
     assert record["models"]["gan"][-1]["mode_counts"] == expected["mode_counts"]
+
+
+@pytest.mark.slow  # two spawned interpreters each import torch: ~30 s on a busy 2-core machine
+def test_lab2d_results_do_not_depend_on_training_models_in_parallel(tmp_path):
+    specs = parse_model_specs(["gan", "gan:k_disc=2"])
+    with torch_threads(1):
+        serial = run_lab2d(tmp_path / "serial", "ring8", specs, steps=6, frames=2, workers=1)
+        parallel = run_lab2d(tmp_path / "parallel", "ring8", specs, steps=6, frames=2, workers=2)
+    assert serial.metrics == parallel.metrics
+    for label in ("gan", "gan_k_disc_2"):
+        a = (tmp_path / "serial" / "runs" / label / "metrics.jsonl").read_text()
+        b = (tmp_path / "parallel" / "runs" / label / "metrics.jsonl").read_text()
+        assert a == b

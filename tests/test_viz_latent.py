@@ -101,3 +101,53 @@ def test_nearest_neighbour_labels_recover_cluster_labels():
 def test_nearest_neighbours_reject_k_larger_than_the_reference():
     with pytest.raises(UserError, match="k=4"):
         nearest_neighbours(torch.zeros(2, 3), torch.zeros(3, 3), k=4)
+
+
+# ----------------------------------------------------------------- the commands, on a tiny image run
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    from ganforge.config import TrainConfig
+    from ganforge.train import Trainer
+    from ganforge.viz.lab1d import torch_threads
+
+    run = tmp_path_factory.mktemp("latent") / "run"
+    cfg = TrainConfig(model="dcgan", data="digits", steps=2, sample_every=2, checkpoint_every=2, width=8,
+                      batch_size=16, device="cpu")
+    with torch_threads(1):
+        Trainer(cfg, run, progress=False).fit()
+    return run
+
+
+def test_interpolation_paths_start_and_end_at_the_seeded_latents(image_run):
+    from ganforge.run import load_run
+    from ganforge.viz.latent import interpolation_latents
+
+    run = load_run(image_run)
+    z = interpolation_latents(run, rows=3, steps=5, mode="spherical", seed=7).view(3, 5, -1)
+    ends = run.model.sample_latent(6, torch.Generator().manual_seed(7))
+    torch.testing.assert_close(z[:, 0], ends[0::2])
+    torch.testing.assert_close(z[:, -1], ends[1::2])
+
+
+def test_latent_commands_write_their_figures(image_run, tmp_path):
+    from PIL import Image
+
+    from ganforge.cli import main
+    from ganforge.images import grid_scale
+
+    assert main(["latent", "interpolate", str(image_run), "--rows", "3", "--steps", "6", "--out",
+                 str(tmp_path / "walk.gif")]) == 0
+    assert Image.open(tmp_path / "walk.gif").n_frames == 2 * 6 - 2  # there and back
+    assert main(["latent", "interpolate", str(image_run), "--mode", "linear", "--rows", "2", "--steps", "4",
+                 "--out", str(tmp_path / "grid.png")]) == 0
+    # 8x8 digits: 4 columns of (8 + 2 padding) + 2 and 2 rows, upscaled like every sample grid
+    scale = grid_scale(8)
+    assert Image.open(tmp_path / "grid.png").size == (scale * (4 * 10 + 2), scale * (2 * 10 + 2))
+    assert main(["latent", "arithmetic", str(image_run), "--a", "0,1", "--b", "2", "--c", "3,4,5", "--n", "8",
+                 "--out", str(tmp_path / "arith.png")]) == 0
+    assert (tmp_path / "arith.png").is_file()
+    assert main(["latent", "arithmetic", str(image_run), "--a", "0", "--b", "9", "--c", "1", "--n", "8",
+                 "--out", str(tmp_path / "bad.png")]) == 2  # index 9 of 8 samples
+    assert main(["latent", "neighbours", str(image_run), "--n", "3", "--k", "4", "--out",
+                 str(tmp_path / "nn.png")]) == 0
+    assert Image.open(tmp_path / "nn.png").size == (scale * (5 * 10 + 2), scale * (3 * 10 + 2))

@@ -76,3 +76,14 @@ def test_progression_animates_every_sample_grid_with_its_step(tmp_path):
     strip = Image.open(written["strip"])
     assert strip.size[0] > 3 * 20 and strip.size[1] > 20
     assert write_progression(tmp_path / "empty", tmp_path / "out3") == {}
+
+
+def test_mp4_is_written_only_when_ffmpeg_exists(tmp_path):
+    from ganforge.viz.plotting import ffmpeg_available, save_mp4
+
+    frames = [np.full((11, 13, 3), v, dtype=np.uint8) for v in (0, 255)]  # odd sides: padded for yuv420p
+    result = save_mp4(frames, tmp_path / "a.mp4")
+    if ffmpeg_available():
+        assert result == tmp_path / "a.mp4" and result.stat().st_size > 0
+    else:
+        assert result is None and not (tmp_path / "a.mp4").exists()

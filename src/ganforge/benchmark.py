@@ -10,16 +10,17 @@ For each (model, image size, batch size) a row per implementation:
   per phase with no parameter freezing, NCHW memory.
 
 Both are timed in alternating rounds in one process (the CPU here is shared, so only ratios measured side
-by side mean much). Model FLOPs per image are counted with ``torch.utils.flop_counter.FlopCounterMode``
-over one whole training step; the machine's matmul peak is the best rate of large fp32 matmuls on the same
-threads. Throughput figures are wall-clock; ``cpu_share_of_peak`` divides FLOPs per CPU-second of the
-training step by FLOPs per CPU-second of the matmul, which stays meaningful when other processes take turns
-on the cores.
+by side mean much). Model FLOPs per image are counted with the FLOP formulas of ``torch.utils.flop_counter``
+(those of ``FlopCounterMode``) over one whole training step; the machine's matmul peak is the best rate of
+large fp32 matmuls on the same threads. Throughput figures are wall-clock; ``cpu_share_of_peak`` divides
+FLOPs per CPU-second of the training step by FLOPs per CPU-second of the matmul, which stays meaningful when
+other processes take turns on the cores.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import resource
 import statistics
 import tempfile
@@ -31,7 +32,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from .config import TrainConfig
 from .data import ArrayDataset, load_dataset
@@ -110,12 +112,29 @@ def matmul_peak_flops(device: torch.device, n: int = 2048, repeats: int = 5) -> 
     return best, statistics.median(per_cpu_s) if device.type == "cpu" else math.nan
 
 
+class _FlopCounter(TorchDispatchMode):
+    """Adds up, per aten op run, the FLOPs torch's ``FlopCounterMode`` formulas give (matmuls, convolutions,
+    attention; forward and backward). ``FlopCounterMode`` itself also tracks modules with backward hooks,
+    which ``torch.autograd.grad`` (WGAN-GP's gradient penalty) does not support; this keeps only the count."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        return out
+
+
 def count_flops(step: Callable[[], Any]) -> int:
-    """FLOPs of one call of ``step`` as torch's FlopCounterMode counts them (matmuls and convolutions,
-    forward and backward)."""
-    with FlopCounterMode(display=False) as counter:
+    """FLOPs of one call of ``step``, counted with torch's FLOP formulas (``torch.utils.flop_counter``)."""
+    with _FlopCounter() as counter:
         step()
-    return counter.get_total_flops()
+    return int(counter.total)
 
 
 def _sync(device: torch.device) -> None:
@@ -245,9 +264,13 @@ def bench_case(model: str, size: int, batch_size: int, device: torch.device, dat
             for _ in range(warmup):
                 step()
         peak_wall, peak_cpu = peak or matmul_peak_flops(trainer.device)
+        peak_cpus = [peak_cpu]
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in impls}
         mem: dict[str, float] = {}
         for r in range(rounds):
+            # the peak is probed every round too, so that a busy moment at the start does not inflate shares
+            probe_wall, probe_cpu = matmul_peak_flops(trainer.device, repeats=2)
+            peak_wall, peak_cpus = max(peak_wall, probe_wall), peak_cpus + [probe_cpu]
             order = list(impls) if r % 2 == 0 else list(reversed(impls))  # alternate who goes first
             for name in order:
                 step, _ = impls[name]
@@ -255,6 +278,7 @@ def bench_case(model: str, size: int, batch_size: int, device: torch.device, dat
                     torch.cuda.reset_peak_memory_stats(trainer.device)
                 times[name].append(_timed(step, steps, trainer.device))
                 mem[name] = max(mem.get(name, 0.0), _peak_memory_mib(trainer.device))
+        peak_cpu = statistics.median(peak_cpus)
         rows = []
         for name, (_, images) in impls.items():
             walls = [w for w, _ in times[name]]
@@ -270,7 +294,8 @@ def bench_case(model: str, size: int, batch_size: int, device: torch.device, dat
                 flops_per_image=round(flops[name]), achieved_flops=round(achieved),
                 peak_matmul_flops=round(peak_wall), share_of_peak=round(achieved / peak_wall, 3),
                 cpu_share_of_peak=None if cpu_share is None else round(cpu_share, 3),
-                options={k: v for k, v in cfg.to_dict().items() if k in ("amp", "compile", "channels_last")}
+                options={"amp": cfg.amp, "compile": cfg.compile,
+                         "channels_last": "on" if trainer.channels_last else "off"}
                 if name == "ganforge" else {"dataloader_workers": workers}))
         # ratio per round (both measured side by side), then the median over rounds
         ratios = [(impls["ganforge"][1] / g[0]) / (impls["reference"][1] / ref[0])
@@ -288,8 +313,9 @@ def run_benchmark(cases=DEFAULT_CASES, batch_sizes=DEFAULT_BATCH_SIZES, device: 
 
     dev = resolve_device(device)
     peak = matmul_peak_flops(dev)
-    log(f"bench: {dev} threads {torch.get_num_threads()}: matmul peak {peak[0] / 1e9:.1f} GFLOP/s "
-        "(best of 5 fp32 2048x2048 matmuls)")
+    wait = os.environ.get("OMP_WAIT_POLICY", "unset (GNU OpenMP spins)")
+    log(f"bench: {dev} threads {torch.get_num_threads()}, OMP_WAIT_POLICY {wait}: matmul peak "
+        f"{peak[0] / 1e9:.1f} GFLOP/s (best of 5 fp32 2048x2048 matmuls)")
     datasets: dict[int, ArrayDataset] = {}
     rows: list[BenchRow] = []
     for model, size in cases:

@@ -62,6 +62,9 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_every: int = 0
     device: str = "auto"
+    eval_every: int = 0
+    eval_metrics: str = "fid,kid"
+    eval_n: int = 2000
     # the GAN family (issue 4): regularisers, semi-supervised labels, InfoGAN codes, autoencoders
     penalty: str | None = None
     gp_weight: float = 10.0
@@ -93,6 +96,8 @@ class TrainConfig:
         for name in ("batch_size", "k_disc", "latent_dim", "sample_every", "checkpoint_every"):
             need(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name, "an integer >= 1")
         need(isinstance(self.keep_every, int) and self.keep_every >= 0, "keep_every", "an integer >= 0")
+        need(isinstance(self.eval_every, int) and self.eval_every >= 0, "eval_every", "an integer >= 0")
+        need(isinstance(self.eval_n, int) and self.eval_n >= 2, "eval_n", "an integer >= 2")
         need(self.steps is None or (isinstance(self.steps, int) and self.steps >= 1), "steps", "an integer >= 1")
         need(self.epochs is None or (self.epochs > 0 and math.isfinite(self.epochs)), "epochs", "a number > 0")
         if self.steps is not None and self.epochs is not None:

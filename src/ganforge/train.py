@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -66,11 +66,19 @@ def has_convolutions(module: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.conv._ConvNd) for m in module.modules())
 
 
-def use_channels_last(cfg: TrainConfig, model: nn.Module, kind: str) -> bool:
-    """``auto``: channels-last for models with convolutions on image data (oneDNN and cuDNN both run
-    NHWC convolutions faster; measured in docs/performance.md), else contiguous NCHW."""
+def openmp_spins(device: torch.device) -> bool:
+    """True when CPU ops run on several OpenMP threads that spin while waiting (the GNU OpenMP default,
+    unless ``OMP_WAIT_POLICY=PASSIVE`` was set before torch was imported)."""
+    return (device.type == "cpu" and torch.get_num_threads() > 1
+            and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE")
+
+
+def use_channels_last(cfg: TrainConfig, model: nn.Module, kind: str, device: torch.device) -> bool:
+    """``auto``: channels-last for models with convolutions on image data (oneDNN and cuDNN run NHWC
+    convolutions faster: 1.05-1.15x per dcgan step on CPU), except on CPU threads that spin-wait, where
+    its many short parallel regions made a dcgan step ~3x slower on a shared machine (docs/performance.md)."""
     if cfg.channels_last == "auto":
-        return kind == "image" and has_convolutions(model)
+        return kind == "image" and has_convolutions(model) and not openmp_spins(device)
     return cfg.channels_last == "on"
 
 
@@ -111,7 +119,7 @@ class Trainer:
         self.model = build_model(cfg, self.data_info).to(self.device)
         if self.dist.rank:
             torch.manual_seed(cfg.seed + RANK_SEED_STRIDE * self.dist.rank)  # each rank its own dropout masks
-        self.channels_last = use_channels_last(cfg, self.model, self.dataset.kind)
+        self.channels_last = use_channels_last(cfg, self.model, self.dataset.kind, self.device)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         if cfg.sync_bn == "on" and self.dist.enabled:
@@ -128,7 +136,7 @@ class Trainer:
         # DDP averages each phase's gradients over ranks; single-process training calls the phases directly.
         self.ddp = wrap_ddp(self.model, self.phases, self.dist, self.device) if self.dist.enabled else None
 
-        train = torch.from_numpy(np.ascontiguousarray(self.dataset.split("train"))).to(self.device)
+        train = torch.tensor(self.dataset.split("train"), device=self.device)  # a copy: caches are read-only
         labels = self.dataset.labels.get("train")
         labels = torch.from_numpy(labels).to(self.device) if labels is not None else None
         self.sampler = ShardedMinibatchSampler(train, labels, cfg.batch_size, cfg.seed, self.dist.rank,
@@ -266,6 +274,10 @@ class Trainer:
                                   flush=True)
                         self.write_samples()
                     sums, count, interval_start = {}, 0, time.perf_counter()
+                if self.cfg.eval_every and (self.step % self.cfg.eval_every == 0 or done) and self.is_main:
+                    eval_s = self.log_evaluation()
+                    t0 += eval_s  # evaluation time counts neither as training time nor against images/s
+                    interval_start += eval_s
                 if self.step % self.cfg.checkpoint_every == 0 or done or stopping:
                     self.save_checkpoint()
                 if stopping:
@@ -291,6 +303,22 @@ class Trainer:
             sums = {k: v / self.dist.world_size for k, v in zip(keys, stacked.cpu(), strict=True)}
         checksums = parameter_checksums(self.model, self.dist)
         return sums, {"ddp/world_size": self.dist.world_size, "ddp/param_spread": max(checksums) - min(checksums)}
+
+    def log_evaluation(self) -> float:
+        """``--eval-every``: the chosen metrics on ``eval_n`` fresh samples, appended to metrics.jsonl as
+        ``metric/<name>``; returns the seconds it took."""
+        from .metrics.evaluate import evaluate_model  # imported here: the loop needs metrics only for this
+
+        start = time.perf_counter()
+        n = min(self.cfg.eval_n, len(self.dataset.split("train")), len(self.dataset.split("test")))
+        values = evaluate_model(self.model, self.dataset, self.cfg.eval_metrics, n=n, seed=self.cfg.seed)
+        record = {"step": self.step, **{f"metric/{k}": round(float(v), 6) for k, v in values.items()}}
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if not self.progress:
+            print(f"step {self.step}/{self.total_steps}  " + "  ".join(f"{k} {v:.4g}" for k, v in values.items()),
+                  flush=True)
+        return time.perf_counter() - start
 
     @staticmethod
     def _format(sums: dict[str, torch.Tensor], count: int, rate: float) -> str:

@@ -38,6 +38,8 @@ def add_parser(sub) -> None:
     p2.add_argument("--steps", type=int, default=1500, help="training steps per model  [1500]")
     p2.add_argument("--frames", type=int, default=21, help="frames per model, step 0 included  [21]")
     p2.add_argument("--seed", type=int, default=0, help="random seed  [0]")
+    p2.add_argument("--workers", type=int, default=None,
+                    help="models trained at once, one process and thread each  [one per CPU core]")
     p2.set_defaults(func=cmd_lab2d)
 
 
@@ -74,7 +76,7 @@ def cmd_lab2d(args: argparse.Namespace) -> int:
           flush=True)
     with torch_threads(1):
         r = run_lab2d(out, data=args.data, specs=specs, steps=args.steps, frames=args.frames, seed=args.seed,
-                      log=lambda s: print(s, flush=True))
+                      workers=args.workers, log=lambda s: print(s, flush=True))
     for label, rows in r.metrics.items():
         last = rows[-1]
         print(f"{label}: final modes covered {last['modes_covered']}/{last['num_modes']}, "

@@ -34,6 +34,9 @@ TRAIN_HELP = {
     "checkpoint_every": "overwrite checkpoints/latest.pt every N steps  [1000]",
     "keep_every": "also keep checkpoints/step_XXXXXX.pt every N steps; 0 keeps none  [0]",
     "device": "auto, cpu or cuda  [auto]",
+    "eval_every": "every N steps, compute --eval-metrics on --eval-n samples into metrics.jsonl; 0 never  [0]",
+    "eval_metrics": "comma-separated metrics for --eval-every (see ganforge eval --help)  [fid,kid]",
+    "eval_n": "samples (and real examples) per --eval-every evaluation  [2000]",
     "penalty": "discriminator regulariser added to its loss: none, gp (WGAN-GP, Gulrajani et al. 2017) or r1 "
                "(Mescheder et al. 2018)  [the model's own: gp for wgan-gp, else none]",
     "gp_weight": "weight lambda of --penalty gp or r1  [10]",
@@ -53,7 +56,8 @@ TRAIN_HELP = {
     "sync_bn": "on: synchronise batch-norm statistics across ranks under torchrun (CUDA only)  [off]",
 }
 #: What may change when a run is resumed; anything else would make a different run.
-RESUMABLE = {"steps", "epochs", "sample_every", "checkpoint_every", "keep_every", "device", "data_dir"}
+RESUMABLE = {"steps", "epochs", "sample_every", "checkpoint_every", "keep_every", "device", "data_dir",
+             "eval_every", "eval_metrics", "eval_n"}
 
 
 def add_parser(sub) -> None:

@@ -121,6 +121,7 @@ def save_domain_classifier(model: DomainClassifier, path: str | Path, info: dict
     metadata = {"format": FORMAT, "config": json.dumps(model.config()), "info": json.dumps(info)}
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     save_file(tensors, str(tmp), metadata=metadata)
+    os.chmod(tmp, 0o644)  # weights are shipped in the package: readable by everyone
     os.replace(tmp, path)
 
 

@@ -21,8 +21,12 @@ from .prdc import pairwise_distances
 def nearest_neighbours(queries: np.ndarray | torch.Tensor, reference: np.ndarray | torch.Tensor,
                        block: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     """``(distance (M,), index (M,))`` of the nearest row of ``reference (N, ...)`` to each of ``queries (M, ...)``
-    (trailing axes flattened; float32 matmul distances, exact enough to rank neighbours)."""
-    q, r = as_float_tensor(queries, torch.float32), as_float_tensor(reference, torch.float32)
+    (trailing axes flattened). Matmul distances ``|q|^2 + |r|^2 - 2 q.r`` in float32 for images (distances of
+    pixels in [0, 1] are large next to the round-off), float64 for low-dimensional points, whose near neighbours
+    (e.g. 1e-3 apart on a ring of radius 2) would cancel to 0 in float32."""
+    dim = int(np.prod(np.shape(queries)[1:]))
+    dtype = torch.float32 if dim >= 100 else torch.float64
+    q, r = as_float_tensor(queries, dtype), as_float_tensor(reference, dtype)
     dists, idx = [], []
     for start in range(0, len(q), block):
         d_min, i_min = pairwise_distances(q[start:start + block], r).min(1)

@@ -81,4 +81,5 @@ class AdversarialAutoencoder(GANModel):
 
 
 register_model(ModelSpec("aae", "Makhzani et al. 2016: adversarial autoencoder, codes matched to N(0, I) by a "
-                                "discriminator in latent space (MLPs)", AdversarialAutoencoder, ("image",)))
+                                "discriminator in latent space (MLPs)", AdversarialAutoencoder, ("image",),
+                         defaults=dict(latent_dim=8)))

@@ -116,4 +116,5 @@ class Autoencoder(GANModel):
 
 
 register_model(ModelSpec("ae", "autoencoder baselines of the lectures: --ae-kind mlp, deep, conv or denoise "
-                               "(per-pixel cross-entropy; no discriminator)", Autoencoder, ("image",)))
+                               "(per-pixel cross-entropy; no discriminator)", Autoencoder, ("image",),
+                         defaults=dict(latent_dim=32)))

@@ -147,4 +147,5 @@ class InfoGAN(GANModel):
 
 
 register_model(ModelSpec("infogan", "Chen et al. 2016: InfoGAN, categorical + continuous latent codes recovered by "
-                                    "a Q head sharing D's trunk (mutual-information term)", InfoGAN, ("image",)))
+                                    "a Q head sharing D's trunk (mutual-information term)", InfoGAN, ("image",),
+                         defaults=dict(latent_dim=62)))

@@ -97,4 +97,5 @@ class VAE(GANModel):
 
 
 register_model(ModelSpec("vae", "Kingma & Welling 2014: variational autoencoder (MLP, reparameterisation trick, "
-                                "KL to N(0, I)); no discriminator", VAE, ("image",)))
+                                "KL to N(0, I)); no discriminator", VAE, ("image",),
+                         defaults=dict(latent_dim=16)))

@@ -95,4 +95,5 @@ class VAEGAN(GANModel):
 
 
 register_model(ModelSpec("vaegan", "Larsen et al. 2016: VAE/GAN, a VAE whose reconstruction error is measured in "
-                                   "D's features, decoder = generator (DCGAN nets)", VAEGAN, ("image",)))
+                                   "D's features, decoder = generator (DCGAN nets)", VAEGAN, ("image",),
+                         defaults=dict(latent_dim=128)))

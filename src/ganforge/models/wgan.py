@@ -130,7 +130,7 @@ def refuse_unused_options(cfg: TrainConfig, model: str, objective: bool = True, 
 def require_objective(cfg: TrainConfig, model: str, objective: str) -> None:
     if cfg.objective != objective:
         raise UserError(f"model {model}: objective {cfg.objective} is invalid: expected {objective} "
-                        f"(add --objective {objective}, or train from configs/{model}.yaml)")
+                        f"(the model's default; or train from configs/{model}.yaml)")
 
 
 def build_wgan(cfg: TrainConfig, data: DataInfo) -> RegularisedGAN:
@@ -162,13 +162,18 @@ def build_sngan(cfg: TrainConfig, data: DataInfo) -> RegularisedGAN:
     return RegularisedGAN(cfg, data, generator, discriminator, penalty=resolved_penalty(cfg), clip=cfg.clip)
 
 
-register_model(ModelSpec("wgan", "Arjovsky et al. 2017: Wasserstein critic with weight clipping (needs "
-                                 "--objective wasserstein; recipe configs/wgan.yaml)", build_wgan, ("image", "points")))
-register_model(ModelSpec("wgan-gp", "Gulrajani et al. 2017: Wasserstein critic with gradient penalty, no batch "
-                                    "norm (needs --objective wasserstein; configs/wgan-gp.yaml)",
-                         build_wgan_gp, ("image", "points")))
-register_model(ModelSpec("lsgan", "Mao et al. 2017: least-squares GAN (needs --objective least-squares; "
-                                  "configs/lsgan.yaml)", build_lsgan, ("image", "points")))
-register_model(ModelSpec("sngan", "Miyato et al. 2018: spectrally normalised D without batch norm, any "
-                                  "objective (the paper's hinge in configs/sngan.yaml)",
-                         build_sngan, ("image", "points")))
+register_model(ModelSpec("wgan", "Arjovsky et al. 2017: Wasserstein critic, weights clipped to 0.01, RMSProp, "
+                                 "5 critic steps (configs/wgan.yaml)", build_wgan, ("image", "points"),
+                         defaults=dict(objective="wasserstein", optimizer="rmsprop", lr=5e-5, k_disc=5, clip=0.01)))
+register_model(ModelSpec("wgan-gp", "Gulrajani et al. 2017: Wasserstein critic with gradient penalty 10, no batch "
+                                    "norm, Adam 1e-4 (0, 0.9), 5 critic steps (configs/wgan-gp.yaml)",
+                         build_wgan_gp, ("image", "points"),
+                         defaults=dict(objective="wasserstein", penalty="gp", gp_weight=10.0, optimizer="adam",
+                                       lr=1e-4, beta1=0.0, beta2=0.9, k_disc=5)))
+register_model(ModelSpec("lsgan", "Mao et al. 2017: least-squares GAN, DCGAN networks (configs/lsgan.yaml)",
+                         build_lsgan, ("image", "points"),
+                         defaults=dict(objective="least-squares")))
+register_model(ModelSpec("sngan", "Miyato et al. 2018: spectrally normalised D without batch norm, hinge loss "
+                                  "by default, any objective (configs/sngan.yaml)",
+                         build_sngan, ("image", "points"),
+                         defaults=dict(objective="hinge", optimizer="adam", lr=2e-4, beta1=0.0, beta2=0.9)))

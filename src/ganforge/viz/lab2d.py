@@ -123,14 +123,67 @@ def metric_text(step: int, m: dict) -> str:
     return f"step {step}: {m['modes_covered']}/{m['num_modes']} modes, HQ {m['high_quality_fraction']:.2f}"
 
 
-def run_lab2d(out_dir: str | Path, data: str = "ring8", specs: list[ModelSpec2D] | None = None, steps: int = 1500,
-              frames: int = 21, seed: int = 0, columns: int = 5,
-              log: Callable[[str], None] | None = None) -> Lab2DResult:
-    """Train every spec on ``data``, record ``frames`` frames each, write the GIFs, modes.json and
-    comparison.png into ``out_dir`` (each model's run directory is ``out_dir/runs/<label>``)."""
+def safe_name(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
+
+
+def train_and_record(spec: ModelSpec2D, data: str, steps: int, frame_steps: list[int], seed: int,
+                     run_dir: Path) -> tuple[list[tuple[int, np.ndarray]], list[dict], float]:
+    """Train one spec in ``run_dir`` (a normal run: config, metrics.jsonl with the mode metrics, checkpoint);
+    at each of ``frame_steps`` draw :data:`NUM_POINTS` samples from fixed latents and score them.
+    Returns ``([(step, points (NUM_POINTS, 2))], [mode metrics per frame], seconds)``. One thread: the
+    lab runs one model per core."""
     from ..data import load_dataset
     from ..metrics.modes import mode_coverage
     from ..train import Trainer
+
+    torch.set_num_threads(1)
+    dataset = load_dataset(data)
+    means, std = dataset.meta["means"], float(dataset.meta["std"])
+    trainer = Trainer(lab_config(spec, data, steps, seed), run_dir, dataset=dataset, progress=False)
+    latent = trainer.model.sample_latent(NUM_POINTS, torch.Generator().manual_seed(seed + 3))
+    points, rows = [], []
+    sums: dict[str, float] = {}
+    count = 0
+    t0 = time.perf_counter()
+    while True:
+        if trainer.step in frame_steps:
+            x = trainer.generate(latent).numpy()
+            m = mode_coverage(x, means, std)
+            rows.append({"step": trainer.step, **m})
+            points.append((trainer.step, x))
+            # the run's own log, as the Trainer writes it, plus the mode metrics (for `ganforge report`)
+            record = {"step": trainer.step, "epoch": round(trainer.step / trainer.steps_per_epoch, 4),
+                      **{k: round(v / max(count, 1), 6) for k, v in sums.items()},
+                      "metric/modes_covered": m["modes_covered"],
+                      "metric/high_quality_fraction": round(m["high_quality_fraction"], 6)}
+            with open(trainer.run_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            sums, count = {}, 0
+        if trainer.step >= steps:
+            break
+        for k, v in trainer.train_step().items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+        count += 1
+    trainer.elapsed_s = time.perf_counter() - t0
+    trainer.write_samples()
+    trainer.save_checkpoint()
+    return points, rows, trainer.elapsed_s
+
+
+def run_lab2d(out_dir: str | Path, data: str = "ring8", specs: list[ModelSpec2D] | None = None, steps: int = 1500,
+              frames: int = 21, seed: int = 0, columns: int = 5, workers: int | None = None,
+              log: Callable[[str], None] | None = None) -> Lab2DResult:
+    """Train every spec on ``data``, record ``frames`` frames each, write the GIFs, modes.json and
+    comparison.png into ``out_dir`` (each model's run directory is ``out_dir/runs/<label>``).
+
+    Models train in parallel, one process per CPU core (``workers``; 1 trains them in this process), each
+    with one thread; the results do not depend on ``workers``."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from ..data import load_dataset
 
     if data not in ("ring8", "grid25"):
         raise UserError(f"2-D lab data {data!r} is unknown: expected ring8 or grid25")
@@ -142,53 +195,32 @@ def run_lab2d(out_dir: str | Path, data: str = "ring8", specs: list[ModelSpec2D]
     out = Path(out_dir)
     refuse_existing_run(out)
     dataset = load_dataset(data)
-    means, std = dataset.meta["means"], float(dataset.meta["std"])
+    means = dataset.meta["means"]
     limit = float(np.abs(means).max()) * 1.5
     frame_steps = sorted(set(np.linspace(0, steps, frames).round().astype(int).tolist()))
+    workers = max(1, min(len(specs), workers or os.cpu_count() or 1))
+    jobs = [(spec, data, steps, frame_steps, seed, out / "runs" / safe_name(spec.label)) for spec in specs]
+    if workers == 1:
+        results = [train_and_record(*job) for job in jobs]
+    else:  # spawn, not fork: a forked child of a process that has run torch's thread pool can hang
+        threads = torch.get_num_threads()
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            results = list(pool.map(train_and_record, *zip(*jobs, strict=True)))
+        torch.set_num_threads(threads)
     all_points: dict[str, list[tuple[int, np.ndarray]]] = {}
     metrics: dict[str, list[dict]] = {}
     gifs: dict[str, Path] = {}
-    for spec in specs:
-        cfg = lab_config(spec, data, steps, seed)
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.label)
-        trainer = Trainer(cfg, out / "runs" / safe, dataset=dataset, progress=False)
-        latent = trainer.model.sample_latent(NUM_POINTS, torch.Generator().manual_seed(seed + 3))
-        points, rows = [], []
-        sums: dict[str, float] = {}
-        count = 0
-        t_model = time.perf_counter()
-        while True:
-            if trainer.step in frame_steps:
-                x = trainer.generate(latent).numpy()
-                m = mode_coverage(x, means, std)
-                rows.append({"step": trainer.step, **m})
-                points.append((trainer.step, x))
-                # the run's own log, as the Trainer writes it, plus the mode metrics (for `ganforge report`)
-                record = {"step": trainer.step, "epoch": round(trainer.step / trainer.steps_per_epoch, 4),
-                          **{k: round(v / max(count, 1), 6) for k, v in sums.items()},
-                          "metric/modes_covered": m["modes_covered"],
-                          "metric/high_quality_fraction": round(m["high_quality_fraction"], 6)}
-                with open(trainer.run_dir / "metrics.jsonl", "a") as f:
-                    f.write(json.dumps(record) + "\n")
-                sums, count = {}, 0
-            if trainer.step >= steps:
-                break
-            for k, v in trainer.train_step().items():
-                sums[k] = sums.get(k, 0.0) + float(v)
-            count += 1
-        trainer.elapsed_s = time.perf_counter() - t_model
-        trainer.write_samples()
-        trainer.save_checkpoint()
-        say(f"{spec.label}: {steps} steps in {trainer.elapsed_s:.1f} s; final {metric_text(steps, rows[-1])}")
+    plt = pyplot()
+    for spec, (points, rows, seconds) in zip(specs, results, strict=True):
+        say(f"{spec.label}: {steps} steps in {seconds:.1f} s; final {metric_text(steps, rows[-1])}")
         all_points[spec.label], metrics[spec.label] = points, rows
         images = []
-        plt = pyplot()
         for (step, x), m in zip(points, rows, strict=True):
             fig, ax = plt.subplots(figsize=(3.6, 3.8), dpi=100)
             draw_points(ax, x, means, limit, f"{spec.label} on {data}\n{metric_text(step, m)}")
             fig.tight_layout()
             images.append(figure_to_array(fig))
-        gifs[spec.label] = save_gif(images, out / f"{safe}.gif", fps=4)
+        gifs[spec.label] = save_gif(images, out / f"{safe_name(spec.label)}.gif", fps=4)
 
     comparison = save_figure(draw_comparison(all_points, metrics, means, limit, data, columns), out / "comparison.png")
     (out / "modes.json").write_text(json.dumps({"data": data, "steps": steps, "models": metrics}, indent=1) + "\n")
