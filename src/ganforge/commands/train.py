@@ -57,7 +57,7 @@ TRAIN_HELP = {
 }
 #: What may change when a run is resumed; anything else would make a different run.
 RESUMABLE = {"steps", "epochs", "sample_every", "checkpoint_every", "keep_every", "device", "data_dir",
-             "eval_every", "eval_metrics", "eval_n"}
+             "eval_every", "eval_metrics", "eval_n", "compile", "amp", "channels_last"}
 
 
 def add_parser(sub) -> None:
@@ -124,20 +124,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg, run_dir = _resolve_train_config(args)
     trainer = Trainer(cfg, run_dir, resume=args.resume, download=args.download,
                       progress=False if args.no_progress else None)
+    say = print if trainer.is_main else (lambda *a, **k: None)  # under torchrun, rank 0 speaks for all
     sizes = ", ".join(f"{name} {sum(p.numel() for p in m.parameters()):,} params"
                       for name, m in trainer.model.named_children())
-    print(f"ganforge: training {cfg.model} on {cfg.data} ({trainer.dataset.source}; {len(trainer.dataset)} train "
-          f"examples of shape {trainer.dataset.shape}) on {trainer.device}; {sizes}; "
-          f"steps {trainer.step} -> {trainer.total_steps}; run dir {run_dir}", flush=True)
+    say(f"ganforge: training {cfg.model} on {cfg.data} ({trainer.dataset.source}; {len(trainer.dataset)} train "
+        f"examples of shape {trainer.dataset.shape}) on {trainer.device}; {sizes}; "
+        f"steps {trainer.step} -> {trainer.total_steps}; run dir {run_dir}", flush=True)
     try:
         trainer.fit()
     except TrainingInterrupted as e:
-        print(f"ganforge: interrupted at step {e.step}; checkpoint saved to {run_dir / 'checkpoints/latest.pt'}; "
-              f"continue with: ganforge train --out {run_dir} --resume", file=sys.stderr)
+        say(f"ganforge: interrupted at step {e.step}; checkpoint saved to {run_dir / 'checkpoints/latest.pt'}; "
+            f"continue with: ganforge train --out {run_dir} --resume", file=sys.stderr)
         return 128 + e.signum
-    last = sorted((run_dir / "samples").glob("step_*.png"))[-1]
-    print(f"ganforge: done at step {trainer.step} in {trainer.elapsed_s:.1f} s; samples {last}; "
-          f"checkpoint {run_dir / 'checkpoints' / 'latest.pt'}")
+    say(f"ganforge: done at step {trainer.step} in {trainer.elapsed_s:.1f} s; samples "
+        f"{run_dir / 'samples' / f'step_{trainer.step:06d}.png'}; checkpoint {run_dir / 'checkpoints' / 'latest.pt'}")
     return 0
-
-
