@@ -15,5 +15,17 @@ def _isolated_cache(tmp_path_factory):
     yield
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread per test: the networks here are small, and on a busy 2-core CI machine two threads
+    per process fight each other and run many times slower (docs/performance.md)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than a few seconds (deselect with -m 'not slow')")

@@ -18,14 +18,6 @@ from ganforge.run import load_run
 from ganforge.train import Trainer
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     torch.set_num_threads(1)

@@ -18,14 +18,6 @@ from ganforge.run import load_run
 from ganforge.train import Trainer
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_FASHION, reason="Fashion-MNIST not installed")
 def test_fid_orders_held_out_real_below_a_trained_dcgan_below_uniform_noise_on_fashion_mnist(tmp_path):

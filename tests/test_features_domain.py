@@ -21,15 +21,6 @@ from ganforge.features.domain import (
 from ganforge.features.train import accuracy, random_translate, train_domain_classifier
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small CNNs on a busy 2-core machine run far faster on one thread than two fighting ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("name", ["digits", "fashion-mnist"])
 def test_shipped_weights_are_small_safetensors_with_provenance(name):
     path = packaged_weights_path(name)

@@ -10,15 +10,6 @@ from ganforge.features.extractors import build_extractor
 from ganforge.features.inception import FEATURE_DIM, NUM_CLASSES, FIDInceptionV3, load_fid_inception
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core CI machine two threads per process fight and run many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def random_inception():
     torch.manual_seed(0)

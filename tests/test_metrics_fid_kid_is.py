@@ -3,22 +3,12 @@
 import numpy as np
 import pytest
 import scipy.linalg
-import torch
 from scipy.stats import entropy
 from sklearn.metrics.pairwise import polynomial_kernel
 
 from ganforge.metrics.fid import RunningStats, feature_stats, fid_from_features, fid_from_stats
 from ganforge.metrics.inception_score import inception_score_from_probs
 from ganforge.metrics.kid import kid_from_features, kid_subset_indices
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core CI machine two threads per process fight and run many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def features(seed, n=600, d=24, shift=0.0, scale=1.0):

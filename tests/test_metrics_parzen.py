@@ -16,15 +16,6 @@ from ganforge.metrics.parzen import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core CI machine two threads per process fight and run many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def reference_parzen(samples, x, sigma):
     """log (1/N) sum_j N(x; mu_j, sigma^2 I), written out with scipy's logsumexp."""
     d = samples.shape[1]

@@ -12,15 +12,6 @@ from ganforge.metrics.modes import class_coverage, mode_coverage
 from ganforge.metrics.prdc import density_coverage, precision_recall
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core CI machine two threads per process fight and run many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def reference_prdc(real, fake, k):
     """Kynkäänniemi et al. / Naeem et al. by their definitions, with scipy's exact distances."""
     d_rr, d_ff, d_rf = cdist(real, real), cdist(fake, fake), cdist(real, fake)

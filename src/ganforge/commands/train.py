@@ -11,7 +11,8 @@ from ..config import DEFAULT_LR, DEFAULT_STEPS, OBJECTIVES, OPTIMIZERS, PRIORS, 
 from ..errors import UserError
 
 TRAIN_HELP = {
-    "model": "architecture: gan (Goodfellow et al. 2014 MLPs) or dcgan (Radford et al. 2016)  [dcgan]",
+    "model": "gan, dcgan, cgan, sgan, wgan, wgan-gp, lsgan, sngan, infogan, aae, ebgan, vaegan, ae, vae "
+             "(docs/models.md; each brings its paper's recipe as defaults)  [dcgan]",
     "data": "dataset: digits, mnist, fashion-mnist, cifar10, folder:PATH, gauss1d, ring8, grid25  [digits]",
     "data_dir": "directory holding the dataset's files (also searched: $GANFORGE_DATA, ~/.ganforge/data, "
                 "./data, /usr/share/datasets)",

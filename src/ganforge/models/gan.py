@@ -74,7 +74,11 @@ def build_networks(example_shape: tuple[int, ...], latent_dim: int, width: int |
 
 
 def build(cfg: TrainConfig, data: DataInfo) -> AdversarialGAN:
-    return AdversarialGAN(cfg, data, *build_networks(data.shape, cfg.latent_dim, cfg.width))
+    """The paper's GAN by default; ``--objective``, ``--penalty`` and ``--clip`` combine as for any GAN."""
+    from .wgan import RegularisedGAN, resolved_penalty  # imported here: wgan builds on this module's networks
+
+    networks = build_networks(data.shape, cfg.latent_dim, cfg.width)
+    return RegularisedGAN(cfg, data, *networks, penalty=resolved_penalty(cfg), clip=cfg.clip)
 
 
 register_model(ModelSpec("gan", "Goodfellow et al. 2014: MLP generator, maxout discriminator with dropout",
