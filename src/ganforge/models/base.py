@@ -17,7 +17,8 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..noise import sample_noise
-from ..objectives import OBJECTIVES
+from ..objectives import OBJECTIVES, PROBABILISTIC_OBJECTIVES
+from ..penalties import PENALTIES, clip_weights_
 from ..registry import Registry
 
 
@@ -97,28 +98,74 @@ class GANModel(nn.Module):
         raise NotImplementedError
 
 
-class AdversarialGAN(GANModel):
-    """The GAN of Goodfellow et al. (2014): D ascends V(D, G) ``k_disc`` times, then G takes one step on
-    the chosen objective (``minimax`` or ``nonsaturating``), both computed from D's logits."""
+def without_batch_norm(module: nn.Module) -> nn.Module:
+    """Replace every ``BatchNorm`` layer inside ``module`` by the identity (in place; returns ``module``).
 
-    def __init__(self, cfg: TrainConfig, data: DataInfo, generator: nn.Module, discriminator: nn.Module):
+    A critic whose output for x_i depends on the rest of the batch has no per-example input gradient, which
+    both the gradient penalty and spectral normalisation's Lipschitz argument assume."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.modules.batchnorm._BatchNorm):
+            setattr(module, name, nn.Identity())
+        else:
+            without_batch_norm(child)
+    return module
+
+
+def resolved_penalty(cfg: TrainConfig, model_default: str = "none") -> str:
+    """``cfg.penalty``, or the model's own regulariser when the config leaves it unset."""
+    return cfg.penalty if cfg.penalty is not None else model_default
+
+
+class AdversarialGAN(GANModel):
+    """The GAN of Goodfellow et al. (2014): D takes ``k_disc`` steps, then G one, on the chosen objective
+    computed from D's logits (``minimax``/``nonsaturating`` by default; any registered objective), plus an
+    optional input-gradient penalty on D (``penalty`` weighted by ``cfg.gp_weight``; D then loses its batch
+    norm) and optional weight clipping after each D step (``clip``). Every adversarial model builds on it."""
+
+    def __init__(self, cfg: TrainConfig, data: DataInfo, generator: nn.Module, discriminator: nn.Module,
+                 penalty: str = "none", clip: float | None = None):
         super().__init__(cfg, data)
+        if penalty != "none":
+            without_batch_norm(discriminator)
         self.generator, self.discriminator = generator, discriminator
         self.objective = OBJECTIVES.get_or_fail(cfg.objective)
+        self.penalty_name, self.clip = penalty, clip
+        self.penalty = PENALTIES.get_or_fail(penalty) if penalty != "none" else None
+
+    def discriminator_logs(self, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """D(x) and D(G(z)) as probabilities for the log-loss objectives, raw scores for the others."""
+        if self.cfg.objective in PROBABILISTIC_OBJECTIVES:
+            return {"D/real": torch.sigmoid(logits_real).mean(), "D/fake": torch.sigmoid(logits_fake).mean()}
+        return {"D/score_real": logits_real.mean(), "D/score_fake": logits_fake.mean()}
+
+    def regularised_d_loss(self, x_real: torch.Tensor, x_fake: torch.Tensor,
+                           logits_real: torch.Tensor, logits_fake: torch.Tensor,
+                           discriminator: nn.Module | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The objective's D loss plus ``gp_weight`` times the penalty (computed on ``discriminator``,
+        D itself unless a model conditions it, e.g. ``lambda x: D(x, y)``)."""
+        loss = self.objective.d_loss(logits_real, logits_fake)
+        logs = self.discriminator_logs(logits_real, logits_fake)
+        if self.penalty is not None:
+            penalty = self.penalty(discriminator or self.discriminator, x_real, x_fake)
+            loss = loss + self.cfg.gp_weight * penalty
+            logs[f"D/{self.penalty_name}"] = penalty
+        return loss, logs
 
     def d_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        x_fake = self.generate(batch.latent)  # G's parameters are frozen in this phase: no graph through G
-        logits_real = self.discriminator(batch.x_real)  # (m,)
-        logits_fake = self.discriminator(x_fake)  # (m,)
-        loss = self.objective.d_loss(logits_real, logits_fake)
-        return loss, {"D/real": torch.sigmoid(logits_real).mean(), "D/fake": torch.sigmoid(logits_fake).mean()}
+        x_fake = self.generate(batch.latent)  # (m, *shape); G's parameters are frozen: no graph through G
+        logits_real, logits_fake = self.discriminator(batch.x_real), self.discriminator(x_fake)  # (m,), (m,)
+        return self.regularised_d_loss(batch.x_real, x_fake, logits_real, logits_fake)
 
     def g_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         logits_fake = self.discriminator(self.generate(batch.latent))
         return self.objective.g_loss(logits_fake), {}
 
+    def clip_discriminator(self) -> None:
+        clip_weights_(self.discriminator, self.clip)
+
     def phases(self) -> list[Phase]:
-        return [Phase("D", self.d_loss, list(self.discriminator.parameters()), repeats=self.cfg.k_disc),
+        return [Phase("D", self.d_loss, list(self.discriminator.parameters()), repeats=self.cfg.k_disc,
+                      after_step=self.clip_discriminator if self.clip is not None else None),
                 Phase("G", self.g_loss, list(self.generator.parameters()), needs_real=False)]
 
 

@@ -19,10 +19,9 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..errors import UserError
-from .base import Batch, DataInfo, ModelSpec, register_model
+from .base import AdversarialGAN, Batch, DataInfo, ModelSpec, register_model, resolved_penalty
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .gan import build_networks as build_mlp_networks
-from .wgan import RegularisedGAN, resolved_penalty
 
 
 def one_hot_planes(y: torch.Tensor, num_classes: int, like: torch.Tensor) -> torch.Tensor:
@@ -68,7 +67,7 @@ def build_conditional_networks(data: DataInfo, latent_dim: int, width: int | Non
     return ConditionalGenerator(g, k), ConditionalDiscriminator(d, k)
 
 
-class ConditionalGAN(RegularisedGAN):
+class ConditionalGAN(AdversarialGAN):
     """Latents are pairs ``(z (n, latent_dim), y (n,) int64)``; :meth:`latent_for_labels` fixes y."""
 
     def __init__(self, cfg: TrainConfig, data: DataInfo):

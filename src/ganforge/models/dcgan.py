@@ -16,7 +16,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..errors import UserError
-from .base import AdversarialGAN, DataInfo, ModelSpec, init_normal_002, register_model
+from .base import AdversarialGAN, DataInfo, ModelSpec, init_normal_002, register_model, resolved_penalty
 
 
 def base_and_doublings(size: int) -> tuple[int, int]:
@@ -81,10 +81,8 @@ def build_networks(example_shape: tuple[int, ...], latent_dim: int, width: int |
 
 def build(cfg: TrainConfig, data: DataInfo) -> AdversarialGAN:
     """The paper's GAN by default; ``--objective``, ``--penalty`` and ``--clip`` combine as for any GAN."""
-    from .wgan import RegularisedGAN, resolved_penalty  # imported here: wgan builds on this module's networks
-
     networks = build_networks(data.shape, cfg.latent_dim, cfg.width)
-    return RegularisedGAN(cfg, data, *networks, penalty=resolved_penalty(cfg), clip=cfg.clip)
+    return AdversarialGAN(cfg, data, *networks, penalty=resolved_penalty(cfg), clip=cfg.clip)
 
 
 register_model(ModelSpec("dcgan", "Radford et al. 2016: all-convolutional G and D with batch norm",

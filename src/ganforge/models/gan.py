@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
-from .base import AdversarialGAN, DataInfo, ModelSpec, register_model
+from .base import AdversarialGAN, DataInfo, ModelSpec, register_model, resolved_penalty
 
 
 class Maxout(nn.Module):
@@ -75,10 +75,8 @@ def build_networks(example_shape: tuple[int, ...], latent_dim: int, width: int |
 
 def build(cfg: TrainConfig, data: DataInfo) -> AdversarialGAN:
     """The paper's GAN by default; ``--objective``, ``--penalty`` and ``--clip`` combine as for any GAN."""
-    from .wgan import RegularisedGAN, resolved_penalty  # imported here: wgan builds on this module's networks
-
     networks = build_networks(data.shape, cfg.latent_dim, cfg.width)
-    return RegularisedGAN(cfg, data, *networks, penalty=resolved_penalty(cfg), clip=cfg.clip)
+    return AdversarialGAN(cfg, data, *networks, penalty=resolved_penalty(cfg), clip=cfg.clip)
 
 
 register_model(ModelSpec("gan", "Goodfellow et al. 2014: MLP generator, maxout discriminator with dropout",

@@ -25,9 +25,9 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..errors import UserError
-from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, register_model
+from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, register_model, without_batch_norm
 from .dcgan import DCGANDiscriminator, DCGANGenerator
-from .wgan import refuse_unused_options, without_batch_norm
+from .wgan import refuse_unused_options
 
 
 class ClassifierNetwork(nn.Module):
