@@ -2,9 +2,10 @@
 
 Each model trains from its recipe (configs/<model>.yaml) with the shared loop for ``--budget-s`` seconds of
 wall-clock time (``torch.set_num_threads(--threads)``), then ``ganforge.metrics.evaluate.evaluate_model`` scores
-``--n`` samples with the dataset's domain-classifier features. Prints a markdown table (docs/models.md).
+``--n`` samples with the dataset's domain-classifier features. Prints a markdown table (docs/models.md,
+"Every model at the same budget").
 
-    OMP_NUM_THREADS=2 nice -n 10 .venv/bin/python bench/family_table.py --data fashion-mnist --budget-s 600
+    .venv/bin/python bench/family_table.py --data fashion-mnist --budget-s 120
 
 Wall-clock budgets are only comparable on an otherwise idle machine: the table records the steps each model
 managed, and the machine's load average at the start and end.
@@ -35,10 +36,14 @@ def recipe(model: str, configs: Path) -> dict:
     return load_yaml_config(path) if path.is_file() else dict(CORE_RECIPES[model])
 
 
+def _cell(values: dict, key: str, fmt: str) -> str:
+    return format(values[key], fmt) if key in values else "n/a"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="fashion-mnist")
-    parser.add_argument("--budget-s", type=float, default=600.0)
+    parser.add_argument("--budget-s", type=float, default=120.0)
     parser.add_argument("--models", nargs="+", default=MODELS)
     parser.add_argument("--n", type=int, default=5000, help="samples per evaluation")
     parser.add_argument("--metrics", default="fid,kid,pr,parzen")
@@ -66,14 +71,14 @@ def main() -> None:
         scores = evaluate_model(trainer.model, ds, args.metrics, min(args.n, len(ds)))
         rows.append((model, trainer.step, seconds, scores, time.perf_counter() - t1))
         print(model, trainer.step, f"{seconds:.0f} s", {k: round(v, 4) for k, v in scores.items()}, flush=True)
-    keys = [k for k in rows[0][3] if isinstance(rows[0][3][k], (int, float))] if rows else []
-    print(f"\n{args.data}, {args.budget_s:.0f} s of training each, {args.threads} threads; load average "
-          f"{load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end\n")
-    print("| model | steps | train s | " + " | ".join(keys) + " | eval s |")
-    print("|---" * (len(keys) + 4) + "|")
-    for model, steps, seconds, scores, eval_s in rows:
-        print(f"| {model} | {steps} | {seconds:.0f} | " + " | ".join(f"{scores.get(k, float('nan')):.4g}" for k in keys)
-              + f" | {eval_s:.0f} |")
+    print(f"\n{args.data}, {args.budget_s:.0f} s of training each, {args.threads} threads, {args.n} samples per "
+          f"evaluation; load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end\n")
+    print("| model | steps | train s | FID | KID | precision | recall | Parzen (nats) | eval s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for model, steps, seconds, v, eval_s in rows:
+        parzen = f"{v['parzen']:.1f} ± {v['parzen_se']:.1f}" if "parzen" in v else "n/a"
+        print(f"| {model} | {steps} | {seconds:.0f} | {_cell(v, 'fid', '.1f')} | {_cell(v, 'kid', '.2f')} | "
+              f"{_cell(v, 'precision', '.3f')} | {_cell(v, 'recall', '.3f')} | {parzen} | {eval_s:.0f} |")
 
 
 if __name__ == "__main__":

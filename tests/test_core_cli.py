@@ -7,6 +7,7 @@ from PIL import Image
 
 import ganforge
 from ganforge.cli import main
+from ganforge.noise import with_temperature
 
 TINY = ["--data", "digits", "--width", "8", "--latent-dim", "8", "--batch-size", "16", "--no-progress"]
 
@@ -108,6 +109,20 @@ def test_load_run_api(trained_run):
     assert x.shape == (10, 1, 8, 8) and x.dtype == torch.float32
     assert torch.equal(x, run.sample(10, seed=0))
     assert not torch.equal(x, run.sample(10, seed=1))
+
+
+def test_sample_temperature_scales_only_the_noise(trained_run, tmp_path, capsys):
+    """T = 1 is the prior itself; T = 0 puts every z at the prior's mean, so every sample is G(0)."""
+    run = ganforge.load_run(trained_run)
+    assert torch.equal(run.sample(6, seed=2, temperature=1.0), run.sample(6, seed=2))
+    x0 = run.sample(6, seed=2, temperature=0.0)
+    assert torch.allclose(x0, x0[:1].expand_as(x0))
+    assert not torch.allclose(run.sample(6, seed=2, temperature=0.5), x0)
+    z, y = torch.ones(3, 4), torch.tensor([0, 1, 2])
+    half_z, same_y = with_temperature((z, y), 0.5)
+    assert torch.equal(half_z, 0.5 * z) and same_y is y  # labels and codes are not noise
+    code, _, err = run_cli(capsys, "sample", trained_run, "--out", tmp_path / "t.png", "--temperature", "-1")
+    assert code == 2 and "--temperature -1" in err
 
 
 def test_datasets_command_lists_availability(capsys):

@@ -93,6 +93,7 @@ def test_a_new_metric_registers_without_touching_the_driver(digits_run):
     (["eval"], "expected either RUN_DIR or --real DATASET"),
     (["eval", "--real", "digits", "--features", "vgg"], "--features 'vgg'"),
     (["eval", "--real", "ring8", "--metrics", "is"], "give no class probabilities"),
+    (["eval", "--real", "digits", "--metrics", "accuracy"], "accuracy: needs an sgan run"),
 ])
 def test_user_errors_are_one_line_and_exit_2(argv, message, capsys):
     assert cli.main(argv) == 2

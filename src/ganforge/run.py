@@ -13,6 +13,7 @@ from .config import TrainConfig
 from .data import to_data_range
 from .errors import UserError
 from .models import DataInfo, GANModel
+from .noise import with_temperature
 from .train import build_model
 
 
@@ -40,9 +41,11 @@ class LoadedRun:
         return self.model.device
 
     @torch.inference_mode()
-    def sample(self, n: int, seed: int | None = None, batch_size: int = 1024) -> torch.Tensor:
+    def sample(self, n: int, seed: int | None = None, batch_size: int = 1024, temperature: float = 1.0
+               ) -> torch.Tensor:
         """``n`` samples on the CPU in the data's range: images float ``(n, C, H, W)`` in [0, 1],
-        points ``(n, D)``. A given ``seed`` gives the same samples every time."""
+        points ``(n, D)``. A given ``seed`` gives the same samples every time; ``temperature`` scales the
+        noise (``noise.with_temperature``; 1 = the training prior)."""
         if n < 1:
             raise UserError(f"number of samples n={n} is invalid: expected an integer >= 1")
         rng = torch.Generator()
@@ -53,6 +56,7 @@ class LoadedRun:
         out = []
         for start in range(0, n, batch_size):
             latent = self.model.sample_latent(min(batch_size, n - start), rng)
+            latent = with_temperature(latent, temperature)
             out.append(to_data_range(self.model.generate(latent), self.data.kind).cpu())
         return torch.cat(out)
 

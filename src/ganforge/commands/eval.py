@@ -48,6 +48,7 @@ def _write_json(obj: dict, path: Path) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from .. import models  # noqa: F401  (models register their own metrics, e.g. sgan's accuracy)
     from ..data import load_dataset
     from ..metrics.evaluate import default_features, evaluate_model, evaluate_real, format_table, parse_metrics
 

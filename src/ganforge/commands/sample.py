@@ -24,6 +24,9 @@ def add_parser(sub) -> None:
     p.add_argument("--vary-code", default=None, metavar="CODE",
                    help="infogan: sweep one latent code (c1 the categorical code, c2, c3, ... the continuous ones) "
                         "along each row, everything else fixed per row; --n rows of --nrow columns")
+    p.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                   help="scale the noise z by T (labels and codes untouched): T < 1 trades diversity for "
+                        "typical samples, the truncation trick; 1 is the prior the model was trained with  [1]")
     p.set_defaults(func=cmd_sample)
 
 
@@ -41,6 +44,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UserError(f"--n {args.n}: expected an integer >= 1")
     if args.nrow is not None and args.nrow < 1:
         raise UserError(f"--nrow {args.nrow}: expected an integer >= 1")
+    if not 0 <= args.temperature <= 10:
+        raise UserError(f"--temperature {args.temperature}: expected a number between 0 and 10 (1 = the prior)")
     if sum((args.label is not None, args.by_class, args.vary_code is not None)) > 1:
         raise UserError("--label, --by-class and --vary-code: expected at most one of them")
     if args.label is not None or args.by_class:
@@ -48,7 +53,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     elif args.vary_code is not None:
         x, nrow = sample_code_sweep(run, args)
     else:
-        x, nrow = run.sample(args.n or 64, seed=args.seed), args.nrow
+        x, nrow = run.sample(args.n or 64, seed=args.seed, temperature=args.temperature), args.nrow
     args.n, args.nrow = len(x), nrow
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
@@ -82,6 +87,8 @@ def sample_by_label(run, args: argparse.Namespace):
     """``--label K``: ``--n`` samples of class K; ``--by-class``: one row of ``--nrow`` samples per class."""
     import torch
 
+    from ..noise import with_temperature
+
     if not hasattr(run.model, "latent_for_labels"):
         raise UserError(f"--label/--by-class: model {run.config.model} is not conditional on labels "
                         "(expected a conditional model such as cgan)")
@@ -94,7 +101,8 @@ def sample_by_label(run, args: argparse.Namespace):
             raise UserError(f"--label {args.label}: expected a class between 0 and {k - 1}")
         nrow, y = args.nrow, torch.full((args.n or 64,), args.label, dtype=torch.int64)
     with torch.inference_mode():
-        x = run.model.generate(run.model.latent_for_labels(y, _rng(args.seed)))
+        latent = run.model.latent_for_labels(y, _rng(args.seed))
+        x = run.model.generate(with_temperature(latent, args.temperature))
     return _to_data_range(run, x), nrow
 
 
@@ -103,10 +111,12 @@ def sample_code_sweep(run, args: argparse.Namespace):
     values evenly spaced in [-2, 2] for a continuous code, as in the InfoGAN paper's figures)."""
     import torch
 
+    from ..noise import with_temperature
+
     if not hasattr(run.model, "code_sweep_latent"):
         raise UserError(f"--vary-code: model {run.config.model} has no latent codes (expected infogan)")
     rows = args.n or 10
     with torch.inference_mode():
         latent = run.model.code_sweep_latent(args.vary_code, rows, args.nrow or 10, _rng(args.seed))
-        x = run.model.generate(latent)
+        x = run.model.generate(with_temperature(latent, args.temperature))
     return _to_data_range(run, x), len(x) // rows

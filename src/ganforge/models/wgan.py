@@ -1,7 +1,8 @@
 """``wgan``, ``wgan-gp``, ``lsgan``, ``sngan``: the GANs that changed the objective or constrained D.
 
-All four are the DCGAN networks (images) or the 2014 MLPs (toy points) trained by the shared loop; what
-differs is D's loss, its regulariser and its normalisation, each a separate piece:
+All four are the DCGAN networks (images), or for toy points the 2014 MLP generator beside a ReLU MLP critic
+(:class:`MLPCritic`), trained by the shared loop; what differs is D's loss, its regulariser and its
+normalisation, each a separate piece:
 
 - ``wgan`` (Arjovsky, Chintala & Bottou 2017): objective ``wasserstein``, weights clipped to [-0.01, 0.01]
   after every critic step, RMSProp 5e-5, 5 critic steps per G step (configs/wgan.yaml).
@@ -18,6 +19,9 @@ on x_i alone, so a model with a penalty gets its discriminator's batch norm laye
 
 from __future__ import annotations
 
+import math
+
+import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -30,11 +34,28 @@ from .base import AdversarialGAN, DataInfo, ModelSpec, register_model, resolved_
 WGAN_DEFAULT_CLIP = 0.01
 
 
+class MLPCritic(nn.Module):
+    """``x (N, D) -> scores (N,)``: three ReLU hidden layers of ``hidden`` units and a linear output, the toy
+    critic of Gulrajani et al. (2017). Used for points instead of the 2014 maxout discriminator, whose
+    5-piece units suit neither spectral normalisation (one sigma for all pieces flattens every slope) nor
+    clipping."""
+
+    def __init__(self, in_features: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1)).squeeze(1)
+
+
 def build_base_networks(data: DataInfo, latent_dim: int, width: int | None) -> tuple[nn.Module, nn.Module]:
-    """The project's reference networks for ``data``: DCGAN for images, the 2014 MLPs for toy points."""
+    """The family's networks for ``data``: DCGAN for images; for toy points the 2014 MLP generator beside
+    :class:`MLPCritic` (``width`` hidden units each, 128 by default)."""
     if data.kind == "image":
         return dcgan.build_networks(data.shape, latent_dim, width)
-    return gan.build_networks(data.shape, latent_dim, width)
+    generator, _ = gan.build_networks(data.shape, latent_dim, width)
+    return generator, MLPCritic(math.prod(data.shape), width or 128)
 
 
 def with_spectral_norm(module: nn.Module) -> nn.Module:
