@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import signal
 import sys
 import time
@@ -66,19 +65,13 @@ def has_convolutions(module: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.conv._ConvNd) for m in module.modules())
 
 
-def openmp_spins(device: torch.device) -> bool:
-    """True when CPU ops run on several OpenMP threads that spin while waiting (the GNU OpenMP default,
-    unless ``OMP_WAIT_POLICY=PASSIVE`` was set before torch was imported)."""
-    return (device.type == "cpu" and torch.get_num_threads() > 1
-            and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE")
-
-
 def use_channels_last(cfg: TrainConfig, model: nn.Module, kind: str, device: torch.device) -> bool:
-    """``auto``: channels-last for models with convolutions on image data (oneDNN and cuDNN run NHWC
-    convolutions faster: 1.05-1.15x per dcgan step on CPU), except on CPU threads that spin-wait, where
-    its many short parallel regions made a dcgan step ~3x slower on a shared machine (docs/performance.md)."""
+    """``auto``: channels-last for models with convolutions on image data: oneDNN and cuDNN run NHWC
+    convolutions faster (dcgan 28x28 at batch 128 on 2 idle CPU cores: 1.12-1.15x, docs/performance.md).
+    On an oversubscribed CPU with spinning OpenMP threads its shorter parallel regions cost more than they
+    save; the cure there is ``OMP_WAIT_POLICY=PASSIVE`` (or ``--channels-last off``), not NCHW."""
     if cfg.channels_last == "auto":
-        return kind == "image" and has_convolutions(model) and not openmp_spins(device)
+        return kind == "image" and has_convolutions(model)
     return cfg.channels_last == "on"
 
 
