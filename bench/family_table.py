@@ -5,7 +5,7 @@ wall-clock time (``torch.set_num_threads(--threads)``), then ``ganforge.metrics.
 ``--n`` samples with the dataset's domain-classifier features. Prints a markdown table (docs/models.md,
 "Every model at the same budget").
 
-    .venv/bin/python bench/family_table.py --data fashion-mnist --budget-s 120
+    .venv/bin/python bench/family_table.py --budget-s 120 --figure docs/images/family-fashion-mnist.png
 
 Wall-clock budgets are only comparable on an otherwise idle machine: the table records the steps each model
 managed, and the machine's load average at the start and end.
@@ -40,6 +40,26 @@ def _cell(values: dict, key: str, fmt: str) -> str:
     return format(values[key], fmt) if key in values else "n/a"
 
 
+def samples_figure(out: Path, models: list[str], path: Path, per_row: int = 10) -> None:
+    """One row of ``per_row`` samples (seed 0) per trained model under ``out``, labelled, as one PNG."""
+    from ganforge.run import load_run
+    from ganforge.viz.plotting import pyplot
+
+    plt = pyplot()
+    runs = [(m, load_run(out / m)) for m in models if (out / m / "checkpoints" / "latest.pt").is_file()]
+    fig, axes = plt.subplots(len(runs), 1, figsize=(per_row * 0.6 + 1.2, len(runs) * 0.62 + 0.2), squeeze=False)
+    for ax, (model, run) in zip(axes[:, 0], runs, strict=True):
+        x = run.sample(per_row, seed=0)  # (n, C, H, W) in [0, 1]
+        row = torch.cat(list(x.permute(0, 2, 3, 1)), dim=1).squeeze(-1).numpy()
+        ax.imshow(row, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_ylabel(f"{model}\n{run.step} st.", rotation=0, ha="right", va="center", fontsize=8)
+    fig.tight_layout(pad=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="fashion-mnist")
@@ -50,7 +70,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--configs", default=str(Path(__file__).resolve().parents[1] / "configs"))
     parser.add_argument("--out", default="runs/family-table")
+    parser.add_argument("--figure", default=None, help="also write one row of samples per model to this PNG")
+    parser.add_argument("--figure-only", action="store_true", help="only redraw --figure from the runs in --out")
     args = parser.parse_args()
+    if args.figure_only:
+        samples_figure(Path(args.out), args.models, Path(args.figure or "family-samples.png"))
+        return
     torch.set_num_threads(args.threads)
     ds = load_dataset(args.data)
     load_start = os.getloadavg()[0]
@@ -79,6 +104,8 @@ def main() -> None:
         parzen = f"{v['parzen']:.1f} ± {v['parzen_se']:.1f}" if "parzen" in v else "n/a"
         print(f"| {model} | {steps} | {seconds:.0f} | {_cell(v, 'fid', '.1f')} | {_cell(v, 'kid', '.2f')} | "
               f"{_cell(v, 'precision', '.3f')} | {_cell(v, 'recall', '.3f')} | {parzen} | {eval_s:.0f} |")
+    if args.figure:
+        samples_figure(Path(args.out), args.models, Path(args.figure))
 
 
 if __name__ == "__main__":
