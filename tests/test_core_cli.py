@@ -88,6 +88,23 @@ def test_corrupt_checkpoint_is_a_user_error(tmp_path, capsys, trained_run):
     assert code == 2 and "cannot be loaded" in err
 
 
+def test_a_checkpoint_that_does_not_fit_the_model_is_a_one_line_error(trained_run, tmp_path, capsys):
+    """E.g. a run saved by a version whose network layout differed: exit 2 naming the file, no traceback."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    latest = run / "checkpoints" / "latest.pt"
+    ckpt = torch.load(latest, weights_only=True)
+    ckpt["model"] = {f"old.{k}": v for k, v in ckpt["model"].items()}
+    torch.save(ckpt, latest)
+    code, _, err = run_cli(capsys, "sample", run, "--out", tmp_path / "x.png")
+    assert code == 2 and "does not fit" in err and str(latest) in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    code, _, err = run_cli(capsys, "train", *TINY, "--steps", "4", "--out", run, "--resume")
+    assert code == 2 and "does not fit" in err
+
+
 def test_sample_png_grid_and_npy(trained_run, tmp_path, capsys):
     code, _, err = run_cli(capsys, "sample", trained_run, "--n", "16", "--out", tmp_path / "g.png", "--seed", "3")
     assert code == 0, err

@@ -50,3 +50,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise UserError(f"checkpoint {path} is not a ganforge checkpoint (expected format {FORMAT})")
     return ckpt
+
+
+def load_model_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """``model.load_state_dict(state)``; a checkpoint whose tensors do not fit the model this version of
+    ganforge builds from its config (an older network layout, a hand-edited file) is a :class:`UserError`."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        detail = " ".join(str(e).split())[:200]
+        raise UserError(f"checkpoint {path} does not fit the {type(model).__name__} built from its config "
+                        f"(saved by another ganforge version?): {detail}") from None

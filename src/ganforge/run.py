@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, load_model_weights
 from .config import TrainConfig
 from .data import to_data_range
 from .errors import UserError
@@ -71,6 +71,6 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, device: 
     cfg = TrainConfig.from_dict(ckpt["config"], source=str(path))
     data = DataInfo.from_dict(ckpt["data"])
     model = build_model(cfg, data)
-    model.load_state_dict(ckpt["model"])
+    load_model_weights(model, ckpt["model"], path)
     model.to(device).eval()
     return LoadedRun(run_dir, model, cfg, data, ckpt["data"]["name"], int(ckpt["step"]))

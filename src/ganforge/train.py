@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoint import FORMAT, atomic_torch_save, load_checkpoint
+from .checkpoint import FORMAT, atomic_torch_save, load_checkpoint, load_model_weights
 from .config import DEFAULT_STEPS, TrainConfig, save_yaml_config
 from .data import ArrayDataset, load_dataset, to_data_range
 from .distributed import ShardedMinibatchSampler, from_environment, parameter_checksums, slice_latent, wrap_ddp
@@ -65,7 +65,7 @@ def has_convolutions(module: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.conv._ConvNd) for m in module.modules())
 
 
-def use_channels_last(cfg: TrainConfig, model: nn.Module, kind: str, device: torch.device) -> bool:
+def use_channels_last(cfg: TrainConfig, model: nn.Module, kind: str) -> bool:
     """``auto``: channels-last for models with convolutions on image data: oneDNN and cuDNN run NHWC
     convolutions faster (dcgan 28x28 at batch 128 on 2 idle CPU cores: 1.12-1.15x, docs/performance.md).
     On an oversubscribed CPU with spinning OpenMP threads its shorter parallel regions cost more than they
@@ -112,7 +112,7 @@ class Trainer:
         self.model = build_model(cfg, self.data_info).to(self.device)
         if self.dist.rank:
             torch.manual_seed(cfg.seed + RANK_SEED_STRIDE * self.dist.rank)  # each rank its own dropout masks
-        self.channels_last = use_channels_last(cfg, self.model, self.dataset.kind, self.device)
+        self.channels_last = use_channels_last(cfg, self.model, self.dataset.kind)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         if cfg.sync_bn == "on" and self.dist.enabled:
@@ -152,7 +152,7 @@ class Trainer:
         self.step = 0
         self.elapsed_s = 0.0
         if resume:
-            self.load_state_dict(load_checkpoint(latest, self.device))
+            self.load_state_dict(load_checkpoint(latest, self.device), latest)
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_yaml_config(self.cfg, self.run_dir / "config.yaml")
@@ -393,8 +393,8 @@ class Trainer:
             out[key] = [g.cpu() for g in gathered]
         return out
 
-    def load_state_dict(self, ckpt: dict[str, Any]) -> None:
-        self.model.load_state_dict(ckpt["model"])
+    def load_state_dict(self, ckpt: dict[str, Any], path: str | Path = "checkpoint") -> None:
+        load_model_weights(self.model, ckpt["model"], path)
         for name, opt in self.optimizers.items():
             opt.load_state_dict(ckpt["optimizers"][name])
         self.sampler.cursor = int(ckpt["sampler_cursor"])
