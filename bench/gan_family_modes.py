@@ -22,14 +22,14 @@ from ganforge.metrics.modes import mode_coverage
 from ganforge.models.base import config_for
 from ganforge.train import Trainer
 
-#: (label, model, config overrides): each model with its paper's optimiser settings (``ModelSpec.defaults``:
+#: label -> model, each trained with its paper's optimiser settings (``ModelSpec.defaults``:
 #: the 2014 GAN with Adam 2e-4 / 0.5, WGAN-GP's Adam 1e-4 / (0, 0.9) with 5 critic steps and lambda 10,
 #: SN-GAN's hinge loss with Adam 2e-4 / (0, 0.9)); for points, the Lipschitz-constrained critics are the
 #: ReLU MLP of models/wgan.py and the 2014 GAN keeps its maxout discriminator.
 RECIPES = {
-    "gan (nonsaturating)": ("gan", {}),
-    "wgan-gp": ("wgan-gp", {}),
-    "sngan (hinge)": ("sngan", {}),
+    "gan (nonsaturating)": "gan",
+    "wgan-gp": "wgan-gp",
+    "sngan (hinge)": "sngan",
 }
 
 
@@ -56,10 +56,9 @@ def main() -> None:
     for data in args.data:
         ds = load_dataset(data)
         for label in args.models:
-            model, options = RECIPES[label]
-            cfg = config_for(model=model, data=data, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
-                             width=args.width, latent_dim=args.latent_dim, sample_every=args.steps,
-                             checkpoint_every=args.steps, **options)
+            cfg = config_for(model=RECIPES[label], data=data, steps=args.steps, batch_size=args.batch_size,
+                             seed=args.seed, width=args.width, latent_dim=args.latent_dim, sample_every=args.steps,
+                             checkpoint_every=args.steps)
             run_dir = Path(args.out) / f"{cfg.model}-{cfg.objective}-{data}-s{args.seed}"
             shutil.rmtree(run_dir, ignore_errors=True)
             trainer = Trainer(cfg, run_dir, dataset=ds, progress=False)
