@@ -373,3 +373,13 @@ def test_the_adding_a_model_guide_example_trains(tmp_path):
     trainer.fit()
     assert (tmp_path / "run" / "checkpoints" / "latest.pt").is_file()
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+@pytest.mark.parametrize("model,why", [("vae", "the KL term is to N(0, I)"), ("vaegan", "the KL term is to N(0, I)"),
+                                       ("aae", "codes are matched to N(0, I)")])
+def test_models_built_on_a_normal_prior_refuse_the_uniform_one(model, why):
+    from ganforge.errors import UserError
+
+    with pytest.raises(UserError, match=f"model {model}: prior uniform is invalid: expected normal") as e:
+        MODELS[model].build(small(model, prior="uniform"), DataInfo("image", (1, 8, 8), 10))
+    assert why in str(e.value)

@@ -21,11 +21,10 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
-from ..errors import UserError
 from ..objectives import OBJECTIVES
 from .ae import reconstruction_bce
 from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, register_model
-from .wgan import refuse_unused_options
+from .wgan import refuse_unused_options, require_normal_prior
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -42,8 +41,7 @@ class AdversarialAutoencoder(GANModel):
     def __init__(self, cfg: TrainConfig, data: DataInfo):
         super().__init__(cfg, data)
         refuse_unused_options(cfg, "aae", objective=False)
-        if cfg.prior != "normal":
-            raise UserError(f"model aae: prior {cfg.prior} is invalid: expected normal (codes are matched to N(0, I))")
+        require_normal_prior(cfg, "aae", "codes are matched to N(0, I)")
         d, h, k = math.prod(data.shape), cfg.width or 512, cfg.latent_dim
         self.encoder = nn.Sequential(nn.Flatten(), mlp([d, h, h, k]))  # x -> z, deterministic q(z | x)
         self.decoder = nn.Sequential(mlp([k, h, h, d]), nn.Unflatten(1, tuple(data.shape)))  # z -> pixel logits

@@ -19,10 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import TrainConfig
-from ..errors import UserError
 from .ae import to_unit_range
 from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, register_model
-from .wgan import refuse_unused_options
+from .wgan import refuse_unused_options, require_normal_prior
 
 
 def gaussian_kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -71,8 +70,7 @@ class VAE(GANModel):
     def __init__(self, cfg: TrainConfig, data: DataInfo):
         super().__init__(cfg, data)
         refuse_unused_options(cfg, "vae")
-        if cfg.prior != "normal":
-            raise UserError(f"model vae: prior {cfg.prior} is invalid: expected normal (the KL term is to N(0, I))")
+        require_normal_prior(cfg, "vae", "the KL term is to N(0, I)")
         hidden = cfg.width or 512
         self.encoder = GaussianEncoder(data.shape, cfg.latent_dim, hidden)
         self.decoder = BernoulliDecoder(data.shape, cfg.latent_dim, hidden)

@@ -17,12 +17,11 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
-from ..errors import UserError
 from ..objectives import discriminator_loss, generator_loss_nonsaturating
 from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, register_model
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .vae import GaussianEncoder, gaussian_kl_to_standard_normal, reparameterise
-from .wgan import refuse_unused_options
+from .wgan import refuse_unused_options, require_normal_prior
 
 
 class FeatureDiscriminator(nn.Module):
@@ -49,8 +48,7 @@ class VAEGAN(GANModel):
     def __init__(self, cfg: TrainConfig, data: DataInfo):
         super().__init__(cfg, data)
         refuse_unused_options(cfg, "vaegan")
-        if cfg.prior != "normal":
-            raise UserError(f"model vaegan: prior {cfg.prior} is invalid: expected normal (the KL term is to N(0, I))")
+        require_normal_prior(cfg, "vaegan", "the KL term is to N(0, I)")
         width = cfg.width or 64
         self.encoder = GaussianEncoder(data.shape, cfg.latent_dim, 8 * width)
         self.generator = DCGANGenerator(cfg.latent_dim, data.shape[0], data.shape[-1], width)

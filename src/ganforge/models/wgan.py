@@ -81,6 +81,12 @@ def refuse_unused_options(cfg: TrainConfig, model: str, objective: bool = True, 
         raise UserError(f"model {model}: clip {cfg.clip} is invalid: this model takes no weight clipping")
 
 
+def require_normal_prior(cfg: TrainConfig, model: str, why: str) -> None:
+    """Models whose loss assumes z ~ N(0, I) (a KL term, or codes matched to it) refuse ``--prior uniform``."""
+    if cfg.prior != "normal":
+        raise UserError(f"model {model}: prior {cfg.prior} is invalid: expected normal ({why})")
+
+
 def require_objective(cfg: TrainConfig, model: str, objective: str) -> None:
     if cfg.objective != objective:
         raise UserError(f"model {model}: objective {cfg.objective} is invalid: expected {objective} "
