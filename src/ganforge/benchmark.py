@@ -52,7 +52,8 @@ BENCH_EXAMPLES = 8192
 #: Keys of a model's recipe (configs/MODEL.yaml) the bench keeps: what makes the model the paper's model.
 #: Data, sizes, batch and run lengths come from the bench itself.
 RECIPE_KEYS = ("objective", "optimizer", "lr", "beta1", "beta2", "momentum", "k_disc", "penalty", "gp_weight",
-               "clip", "info_categories", "info_continuous", "info_weight", "ae_kind", "noise_std", "prior")
+               "clip", "info_categories", "info_continuous", "info_weight", "ae_kind", "noise_std", "prior",
+               "conditioning")
 
 
 def model_recipe(model: str) -> dict[str, Any]:

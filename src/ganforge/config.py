@@ -21,6 +21,9 @@ OBJECTIVES = ("nonsaturating", "minimax", "wasserstein", "hinge", "least-squares
 PENALTIES = ("none", "gp", "r1")
 #: The four autoencoders compared in the lectures (``ganforge.models.ae``).
 AE_KINDS = ("mlp", "deep", "conv", "denoise")
+#: How ``cgan``'s D sees the label: one-hot planes on its input (Mirza & Osindero 2014) or an inner product of a
+#: class embedding with its last hidden features (projection discriminator, Miyato & Koyama 2018).
+CONDITIONINGS = ("concat", "projection")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 PRIORS = ("normal", "uniform")
 DEVICES = ("auto", "cpu", "cuda")
@@ -76,6 +79,7 @@ class TrainConfig:
     ae_kind: str = "conv"
     noise_std: float = 0.5
     margin: float = 1.0
+    conditioning: str = "concat"
     # speed and scale (issue 6)
     amp: str = "off"
     compile: str = "off"
@@ -122,6 +126,7 @@ class TrainConfig:
         need(self.ae_kind in AE_KINDS, "ae_kind", " or ".join(AE_KINDS))
         need(self.noise_std >= 0 and math.isfinite(self.noise_std), "noise_std", "a number >= 0")
         need(self.margin > 0 and math.isfinite(self.margin), "margin", "a number > 0")
+        need(self.conditioning in CONDITIONINGS, "conditioning", " or ".join(CONDITIONINGS))
         need(self.amp in AMP_MODES, "amp", " or ".join(AMP_MODES))
         need(self.compile in ON_OFF, "compile", " or ".join(ON_OFF))
         need(self.channels_last in CHANNELS_LAST_MODES, "channels_last", " or ".join(CHANNELS_LAST_MODES))

@@ -1,8 +1,13 @@
 """``cgan``: the conditional GAN of Mirza & Osindero (2014), G(z | y) and D(x | y) for labelled data.
 
-Both players see the label y as a one-hot vector: G gets [z, onehot(y)] as its input; D gets the image with
-K constant one-hot planes appended as extra channels (or, for points, [x, onehot(y)]). The networks are the
-project's DCGAN / 2014 MLPs built for the wider inputs, so the paper's architecture rules still hold.
+G sees the label y as a one-hot vector appended to z. D sees it in one of two ways (``--conditioning``):
+- ``concat`` (the paper's): the image with K constant one-hot planes appended as extra channels (or, for
+  points, [x, onehot(y)]);
+- ``projection`` (Miyato & Koyama 2018): D(x | y) = psi(phi(x)) + embed(y) . phi(x), where phi(x) are D's last
+  hidden features and psi its last layer. The label then scores the features D already computed rather than
+  being mixed into its first layer, which ties D's judgement to the requested class far more tightly.
+The networks are the project's DCGAN / 2014 MLPs built for the wider inputs, so the paper's architecture
+rules still hold.
 
 The value function is the GAN's with every term conditioned on y:
     min_G max_D E_{x,y}[log D(x | y)] + E_{z,y}[log(1 - D(G(z | y) | y))].
@@ -54,17 +59,47 @@ class ConditionalDiscriminator(nn.Module):
         return self.base(torch.cat([x, one_hot_planes(y, self.num_classes, x)], 1))
 
 
-def build_conditional_networks(data: DataInfo, latent_dim: int, width: int | None
-                               ) -> tuple[ConditionalGenerator, ConditionalDiscriminator]:
+class ProjectionDiscriminator(nn.Module):
+    """``(x (N, *shape), y (N,)) -> logits (N,)`` = ``head(phi) + <embed(y), phi>`` with ``phi = body(x)``.
+
+    ``body`` is an unconditional D without its last layer and ``head`` that last layer (a linear map of phi,
+    e.g. DCGAN's full-size final convolution); the class embedding has one weight per feature of phi.
+    """
+
+    def __init__(self, body: nn.Module, head: nn.Module, feature_dim: int, num_classes: int):
+        super().__init__()
+        self.body, self.head = body, head
+        self.embed = nn.Embedding(num_classes, feature_dim)
+        nn.init.normal_(self.embed.weight, 0.0, 0.02)  # the DCGAN initialisation of the rest of D
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        phi = self.body(x)
+        return self.head(phi).flatten() + (self.embed(y) * phi.flatten(1)).sum(1)
+
+
+def projection_discriminator(base: nn.Sequential, example: torch.Tensor, num_classes: int) -> ProjectionDiscriminator:
+    """Split an unconditional D's ``nn.Sequential`` before its last layer; ``example`` sizes the features."""
+    body, head = base[:-1], base[-1]
+    with torch.no_grad():
+        feature_dim = body.eval()(example).flatten(1).shape[1]
+    body.train()
+    return ProjectionDiscriminator(body, head, feature_dim, num_classes)
+
+
+def build_conditional_networks(data: DataInfo, latent_dim: int, width: int | None, conditioning: str = "concat"
+                               ) -> tuple[ConditionalGenerator, nn.Module]:
     k = data.num_classes
+    extra_inputs = k if conditioning == "concat" else 0
     if data.kind == "image":
         channels, size = data.shape[0], data.shape[-1]
         g = DCGANGenerator(latent_dim + k, channels, size, width or 64)
-        d = DCGANDiscriminator(channels + k, size, width or 64)
+        d = DCGANDiscriminator(channels + extra_inputs, size, width or 64)
     else:
         g, _ = build_mlp_networks(data.shape, latent_dim + k, width)
-        _, d = build_mlp_networks((data.shape[0] + k,), latent_dim, width)
-    return ConditionalGenerator(g, k), ConditionalDiscriminator(d, k)
+        _, d = build_mlp_networks((data.shape[0] + extra_inputs,), latent_dim, width)
+    if conditioning == "concat":
+        return ConditionalGenerator(g, k), ConditionalDiscriminator(d, k)
+    return ConditionalGenerator(g, k), projection_discriminator(d.net, torch.zeros(2, *data.shape), k)
 
 
 class ConditionalGAN(AdversarialGAN):
@@ -74,7 +109,7 @@ class ConditionalGAN(AdversarialGAN):
         if not data.num_classes:
             raise UserError(f"model cgan needs labelled data: {cfg.data} has no class labels "
                             "(use digits, mnist, fashion-mnist or cifar10)")
-        super().__init__(cfg, data, *build_conditional_networks(data, cfg.latent_dim, cfg.width),
+        super().__init__(cfg, data, *build_conditional_networks(data, cfg.latent_dim, cfg.width, cfg.conditioning),
                          penalty=resolved_penalty(cfg), clip=cfg.clip)
         self.num_classes = data.num_classes
 
@@ -109,5 +144,6 @@ class ConditionalGAN(AdversarialGAN):
 
 
 register_model(ModelSpec("cgan", "Mirza & Osindero 2014: conditional GAN, G(z|y) and D(x|y) with one-hot labels "
-                                 "(DCGAN nets for images); labelled data only", ConditionalGAN,
+                                 "(DCGAN nets for images; --conditioning projection for Miyato & Koyama's D); "
+                                 "labelled data only", ConditionalGAN,
                          ("image", "points")))
