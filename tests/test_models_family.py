@@ -273,11 +273,14 @@ def test_sgan_keeps_exactly_n_class_balanced_labelled_examples_and_saves_them_in
     assert torch.equal(loaded.labelled_y, model.labelled_y) and torch.equal(loaded.labelled_x, model.labelled_x)
 
 
-def test_sgan_discriminator_learns_to_classify_from_fifty_labels(tmp_path):
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_sgan_discriminator_learns_to_classify_from_fifty_labels(dropout, tmp_path):
     from ganforge.models.sgan import sgan_test_accuracy, supervised_baseline_accuracy
 
-    trainer = Trainer(small("sgan", labels=50, batch_size=32, width=8, steps=100, lr=1e-3), tmp_path / "run",
-                      progress=False)
+    trainer = Trainer(small("sgan", labels=50, batch_size=32, width=8, steps=100, lr=1e-3, dropout=dropout),
+                      tmp_path / "run", progress=False)
+    dropouts = [m.p for m in trainer.model.discriminator.modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts == ([dropout] * 2 if dropout else [])  # after each of the two hidden layers at 8x8
     trainer.fit()
     accuracy = sgan_test_accuracy(trainer.model, trainer.dataset)
     assert accuracy["labels"] == 50 and accuracy["accuracy"] > 0.5  # chance is 0.1

@@ -73,6 +73,7 @@ class TrainConfig:
     gp_weight: float = 10.0
     clip: float | None = None
     labels: int | None = None
+    dropout: float = 0.0
     info_categories: int = 10
     info_continuous: int = 2
     info_weight: float = 1.0
@@ -118,6 +119,7 @@ class TrainConfig:
         need(self.clip is None or (self.clip > 0 and math.isfinite(self.clip)), "clip", "a number > 0")
         need(self.labels is None or (isinstance(self.labels, int) and self.labels >= 1), "labels",
              "an integer >= 1")
+        need(0 <= self.dropout < 1, "dropout", "a number in [0, 1)")
         need(isinstance(self.info_categories, int) and self.info_categories >= 0 and self.info_categories != 1,
              "info_categories", "0 (no categorical code) or an integer >= 2")
         need(isinstance(self.info_continuous, int) and self.info_continuous >= 0, "info_continuous",

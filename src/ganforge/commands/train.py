@@ -43,6 +43,8 @@ TRAIN_HELP = {
     "gp_weight": "weight lambda of --penalty gp or r1  [10]",
     "clip": "clip every discriminator weight into [-CLIP, CLIP] after each D step  [wgan 0.01, else none]",
     "labels": "sgan: number of labelled training examples (class-balanced; the rest are used unlabelled)  [all]",
+    "dropout": "sgan: dropout rate after each hidden layer of D's classifier (and of the supervised-only "
+               "baseline, the same network)  [0]",
     "info_categories": "infogan: categories of the categorical code c1 (0 for none)  [10]",
     "info_continuous": "infogan: number of continuous codes, each U[-1, 1]  [2]",
     "info_weight": "infogan: weight lambda of the mutual-information term  [1]",

@@ -13,7 +13,8 @@ in buffers (saved in checkpoints) so that the supervised-only baseline can train
 Every training example, labelled or not, is also used unlabelled. Without ``--labels`` all labels are used.
 
 Networks: the DCGAN discriminator's convolutional trunk (without batch norm, whose running statistics would mix
-real and fake batches at test time) with a K-way head, and the DCGAN generator.
+real and fake batches at test time; with ``--dropout P`` after each hidden layer) with a K-way head, and the
+DCGAN generator. The supervised-only baseline is the same network, dropout included.
 """
 
 from __future__ import annotations
@@ -31,14 +32,22 @@ from .wgan import refuse_unused_options
 
 
 class ClassifierNetwork(nn.Module):
-    """``x (N, C, H, W)`` in [-1, 1] -> class logits ``(N, K)``; :meth:`features` is the trunk's ``(N, F)``."""
+    """``x (N, C, H, W)`` in [-1, 1] -> class logits ``(N, K)``; :meth:`features` is the trunk's ``(N, F)``.
 
-    def __init__(self, data: DataInfo, width: int):
+    ``dropout`` > 0 puts ``nn.Dropout(dropout)`` after every hidden activation (Salimans et al.'s discriminators
+    are regularised this way; with 25-100 labels an unregularised head memorises them within an epoch)."""
+
+    def __init__(self, data: DataInfo, width: int, dropout: float = 0.0):
         super().__init__()
         channels, size = data.shape[0], data.shape[-1]
         d = without_batch_norm(DCGANDiscriminator(channels, size, width))
         last = d.net[-1]  # the conv to one logit: replaced by a K-way linear head on the flattened features
-        self.trunk = nn.Sequential(*list(d.net)[:-1], nn.Flatten())
+        layers: list[nn.Module] = []
+        for layer in list(d.net)[:-1]:
+            layers.append(layer)
+            if dropout and isinstance(layer, nn.LeakyReLU):
+                layers.append(nn.Dropout(dropout))
+        self.trunk = nn.Sequential(*layers, nn.Flatten())
         feature_dim = last.in_channels * last.kernel_size[0] * last.kernel_size[1]
         self.head = nn.Linear(feature_dim, data.num_classes)
 
@@ -75,7 +84,7 @@ class SemiSupervisedGAN(GANModel):
         if cfg.labels is not None and cfg.labels < k:
             raise UserError(f"config value labels={cfg.labels} is invalid: expected at least one per class ({k})")
         width = cfg.width or 64
-        self.discriminator = ClassifierNetwork(data, width)
+        self.discriminator = ClassifierNetwork(data, width, cfg.dropout)
         self.generator = DCGANGenerator(cfg.latent_dim, data.shape[0], data.shape[-1], width)
         n = cfg.labels or 0
         self.register_buffer("labelled_x", torch.zeros(n, *data.shape))
@@ -205,7 +214,7 @@ def supervised_baseline_accuracy(run, dataset, steps: int | None = None, seed: i
     device = model.device
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        classifier = ClassifierNetwork(model.data, cfg.width or 64).to(device)
+        classifier = ClassifierNetwork(model.data, cfg.width or 64, cfg.dropout).to(device)
         optimizer = torch.optim.Adam(classifier.parameters(), lr=cfg.resolved_lr, betas=(cfg.beta1, cfg.beta2))
         n = model.num_labelled
         x_lab, y_lab = model.labelled_x[:n], model.labelled_y[:n]
