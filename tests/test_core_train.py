@@ -107,6 +107,17 @@ def test_run_directory_layout(tmp_path):
     assert load_checkpoint(run / "checkpoints" / "latest.pt")["step"] == 4
 
 
+def test_a_run_without_a_terminal_prints_a_progress_line_between_samples(tmp_path, monkeypatch, capsys):
+    """nohup/CI logs: with the heartbeat at 0 s every step prints ``step S/T  img/s R  eta ...``."""
+    import ganforge.train
+
+    monkeypatch.setattr(ganforge.train, "HEARTBEAT_S", 0.0)
+    Trainer(small(steps=3, sample_every=1000), tmp_path / "run", progress=False).fit()
+    lines = [x for x in capsys.readouterr().out.splitlines() if " eta " in x]
+    assert [x.split()[1] for x in lines] == ["1/3", "2/3", "3/3"]
+    assert lines[-1].endswith("eta 0m00s") and float(lines[0].split()[3]) > 0
+
+
 def test_epochs_count_passes_over_the_training_split(tmp_path):
     trainer = Trainer(small(epochs=2.0, batch_size=64, k_disc=2), tmp_path / "run", progress=False)
     assert trainer.steps_per_epoch == -(-1297 // 128)

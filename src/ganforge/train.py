@@ -30,6 +30,8 @@ from .models import MODELS, Batch, DataInfo, GANModel, Phase
 NUM_FIXED_SAMPLES = 64
 #: Rank r > 0 reseeds torch's global RNG (dropout masks) with ``seed + RANK_SEED_STRIDE * r``.
 RANK_SEED_STRIDE = 1_000_003
+#: Without a terminal (no progress bar) the loop prints a progress line at least this often, in seconds.
+HEARTBEAT_S = 60.0
 
 
 class TrainingInterrupted(Exception):
@@ -238,6 +240,7 @@ class Trainer:
             bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True)
         sums: dict[str, torch.Tensor] = {}
         count, t0, interval_start = 0, time.perf_counter(), time.perf_counter()
+        last_heartbeat = interval_start
         try:
             if self.step == 0 and self.is_main:
                 self.write_samples()
@@ -251,6 +254,9 @@ class Trainer:
                     if self.step % 10 == 0 or self.step == self.total_steps:
                         rate = count * self.images_per_step / max(time.perf_counter() - interval_start, 1e-9)
                         bar.set_postfix_str(self._format(sums, count, rate), refresh=False)
+                elif self.is_main and time.perf_counter() - last_heartbeat >= HEARTBEAT_S:
+                    last_heartbeat = time.perf_counter()  # logs (nohup, CI) get a line a minute between samples
+                    print(self._heartbeat(count / max(last_heartbeat - interval_start, 1e-9)), flush=True)
                 done = self.step == self.total_steps
                 # under torchrun a signal may reach the ranks at different steps: they agree before acting
                 stopping = self.dist.any_true(bool(stop)) if self.dist.enabled else bool(stop)
@@ -312,6 +318,13 @@ class Trainer:
             print(f"step {self.step}/{self.total_steps}  " + "  ".join(f"{k} {v:.4g}" for k, v in values.items()),
                   flush=True)
         return time.perf_counter() - start
+
+    def _heartbeat(self, steps_per_s: float) -> str:
+        """``step S/T  img/s R  eta 12m05s``: the progress line of a run without a terminal."""
+        left = (self.total_steps - self.step) / max(steps_per_s, 1e-9)
+        minutes, seconds = divmod(int(left), 60)
+        return (f"step {self.step}/{self.total_steps}  img/s {steps_per_s * self.images_per_step:.0f}  "
+                f"eta {minutes}m{seconds:02d}s")
 
     @staticmethod
     def _format(sums: dict[str, torch.Tensor], count: int, rate: float) -> str:
