@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from ganforge.config import TrainConfig
 from ganforge.data import ArrayDataset
@@ -152,7 +153,7 @@ def two_class_points() -> ArrayDataset:
                         {"train": y.astype(np.int64)}, num_classes=2)
 
 
-@pytest.mark.parametrize("conditioning", ["concat", "projection"])
+@pytest.mark.parametrize("conditioning", ["concat", "projection", "auxiliary"])
 def test_cgan_generates_each_requested_class(conditioning, tmp_path):
     """G(z | y) follows p(x | y): samples asked for class 0 sit near -3, for class 1 near +3."""
     cfg = small("cgan", data="two-class", batch_size=64, latent_dim=4, width=32, lr=1e-3, conditioning=conditioning)
@@ -189,6 +190,30 @@ def test_cgan_projection_d_for_dcgan_images_has_one_embedding_weight_per_last_fe
     phi = d.body(torch.zeros(4, 1, 8, 8))
     assert d.embed.weight.shape == (10, phi[0].numel())
     assert d(torch.zeros(4, 1, 8, 8), torch.arange(4)).shape == (4,)
+
+
+def test_acgan_losses_add_the_class_heads_cross_entropy_with_the_requested_label():
+    """AC-GAN: D's loss = the GAN loss + CE(class head on reals, y) + CE(class head on fakes, y); G's = its
+    nonsaturating loss -log sigmoid(D(G(z, y))) + CE(class head on G(z, y), y)."""
+    from ganforge.models.cgan import AuxiliaryClassifierDiscriminator
+
+    model = MODELS["cgan"].build(small("cgan", conditioning="auxiliary", width=8), DataInfo("image", (1, 8, 8), 10))
+    d = model.discriminator
+    assert isinstance(d, AuxiliaryClassifierDiscriminator) and d.body[0].in_channels == 1
+    torch.manual_seed(0)
+    x_real, y = torch.rand(6, 1, 8, 8) * 2 - 1, torch.tensor([0, 1, 2, 3, 4, 5])
+    z = torch.randn(6, 8)
+    batch = Batch(x_real, y, (z, y))
+    d_loss, logs = model.d_loss(batch)  # D in train mode: batch norm on each minibatch's own statistics
+    x_fake = model.generator(z, y)
+    logits_real, classes_real = d.scores(x_real)
+    logits_fake, classes_fake = d.scores(x_fake)
+    by_hand = (-F.logsigmoid(logits_real).mean() - F.logsigmoid(-logits_fake).mean()
+               + F.cross_entropy(classes_real, y) + F.cross_entropy(classes_fake, y))
+    assert torch.allclose(d_loss, by_hand, atol=1e-5) and logs["D/class_loss"] > 0
+    g_loss, _ = model.g_loss(batch)
+    logits, classes = d.scores(model.generator(z, y))
+    assert torch.allclose(g_loss, -F.logsigmoid(logits).mean() + F.cross_entropy(classes, y), atol=1e-5)
 
 
 def test_cgan_refuses_unlabelled_data():

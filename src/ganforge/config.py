@@ -21,9 +21,10 @@ OBJECTIVES = ("nonsaturating", "minimax", "wasserstein", "hinge", "least-squares
 PENALTIES = ("none", "gp", "r1")
 #: The four autoencoders compared in the lectures (``ganforge.models.ae``).
 AE_KINDS = ("mlp", "deep", "conv", "denoise")
-#: How ``cgan``'s D sees the label: one-hot planes on its input (Mirza & Osindero 2014) or an inner product of a
-#: class embedding with its last hidden features (projection discriminator, Miyato & Koyama 2018).
-CONDITIONINGS = ("concat", "projection")
+#: How ``cgan``'s D uses the label: one-hot planes on its input (Mirza & Osindero 2014), an inner product of a
+#: class embedding with its last hidden features (projection discriminator, Miyato & Koyama 2018), or not at
+#: all but through a class head trained on real and fake images (AC-GAN, Odena et al. 2017).
+CONDITIONINGS = ("concat", "projection", "auxiliary")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 PRIORS = ("normal", "uniform")
 DEVICES = ("auto", "cpu", "cuda")

@@ -51,8 +51,9 @@ TRAIN_HELP = {
     "ae_kind": "ae: mlp, deep (fully connected), conv or denoise (conv trained on noisy inputs)  [conv]",
     "noise_std": "ae denoise: std of the Gaussian noise added to inputs in [0, 1] pixel units  [0.5]",
     "margin": "ebgan: margin m of the discriminator's hinge on fake energies (mean squared error per pixel)  [1]",
-    "conditioning": "cgan: how D sees the label: concat (one-hot planes on its input, Mirza & Osindero 2014) or "
-                    "projection (class embedding dotted with D's last features, Miyato & Koyama 2018)  [concat]",
+    "conditioning": "cgan: how D uses the label: concat (one-hot planes on its input, Mirza & Osindero 2014), "
+                    "projection (class embedding dotted with D's last features, Miyato & Koyama 2018) or "
+                    "auxiliary (a class head on D, AC-GAN, Odena et al. 2017)  [concat]",
     "amp": "off, or bf16: bfloat16 autocast of the networks (meant for CUDA; slower on CPUs without bf16 "
            "units)  [off]",
     "compile": "on: torch.compile the networks (pays on GPUs for long runs; first steps are slow)  [off]",

@@ -5,7 +5,11 @@ G sees the label y as a one-hot vector appended to z. D sees it in one of two wa
   points, [x, onehot(y)]);
 - ``projection`` (Miyato & Koyama 2018): D(x | y) = psi(phi(x)) + embed(y) . phi(x), where phi(x) are D's last
   hidden features and psi its last layer. The label then scores the features D already computed rather than
-  being mixed into its first layer, which ties D's judgement to the requested class far more tightly.
+  being mixed into its first layer, which ties D's judgement to the requested class far more tightly;
+- ``auxiliary`` (AC-GAN, Odena, Olah & Shlens 2017): D does not see y; a second head on phi(x) classifies
+  every image, real or fake, and both players add the cross-entropy of that head with the label y to their
+  losses (D learns the classes on both, G draws images D's head assigns to y). Samples become easier to
+  classify, at some cost in diversity within a class.
 The networks are the project's DCGAN / 2014 MLPs built for the wider inputs, so the paper's architecture
 rules still hold.
 
@@ -77,13 +81,30 @@ class ProjectionDiscriminator(nn.Module):
         return self.head(phi).flatten() + (self.embed(y) * phi.flatten(1)).sum(1)
 
 
-def projection_discriminator(base: nn.Sequential, example: torch.Tensor, num_classes: int) -> ProjectionDiscriminator:
-    """Split an unconditional D's ``nn.Sequential`` before its last layer; ``example`` sizes the features."""
+class AuxiliaryClassifierDiscriminator(nn.Module):
+    """AC-GAN's D: :meth:`scores` maps ``x (N, *shape)`` to ``(logits (N,), class_logits (N, K))``, both from
+    ``phi = body(x)``; ``forward(x, y)`` is the adversarial logit alone (y unused: D does not see the label)."""
+
+    def __init__(self, body: nn.Module, head: nn.Module, feature_dim: int, num_classes: int):
+        super().__init__()
+        self.body, self.head = body, head
+        self.classes = nn.Linear(feature_dim, num_classes)
+
+    def scores(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        phi = self.body(x)
+        return self.head(phi).flatten(), self.classes(phi.flatten(1))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.scores(x)[0]
+
+
+def split_before_last_layer(base: nn.Sequential, example: torch.Tensor) -> tuple[nn.Module, nn.Module, int]:
+    """An unconditional D's ``nn.Sequential`` as ``(body, last layer, feature count of body(example)[0])``."""
     body, head = base[:-1], base[-1]
     with torch.no_grad():
         feature_dim = body.eval()(example).flatten(1).shape[1]
     body.train()
-    return ProjectionDiscriminator(body, head, feature_dim, num_classes)
+    return body, head, feature_dim
 
 
 def build_conditional_networks(data: DataInfo, latent_dim: int, width: int | None, conditioning: str = "concat"
@@ -99,7 +120,8 @@ def build_conditional_networks(data: DataInfo, latent_dim: int, width: int | Non
         _, d = build_mlp_networks((data.shape[0] + extra_inputs,), latent_dim, width)
     if conditioning == "concat":
         return ConditionalGenerator(g, k), ConditionalDiscriminator(d, k)
-    return ConditionalGenerator(g, k), projection_discriminator(d.net, torch.zeros(2, *data.shape), k)
+    wrapper = ProjectionDiscriminator if conditioning == "projection" else AuxiliaryClassifierDiscriminator
+    return ConditionalGenerator(g, k), wrapper(*split_before_last_layer(d.net, torch.zeros(2, *data.shape)), k)
 
 
 class ConditionalGAN(AdversarialGAN):
@@ -135,15 +157,28 @@ class ConditionalGAN(AdversarialGAN):
         def discriminator_given_y(x: torch.Tensor) -> torch.Tensor:
             return self.discriminator(x, y)
 
-        return self.regularised_d_loss(batch.x_real, x_fake, self.discriminator(batch.x_real, y),
-                                       self.discriminator(x_fake, y), discriminator_given_y)
+        if not isinstance(self.discriminator, AuxiliaryClassifierDiscriminator):
+            return self.regularised_d_loss(batch.x_real, x_fake, self.discriminator(batch.x_real, y),
+                                           self.discriminator(x_fake, y), discriminator_given_y)
+        logits_real, classes_real = self.discriminator.scores(batch.x_real)
+        logits_fake, classes_fake = self.discriminator.scores(x_fake)
+        loss, logs = self.regularised_d_loss(batch.x_real, x_fake, logits_real, logits_fake, discriminator_given_y)
+        class_loss = F.cross_entropy(classes_real, y) + F.cross_entropy(classes_fake, y)  # AC-GAN's L_C
+        logs.update({"D/class_loss": class_loss, "D/class_accuracy_real": (classes_real.argmax(1) == y).float().mean()})
+        return loss + class_loss, logs
 
     def g_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z, y = batch.latent
-        return self.objective.g_loss(self.discriminator(self.generator(z, y), y)), {}
+        x_fake = self.generator(z, y)
+        if not isinstance(self.discriminator, AuxiliaryClassifierDiscriminator):
+            return self.objective.g_loss(self.discriminator(x_fake, y)), {}
+        logits, classes = self.discriminator.scores(x_fake)
+        class_loss = F.cross_entropy(classes, y)
+        return self.objective.g_loss(logits) + class_loss, {"G/class_loss": class_loss}
 
 
 register_model(ModelSpec("cgan", "Mirza & Osindero 2014: conditional GAN, G(z|y) and D(x|y) with one-hot labels "
-                                 "(DCGAN nets for images; --conditioning projection for Miyato & Koyama's D); "
+                                 "(DCGAN nets for images; --conditioning projection or auxiliary for "
+                                 "Miyato & Koyama's or AC-GAN's D); "
                                  "labelled data only", ConditionalGAN,
                          ("image", "points")))
