@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--width", type=int, default=None)
+    parser.add_argument("--dropout", type=float, default=None,
+                        help="dropout after each hidden layer of D and of the supervised-only network [recipe's]")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "configs" / "sgan.yaml"))
     parser.add_argument("--out", default="runs/sgan-table")
@@ -44,6 +46,8 @@ def main() -> None:
                       "steps": args.steps, "sample_every": args.steps, "checkpoint_every": args.steps}
             if args.width:
                 values["width"] = args.width
+            if args.dropout is not None:
+                values["dropout"] = args.dropout
             run_dir = Path(args.out) / f"labels{n}-seed{seed}"
             shutil.rmtree(run_dir, ignore_errors=True)
             trainer = Trainer(TrainConfig.from_dict(values), run_dir, dataset=ds, progress=False)
@@ -54,7 +58,8 @@ def main() -> None:
             results.setdefault(n, []).append((cnn, sgan))
             print(f"labels {n} seed {seed}: supervised-only {cnn:.4f}  sgan {sgan:.4f}  "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    print(f"\n{args.data}, {args.steps} steps, mean ± std over seeds {args.seeds}\n")
+    dropout = f", dropout {args.dropout:g}" if args.dropout is not None else ""
+    print(f"\n{args.data}, {args.steps} steps{dropout}, mean ± std over seeds {args.seeds}\n")
     print("| labelled examples | supervised only (same network) | sgan |")
     print("|---|---|---|")
     for n, pairs in results.items():

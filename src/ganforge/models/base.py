@@ -98,6 +98,18 @@ class GANModel(nn.Module):
         raise NotImplementedError
 
 
+def split_last_layer(net: nn.Sequential, example_shape: tuple[int, ...]) -> tuple[nn.Sequential, nn.Module, int]:
+    """A discriminator's ``net`` as ``(body, last, F)``: its layers but the last, the last layer (the map to
+    one logit), and the number of features ``F`` the body gives one example of ``example_shape``. Models that
+    put their own heads on D's last features (a class head, a Q head, a class projection) start from this."""
+    body, last = net[:-1], net[-1]
+    was_training = body.training
+    with torch.no_grad():  # eval: two zero images must not move batch-norm running statistics
+        features = body.eval()(torch.zeros(2, *example_shape)).flatten(1).shape[1]
+    body.train(was_training)
+    return body, last, features
+
+
 def without_batch_norm(module: nn.Module) -> nn.Module:
     """Replace every ``BatchNorm`` layer inside ``module`` by the identity (in place; returns ``module``).
 

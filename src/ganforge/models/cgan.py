@@ -28,7 +28,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..errors import UserError
-from .base import AdversarialGAN, Batch, DataInfo, ModelSpec, register_model, resolved_penalty
+from .base import AdversarialGAN, Batch, DataInfo, ModelSpec, register_model, resolved_penalty, split_last_layer
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .gan import build_networks as build_mlp_networks
 
@@ -98,15 +98,6 @@ class AuxiliaryClassifierDiscriminator(nn.Module):
         return self.scores(x)[0]
 
 
-def split_before_last_layer(base: nn.Sequential, example: torch.Tensor) -> tuple[nn.Module, nn.Module, int]:
-    """An unconditional D's ``nn.Sequential`` as ``(body, last layer, feature count of body(example)[0])``."""
-    body, head = base[:-1], base[-1]
-    with torch.no_grad():
-        feature_dim = body.eval()(example).flatten(1).shape[1]
-    body.train()
-    return body, head, feature_dim
-
-
 def build_conditional_networks(data: DataInfo, latent_dim: int, width: int | None, conditioning: str = "concat"
                                ) -> tuple[ConditionalGenerator, nn.Module]:
     k = data.num_classes
@@ -121,7 +112,7 @@ def build_conditional_networks(data: DataInfo, latent_dim: int, width: int | Non
     if conditioning == "concat":
         return ConditionalGenerator(g, k), ConditionalDiscriminator(d, k)
     wrapper = ProjectionDiscriminator if conditioning == "projection" else AuxiliaryClassifierDiscriminator
-    return ConditionalGenerator(g, k), wrapper(*split_before_last_layer(d.net, torch.zeros(2, *data.shape)), k)
+    return ConditionalGenerator(g, k), wrapper(*split_last_layer(d.net, data.shape), k)
 
 
 class ConditionalGAN(AdversarialGAN):

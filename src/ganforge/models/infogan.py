@@ -27,7 +27,7 @@ from torch import nn
 from ..config import TrainConfig
 from ..errors import UserError
 from ..objectives import OBJECTIVES
-from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, register_model
+from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, register_model, split_last_layer
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .wgan import refuse_unused_options
 
@@ -40,10 +40,9 @@ class SharedTrunkDiscriminator(nn.Module):
 
     def __init__(self, data: DataInfo, width: int, categories: int, continuous: int):
         super().__init__()
-        d = DCGANDiscriminator(data.shape[0], data.shape[-1], width)
-        last = d.net[-1]
-        self.trunk = nn.Sequential(*list(d.net)[:-1], nn.Flatten())
-        feature_dim = last.in_channels * last.kernel_size[0] * last.kernel_size[1]
+        body, _, feature_dim = split_last_layer(DCGANDiscriminator(data.shape[0], data.shape[-1], width).net,
+                                                data.shape)
+        self.trunk = nn.Sequential(*body, nn.Flatten())
         self.d_head = nn.Linear(feature_dim, 1)
         self.q_head = nn.Sequential(nn.Linear(feature_dim, 128), nn.LeakyReLU(0.2),
                                     nn.Linear(128, categories + continuous))

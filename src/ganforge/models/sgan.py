@@ -26,7 +26,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..errors import UserError
-from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, register_model, without_batch_norm
+from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, register_model, split_last_layer, without_batch_norm
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .wgan import refuse_unused_options
 
@@ -40,15 +40,15 @@ class ClassifierNetwork(nn.Module):
     def __init__(self, data: DataInfo, width: int, dropout: float = 0.0):
         super().__init__()
         channels, size = data.shape[0], data.shape[-1]
-        d = without_batch_norm(DCGANDiscriminator(channels, size, width))
-        last = d.net[-1]  # the conv to one logit: replaced by a K-way linear head on the flattened features
+        # the conv to one logit is replaced by a K-way linear head on the flattened features
+        body, _, feature_dim = split_last_layer(without_batch_norm(DCGANDiscriminator(channels, size, width)).net,
+                                                data.shape)
         layers: list[nn.Module] = []
-        for layer in list(d.net)[:-1]:
+        for layer in body:
             layers.append(layer)
             if dropout and isinstance(layer, nn.LeakyReLU):
                 layers.append(nn.Dropout(dropout))
         self.trunk = nn.Sequential(*layers, nn.Flatten())
-        feature_dim = last.in_channels * last.kernel_size[0] * last.kernel_size[1]
         self.head = nn.Linear(feature_dim, data.num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..objectives import discriminator_loss, generator_loss_nonsaturating
-from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, register_model
+from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, register_model, split_last_layer
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .vae import GaussianEncoder, gaussian_kl_to_standard_normal, reparameterise
 from .wgan import refuse_unused_options, require_normal_prior
@@ -29,8 +29,8 @@ class FeatureDiscriminator(nn.Module):
 
     def __init__(self, channels: int, size: int, width: int):
         super().__init__()
-        d = DCGANDiscriminator(channels, size, width)
-        self.trunk, self.head = nn.Sequential(*list(d.net)[:-1]), d.net[-1]
+        self.trunk, self.head, _ = split_last_layer(DCGANDiscriminator(channels, size, width).net,
+                                                    (channels, size, size))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(x).flatten(1)
