@@ -274,6 +274,99 @@ def test_sgan_unsupervised_loss_uses_logsumexp_as_the_real_logit():
     assert unsupervised_d_loss(zeros, zeros).item() == pytest.approx(math.log(1.5) + math.log(3))
 
 
+def test_sgan_k_logits_loss_equals_a_hand_computation_with_the_fake_logit_fixed_at_zero():
+    """Real logits (1, 2, 0): Z = e + e^2 + 1, -log Z/(Z+1) = log(1 + 1/Z); fake logits (0.5, -1, 3) and
+    (0, 0, 0): log(1 + Z) for each, averaged. Nothing of the K logits is shifted or dropped."""
+    from ganforge.models.sgan import unsupervised_d_loss
+
+    real = torch.tensor([[1.0, 2.0, 0.0]])
+    fake = torch.tensor([[0.5, -1.0, 3.0], [0.0, 0.0, 0.0]])
+    z_real = math.e + math.e ** 2 + 1
+    z_fake = [math.exp(0.5) + math.exp(-1) + math.exp(3), 3.0]
+    expected = math.log(1 + 1 / z_real) + (math.log(1 + z_fake[0]) + math.log(1 + z_fake[1])) / 2
+    assert unsupervised_d_loss(real, fake).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_weight_norm_layer_equals_torchs_weight_norm_parametrisation():
+    from torch.nn.utils.parametrizations import weight_norm
+
+    from ganforge.models.sgan import WeightNormLinear
+
+    torch.manual_seed(0)
+    ours = WeightNormLinear(5, 3)
+    with torch.no_grad():
+        ours.g.copy_(torch.tensor([0.5, 2.0, -1.5]))
+        ours.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
+    reference = weight_norm(torch.nn.Linear(5, 3), dim=0)
+    with torch.no_grad():
+        reference.parametrizations.weight.original0.copy_(ours.g[:, None])  # g
+        reference.parametrizations.weight.original1.copy_(ours.v)  # v
+        reference.bias.copy_(ours.bias)
+    x = torch.randn(4, 5)
+    torch.testing.assert_close(ours(x), reference(x))
+    torch.testing.assert_close(ours.weight.norm(dim=1), ours.g.abs())  # each row's length is |g|
+
+
+def test_salimans_mlp_has_the_papers_layers_noise_only_in_training_and_a_unit_data_dependent_init():
+    from ganforge.models.sgan import GaussianNoise, SalimansClassifier, SalimansGenerator, WeightNormLinear
+
+    data = DataInfo("image", (1, 28, 28), 10)
+    torch.manual_seed(0)
+    d = SalimansClassifier(data)
+    widths = [m.v.shape for m in d.modules() if isinstance(m, WeightNormLinear)]
+    assert widths == [(1000, 784), (500, 1000), (250, 500), (250, 250), (250, 250), (10, 250)]
+    assert [m.std for m in d.modules() if isinstance(m, GaussianNoise)] == [0.3] + [0.5] * 5
+    x = torch.rand(64, 1, 28, 28) * 2 - 1
+    d.init_from_data(x)
+    d.eval()
+    first = d.trunk[2]  # the first weight-normalised layer, after Flatten and the input noise
+    pre = first(((x + 1) / 2).flatten(1))
+    torch.testing.assert_close(pre.mean(0), torch.zeros(1000), atol=1e-4, rtol=0)
+    torch.testing.assert_close(pre.std(0), torch.ones(1000), atol=1e-3, rtol=0)
+    assert torch.equal(d(x), d(x))  # eval: no noise
+    d.train()
+    assert not torch.equal(d(x), d(x))
+    assert d.features(x).shape == (64, 250)
+    g = SalimansGenerator(100, (1, 28, 28))
+    out = g(torch.rand(8, 100))
+    assert out.shape == (8, 1, 28, 28) and out.min() > -1 and out.max() < 1
+
+
+@pytest.mark.parametrize("network", ["dcgan", "mlp"])
+def test_the_supervised_only_baseline_is_built_by_the_same_function_as_sgans_discriminator(network):
+    from ganforge.models.sgan import build_classifier
+
+    cfg = small("sgan", data="digits", labels=20, sgan_network=network, dropout=0.3)
+    data = DataInfo("image", (1, 8, 8), 10)
+    model = MODELS["sgan"].build(cfg, data)
+    baseline = build_classifier(cfg, data)
+    assert type(baseline) is type(model.discriminator)
+    ours = {k: v.shape for k, v in model.discriminator.state_dict().items()}
+    assert ours == {k: v.shape for k, v in baseline.state_dict().items()}
+    kinds = [type(m).__name__ for m in model.discriminator.modules()]
+    assert kinds == [type(m).__name__ for m in baseline.modules()]  # the same noise and dropout layers
+
+
+def test_sgan_labelled_subset_is_drawn_once_seeded_and_kept_across_steps_and_resume(tmp_path):
+    def subset(trainer):
+        return trainer.model.labelled_x.clone(), trainer.model.labelled_y.clone()
+
+    first = Trainer(small("sgan", labels=30, steps=4, checkpoint_every=2, seed=3), tmp_path / "a", progress=False)
+    before = subset(first)
+    assert torch.bincount(before[1], minlength=10).tolist() == [3] * 10  # drawn before the first step
+    first.fit()
+    after = subset(first)
+    assert torch.equal(before[0], after[0]) and torch.equal(before[1], after[1])  # repeated, never redrawn
+    same_seed = Trainer(small("sgan", labels=30, steps=4, seed=3), tmp_path / "b", progress=False)
+    assert torch.equal(subset(same_seed)[0], before[0])
+    other_seed = Trainer(small("sgan", labels=30, steps=4, seed=4), tmp_path / "c", progress=False)
+    assert not torch.equal(subset(other_seed)[0], before[0])
+    resumed = Trainer(small("sgan", labels=30, steps=6, checkpoint_every=2, seed=3), tmp_path / "a", resume=True,
+                      progress=False)
+    resumed.fit()
+    assert torch.equal(subset(resumed)[0], before[0]) and torch.equal(subset(resumed)[1], before[1])
+
+
 def test_feature_matching_is_the_squared_distance_between_mean_features():
     from ganforge.models.sgan import feature_matching_loss
 
@@ -309,8 +402,18 @@ def test_sgan_discriminator_learns_to_classify_from_fifty_labels(dropout, tmp_pa
     trainer.fit()
     accuracy = sgan_test_accuracy(trainer.model, trainer.dataset)
     assert accuracy["labels"] == 50 and accuracy["accuracy"] > 0.5  # chance is 0.1
-    baseline = supervised_baseline_accuracy(trainer.model, trainer.dataset, steps=100)
+    baseline = supervised_baseline_accuracy(trainer.model, trainer.dataset, steps=100, lrs=(1e-4, 1e-3))
     assert baseline["labels"] == 50 and baseline["accuracy"] > 0.5
+    assert set(baseline["sweep"]) == {1e-4, 1e-3} and baseline["val_accuracy"] == max(baseline["sweep"].values())
+
+
+def test_sgan_mlp_discriminator_learns_to_classify_from_fifty_labels(tmp_path):
+    from ganforge.models.sgan import sgan_test_accuracy
+
+    trainer = Trainer(small("sgan", labels=50, batch_size=32, steps=60, lr=3e-3, sgan_network="mlp"),
+                      tmp_path / "run", progress=False)
+    trainer.fit()
+    assert sgan_test_accuracy(trainer.model, trainer.dataset)["accuracy"] > 0.5  # chance is 0.1
 
 
 # ---------------------------------------------------------------------------------------------- infogan

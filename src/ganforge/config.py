@@ -25,6 +25,7 @@ AE_KINDS = ("mlp", "deep", "conv", "denoise")
 #: class embedding with its last hidden features (projection discriminator, Miyato & Koyama 2018), or not at
 #: all but through a class head trained on real and fake images (AC-GAN, Odena et al. 2017).
 CONDITIONINGS = ("concat", "projection", "auxiliary")
+SGAN_NETWORKS = ("dcgan", "mlp")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 PRIORS = ("normal", "uniform")
 DEVICES = ("auto", "cpu", "cuda")
@@ -75,6 +76,7 @@ class TrainConfig:
     clip: float | None = None
     labels: int | None = None
     dropout: float = 0.0
+    sgan_network: str = "dcgan"
     info_categories: int = 10
     info_continuous: int = 2
     info_weight: float = 1.0
@@ -130,6 +132,7 @@ class TrainConfig:
         need(self.noise_std >= 0 and math.isfinite(self.noise_std), "noise_std", "a number >= 0")
         need(self.margin > 0 and math.isfinite(self.margin), "margin", "a number > 0")
         need(self.conditioning in CONDITIONINGS, "conditioning", " or ".join(CONDITIONINGS))
+        need(self.sgan_network in SGAN_NETWORKS, "sgan_network", " or ".join(SGAN_NETWORKS))
         need(self.amp in AMP_MODES, "amp", " or ".join(AMP_MODES))
         need(self.compile in ON_OFF, "compile", " or ".join(ON_OFF))
         need(self.channels_last in CHANNELS_LAST_MODES, "channels_last", " or ".join(CHANNELS_LAST_MODES))

@@ -137,6 +137,7 @@ class Trainer:
         self.sampler = ShardedMinibatchSampler(train, labels, cfg.batch_size, cfg.seed, self.dist.rank,
                                                self.dist.world_size,
                                                torch.channels_last if self.channels_last else None)
+        self.model.on_train_data(train, labels, torch.Generator().manual_seed(cfg.seed + 4))
         self.noise_rng = torch.Generator().manual_seed(cfg.seed + 1)
         self.fixed_latent = self.model.sample_latent(NUM_FIXED_SAMPLES, torch.Generator().manual_seed(cfg.seed + 2))
 

@@ -45,6 +45,9 @@ TRAIN_HELP = {
     "labels": "sgan: number of labelled training examples (class-balanced; the rest are used unlabelled)  [all]",
     "dropout": "sgan: dropout rate after each hidden layer of D's classifier (and of the supervised-only "
                "baseline, the same network)  [0]",
+    "sgan_network": "sgan: dcgan (DCGAN conv trunk, K-way head) or mlp (Salimans et al. 2016's MNIST networks: "
+                    "weight-normalised D 1000-500-250-250-250 with Gaussian noise, G 500-500 softplus + batch norm)  "
+                    "[dcgan]",
     "info_categories": "infogan: categories of the categorical code c1 (0 for none)  [10]",
     "info_continuous": "infogan: number of continuous codes, each U[-1, 1]  [2]",
     "info_weight": "infogan: weight lambda of the mutual-information term  [1]",

@@ -97,6 +97,12 @@ class GANModel(nn.Module):
     def phases(self) -> list[Phase]:
         raise NotImplementedError
 
+    def on_train_data(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator) -> None:
+        """Called once by the loop before training, with the whole training split (``x (N, *shape)`` as stored:
+        uint8 images or float points, on the model's device; labels ``y (N,)`` or None) and a generator seeded
+        from ``--seed``. A model that keeps a fixed part of the data (sgan's labelled subset) draws it here into
+        buffers, which checkpoints save and resuming restores. Default: nothing."""
+
 
 def split_last_layer(net: nn.Sequential, example_shape: tuple[int, ...]) -> tuple[nn.Sequential, nn.Module, int]:
     """A discriminator's ``net`` as ``(body, last, F)``: its layers but the last, the last layer (the map to

@@ -1,20 +1,28 @@
-"""``sgan``: the semi-supervised GAN (Odena 2016) with feature matching (Salimans et al. 2016).
+"""``sgan``: the semi-supervised GAN (Odena 2016; Salimans et al. 2016, "Improved Techniques for Training GANs").
 
 D is a classifier with K outputs l_1..l_K; Salimans et al.'s parametrisation of the K+1-way classifier fixes
-the "fake" logit at 0, so p(fake | x) = 1 / (Z(x) + 1) with Z(x) = sum_k exp l_k(x), and the "real" logit
-is log Z(x) = logsumexp_k l_k(x). D's loss on each step is
+the "fake" logit at 0 (no explicit fake class), so p(fake | x) = 1 / (Z(x) + 1) with Z(x) = sum_k exp l_k(x),
+and the "real" logit is log Z(x) = logsumexp_k l_k(x). D's loss on each step is
     supervised:   cross-entropy of softmax(l) on a minibatch of the N labelled examples,
-    unsupervised: softplus(-logsumexp l(x_real)) + softplus(logsumexp l(G(z)))   (real vs fake, the GAN part);
+    unsupervised: -log Z/(Z+1) on real, log(1+Z) on fake = softplus(-logsumexp l(x_real)) + softplus(logsumexp
+                  l(G(z)))   (real vs fake, the GAN part);
 G matches D's features: || mean f(x_real) - mean f(G(z)) ||^2, f the layer before the logits.
 
-The N labelled examples (``--labels N``, class-balanced) are the first ones of each class that the shared loop
-hands to the model: the minibatch order is fixed by ``--seed``, so the subset is deterministic, and it is kept
-in buffers (saved in checkpoints) so that the supervised-only baseline can train on exactly the same examples.
+The N labelled examples (``--labels N``) are drawn once, before the first step, by :meth:`on_train_data`: class
+balanced (N split as evenly as the K classes allow), uniformly within each class from a generator seeded by
+``--seed``; they are kept in buffers (saved in checkpoints, so resuming keeps them) and repeated: each D step
+takes a minibatch from them with replacement. The supervised-only baseline trains on exactly these examples.
 Every training example, labelled or not, is also used unlabelled. Without ``--labels`` all labels are used.
 
-Networks: the DCGAN discriminator's convolutional trunk (without batch norm, whose running statistics would mix
-real and fake batches at test time; with ``--dropout P`` after each hidden layer) with a K-way head, and the
-DCGAN generator. The supervised-only baseline is the same network, dropout included.
+Networks (``--sgan-network``):
+- ``dcgan``: the DCGAN discriminator's convolutional trunk (without batch norm, whose running statistics would
+  mix real and fake batches at test time) with a K-way head, and the DCGAN generator;
+- ``mlp``: Salimans et al.'s permutation-invariant MNIST networks. D: Gaussian noise (std 0.3 on inputs in
+  [0, 1]), then weight-normalised ReLU layers of 1000, 500, 250, 250, 250 units, each followed by Gaussian noise
+  of std 0.5, and a weight-normalised K-way output; G: z -> 500 -> 500 (softplus, batch norm) -> a
+  weight-normalised layer to the image, sigmoid (here 2 sigmoid - 1, the model range).
+``--dropout P`` adds dropout after every hidden layer of either D. The supervised-only baseline is the same
+D network, noise and dropout included (:func:`build_classifier` builds both).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import TrainConfig
+from ..data.core import to_model_range
 from ..errors import UserError
 from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, register_model, split_last_layer, without_batch_norm
 from .dcgan import DCGANDiscriminator, DCGANGenerator
@@ -58,6 +67,142 @@ class ClassifierNetwork(nn.Module):
         return self.head(self.trunk(x))
 
 
+class WeightNormLinear(nn.Module):
+    """``y = x W^T + b`` with ``W = g * V / ||V||`` row by row (Salimans & Kingma 2016): the direction ``V
+    (out, in)`` and the length ``g (out,)`` of each unit's weight vector are learnt separately. ``x (N, in)``."""
+
+    def __init__(self, d_in: int, d_out: int, init_scale: float = 1.0):
+        super().__init__()
+        self.v = nn.Parameter(torch.randn(d_out, d_in) * 0.05)
+        self.g = nn.Parameter(torch.full((d_out,), float(init_scale)))
+        self.bias = nn.Parameter(torch.zeros(d_out))
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.g[:, None] * self.v / self.v.norm(dim=1, keepdim=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+
+class GaussianNoise(nn.Module):
+    """Adds N(0, std^2) noise to every value while training; the identity in eval mode."""
+
+    def __init__(self, std: float):
+        super().__init__()
+        self.std = std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.std * torch.randn_like(x) if self.training and self.std else x
+
+    def extra_repr(self) -> str:
+        return f"std={self.std}"
+
+
+SALIMANS_D_UNITS = (1000, 500, 250, 250, 250)
+SALIMANS_INPUT_NOISE, SALIMANS_HIDDEN_NOISE = 0.3, 0.5
+SALIMANS_G_UNITS = (500, 500)
+
+
+class SalimansClassifier(nn.Module):
+    """Salimans et al.'s MNIST discriminator: ``x (N, C, H, W)`` in [-1, 1] -> class logits ``(N, K)``;
+    :meth:`features` is the last hidden layer's ``(N, 250)`` (before its noise), the feature-matching layer.
+
+    Inputs are mapped to [0, 1] (the paper's range, so its noise levels keep their meaning) and flattened;
+    ``dropout`` > 0 adds ``nn.Dropout`` after each hidden layer's noise."""
+
+    def __init__(self, data: DataInfo, dropout: float = 0.0):
+        super().__init__()
+        d_in = int(np.prod(data.shape))
+        layers: list[nn.Module] = [nn.Flatten(), GaussianNoise(SALIMANS_INPUT_NOISE)]
+        for i, units in enumerate(SALIMANS_D_UNITS):
+            if i:
+                layers += [GaussianNoise(SALIMANS_HIDDEN_NOISE)] + ([nn.Dropout(dropout)] if dropout else [])
+            layers += [WeightNormLinear(d_in, units), nn.ReLU()]
+            d_in = units
+        self.trunk = nn.Sequential(*layers)
+        tail = [GaussianNoise(SALIMANS_HIDDEN_NOISE)] + ([nn.Dropout(dropout)] if dropout else [])
+        self.head = nn.Sequential(*tail, WeightNormLinear(d_in, data.num_classes))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.trunk((x + 1) / 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    @torch.no_grad()
+    def init_from_data(self, x: torch.Tensor) -> None:
+        """Salimans & Kingma's data-dependent initialisation: layer by layer on ``x (n, C, H, W)`` in [-1, 1]
+        (noise and dropout off), set each weight-normalised layer's g and b so that its pre-activations have
+        mean 0 and standard deviation 1 over ``x``."""
+        h = (x + 1) / 2
+        for layer in [*self.trunk, *self.head]:
+            if isinstance(layer, WeightNormLinear):
+                t = layer(h)
+                mean, std = t.mean(0), t.std(0) + 1e-6
+                layer.g.div_(std)
+                layer.bias.sub_(mean).div_(std)
+            if not isinstance(layer, (GaussianNoise, nn.Dropout)):
+                h = layer(h)
+
+
+class SalimansGenerator(nn.Module):
+    """Salimans et al.'s MNIST generator: ``z (N, latent_dim)`` -> 500 -> 500 (softplus, batch norm) -> a
+    weight-normalised layer -> images ``(N, *shape)`` in [-1, 1] (2 sigmoid - 1, the paper's sigmoid in
+    the model range)."""
+
+    def __init__(self, latent_dim: int, shape: tuple[int, ...]):
+        super().__init__()
+        self.shape = tuple(shape)
+        layers: list[nn.Module] = []
+        d_in = latent_dim
+        for units in SALIMANS_G_UNITS:
+            layers += [nn.Linear(d_in, units, bias=False), nn.BatchNorm1d(units), nn.Softplus()]
+            d_in = units
+        self.net = nn.Sequential(*layers, WeightNormLinear(d_in, int(np.prod(shape))))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (2 * torch.sigmoid(self.net(z)) - 1).view(len(z), *self.shape)
+
+
+def build_classifier(cfg: TrainConfig, data: DataInfo) -> nn.Module:
+    """sgan's discriminator network, which the supervised-only baseline also uses: ``(N, C, H, W)`` in [-1, 1]
+    -> ``(N, K)`` logits, with ``.features(x) -> (N, F)``."""
+    if cfg.sgan_network == "mlp":
+        return SalimansClassifier(data, cfg.dropout)
+    return ClassifierNetwork(data, cfg.width or 64, cfg.dropout)
+
+
+INIT_EXAMPLES = 500  # training examples for the mlp's data-dependent initialisation
+
+
+def init_classifier(classifier: nn.Module, x: torch.Tensor, rng: torch.Generator) -> None:
+    """The data-dependent initialisation of the ``mlp`` classifier on up to ``INIT_EXAMPLES`` rows of ``x (N, C,
+    H, W)`` (uint8, or float in [-1, 1]) drawn by ``rng``; the DCGAN trunk keeps its own initialisation."""
+    if isinstance(classifier, SalimansClassifier):
+        rows = torch.randperm(len(x), generator=rng)[:INIT_EXAMPLES].to(x.device)
+        classifier.init_from_data(to_model_range(x.index_select(0, rows)))
+
+
+def build_generator(cfg: TrainConfig, data: DataInfo) -> nn.Module:
+    if cfg.sgan_network == "mlp":
+        return SalimansGenerator(cfg.latent_dim, data.shape)
+    return DCGANGenerator(cfg.latent_dim, data.shape[0], data.shape[-1], cfg.width or 64)
+
+
+def draw_labelled_subset(y: torch.Tensor, total: int, num_classes: int, rng: torch.Generator) -> torch.Tensor:
+    """Indices ``(total,)`` into ``y (N,)``: ``class_quota(total, K)[c]`` examples of each class c, drawn
+    uniformly without replacement within the class from ``rng``; sorted by class, then by draw."""
+    picked = []
+    for c, quota in enumerate(class_quota(total, num_classes).tolist()):
+        members = (y.cpu() == c).nonzero().flatten()
+        if len(members) < quota:
+            raise UserError(f"config value labels={total} is invalid: class {c} has only {len(members)} "
+                            "training examples")
+        picked.append(members[torch.randperm(len(members), generator=rng)[:quota]])
+    return torch.cat(picked)
+
+
 def class_quota(total: int, num_classes: int) -> torch.Tensor:
     """How many labelled examples of each class: ``total`` split as evenly as possible, ``(K,)`` int64."""
     return torch.tensor([total // num_classes + (c < total % num_classes) for c in range(num_classes)])
@@ -83,9 +228,8 @@ class SemiSupervisedGAN(GANModel):
         k = data.num_classes
         if cfg.labels is not None and cfg.labels < k:
             raise UserError(f"config value labels={cfg.labels} is invalid: expected at least one per class ({k})")
-        width = cfg.width or 64
-        self.discriminator = ClassifierNetwork(data, width, cfg.dropout)
-        self.generator = DCGANGenerator(cfg.latent_dim, data.shape[0], data.shape[-1], width)
+        self.discriminator = build_classifier(cfg, data)
+        self.generator = build_generator(cfg, data)
         n = cfg.labels or 0
         self.register_buffer("labelled_x", torch.zeros(n, *data.shape))
         self.register_buffer("labelled_y", torch.full((n,), -1, dtype=torch.int64))
@@ -97,27 +241,23 @@ class SemiSupervisedGAN(GANModel):
         return int((self.labelled_y >= 0).sum())
 
     @torch.no_grad()
-    def remember_labelled(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """Keep the first examples of each class until every class has its quota (no-op once full)."""
+    def on_train_data(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator) -> None:
+        """Draw the N labelled examples once (class-balanced, seeded): :func:`draw_labelled_subset`."""
+        init_classifier(self.discriminator, x, rng)
         n = len(self.labelled_y)
-        filled = self.num_labelled
-        if filled == n:
+        if n == 0:
             return
-        have = torch.bincount(self.labelled_y[:filled], minlength=len(self.quota))
-        for xi, yi in zip(x, y.tolist(), strict=True):
-            if have[yi] < self.quota[yi]:
-                self.labelled_x[filled], self.labelled_y[filled] = xi, yi
-                have[yi] += 1
-                filled += 1
-                if filled == n:
-                    break
+        idx = draw_labelled_subset(y, n, len(self.quota), rng).to(x.device)
+        self.labelled_x.copy_(to_model_range(x.index_select(0, idx)))
+        self.labelled_y.copy_(y.index_select(0, idx))
 
     def labelled_minibatch(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """A minibatch of labelled examples: from the kept subset (drawn with replacement), or the real batch
         itself when every label is known (no ``--labels``)."""
         if len(self.labelled_y) == 0:
             return batch.x_real, batch.y_real
-        self.remember_labelled(batch.x_real, batch.y_real)
+        if self.num_labelled < len(self.labelled_y):
+            raise RuntimeError("sgan: the labelled subset was never drawn (on_train_data was not called)")
         idx = torch.randint(self.num_labelled, (len(batch.x_real),), device=self.labelled_y.device)
         return self.labelled_x[idx], self.labelled_y[idx]
 
@@ -199,36 +339,65 @@ def sgan_test_accuracy(run, dataset) -> dict:
     return {"accuracy": accuracy, "labels": len(model.labelled_y) or len(dataset)}
 
 
-def supervised_baseline_accuracy(run, dataset, steps: int | None = None, seed: int = 0) -> dict:
-    """The same classifier network trained on the run's N labelled examples alone (cross-entropy, the run's
-    optimiser settings), and its test accuracy: the "CNN" column of Odena's table beside the ``sgan`` one.
+def _labelled_split(dataset, split: str, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = dataset.split(split), dataset.labels.get(split)
+    if y is None:
+        raise UserError(f"supervised baseline: dataset {dataset.name} has no {split} labels")
+    n = len(x) if n is None else min(n, len(x))
+    return torch.from_numpy(np.array(x[:n])), torch.from_numpy(y[:n])
 
-    ``steps`` defaults to as many updates as the run's discriminator took (``steps * k_disc``; 2,000 when the
-    run was given in epochs), on minibatches of the run's size drawn from the N examples with replacement.
-    Returns ``{"accuracy", "labels", "steps"}``."""
+
+def train_supervised_classifier(cfg: TrainConfig, data: DataInfo, x_lab: torch.Tensor, y_lab: torch.Tensor,
+                                steps: int, lr: float, seed: int) -> nn.Module:
+    """:func:`build_classifier` (sgan's D network, noise and dropout included) trained by Adam with ``lr``
+    (the run's betas) for ``steps`` minibatches of ``cfg.batch_size`` drawn with replacement from ``x_lab
+    (n, C, H, W)`` in [-1, 1], ``y_lab (n,)``; cross-entropy only. Returned in eval mode."""
+    device = x_lab.device
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        classifier = build_classifier(cfg, data).to(device)
+        init_classifier(classifier, x_lab, torch.Generator().manual_seed(seed))
+        optimizer = torch.optim.Adam(classifier.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2))
+        classifier.train()
+        with torch.enable_grad():
+            for _ in range(steps):
+                idx = torch.randint(len(y_lab), (cfg.batch_size,)).to(device)
+                loss = F.cross_entropy(classifier(x_lab[idx]), y_lab[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+    return classifier.eval()
+
+
+def supervised_baseline_accuracy(run, dataset, steps: int | None = None, seed: int = 0,
+                                 lrs: tuple[float, ...] | None = None, val_n: int = 2000) -> dict:
+    """The same classifier network (:func:`build_classifier`, the same noise and dropout) trained on the run's
+    N labelled examples alone, and its test accuracy: the "CNN" column of Odena's table beside ``sgan``'s.
+
+    A small learning-rate sweep (``lrs``; default the run's lr and a factor 3 either side) is decided on the
+    first ``val_n`` examples of the validation split, which neither network trains on; the test accuracy is
+    that of the chosen lr. ``steps`` defaults to as many updates as the run's discriminator took (``steps *
+    k_disc``; 2,000 when the run was given in epochs). Returns ``{"accuracy", "labels", "steps", "lr",
+    "val_accuracy", "sweep": {lr: val accuracy}}``."""
     model = _sgan_model(run, "supervised baseline")
     if len(model.labelled_y) == 0:
         raise UserError("supervised baseline: the sgan run used every label (no --labels N): nothing to compare")
     cfg = model.cfg
     steps = steps or (cfg.steps * cfg.k_disc if cfg.steps else 2000)
+    lrs = lrs or (cfg.resolved_lr / 3, cfg.resolved_lr, cfg.resolved_lr * 3)
     device = model.device
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        classifier = ClassifierNetwork(model.data, cfg.width or 64, cfg.dropout).to(device)
-        optimizer = torch.optim.Adam(classifier.parameters(), lr=cfg.resolved_lr, betas=(cfg.beta1, cfg.beta2))
-        n = model.num_labelled
-        x_lab, y_lab = model.labelled_x[:n], model.labelled_y[:n]
-        classifier.train()
-        with torch.enable_grad():
-            for _ in range(steps):
-                idx = torch.randint(n, (cfg.batch_size,)).to(device)
-                loss = F.cross_entropy(classifier(x_lab[idx]), y_lab[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-    classifier.eval()
+    n = model.num_labelled
+    x_lab, y_lab = model.labelled_x[:n], model.labelled_y[:n]
+    x_val, y_val = _labelled_split(dataset, "val", val_n)
+    sweep, best = {}, None
+    for lr in lrs:
+        classifier = train_supervised_classifier(cfg, model.data, x_lab, y_lab, steps, lr, seed)
+        sweep[lr] = classifier_accuracy(classifier, x_val, y_val, device)
+        if best is None or sweep[lr] > sweep[best[0]]:
+            best = (lr, classifier)
     x, y = _test_split(dataset)
-    return {"accuracy": classifier_accuracy(classifier, x, y, device), "labels": n, "steps": steps}
+    return {"accuracy": classifier_accuracy(best[1], x, y, device), "labels": n, "steps": steps, "lr": best[0],
+            "val_accuracy": sweep[best[0]], "sweep": sweep}
 
 
 def _register_accuracy_metric() -> None:
@@ -249,4 +418,4 @@ def _register_accuracy_metric() -> None:
 
 _register_accuracy_metric()
 
-__all__ = ["SemiSupervisedGAN", "sgan_test_accuracy", "supervised_baseline_accuracy"]
+__all__ = ["SemiSupervisedGAN", "build_classifier", "sgan_test_accuracy", "supervised_baseline_accuracy"]
