@@ -1,11 +1,12 @@
 """The semi-supervised table of the lectures (Odena 2016): test accuracy with N labels, supervised-only vs sgan.
 
-For each N in ``--labels`` and each seed: train ``sgan`` (configs/sgan.yaml, ``--labels N``) for ``--steps``,
-then ``sgan_test_accuracy`` (its discriminator as a classifier) and ``supervised_baseline_accuracy`` (the same
-network trained on the same N examples alone, as many updates as sgan's D took). Prints the mean and std over
-seeds as a markdown table.
+For each N in ``--labels`` and each seed: train ``sgan`` (``--config``, default configs/sgan-salimans.yaml,
+``--labels N``) for ``--steps``, then ``sgan_test_accuracy`` (its discriminator as a classifier) and
+``supervised_baseline_accuracy`` (the same network trained on the same N examples alone, as many updates as
+sgan's D took, the best of three learning rates on the validation split). Prints one line per run and the mean
+and std over seeds as a markdown table.
 
-    OMP_NUM_THREADS=2 nice -n 10 .venv/bin/python bench/sgan_table.py --data fashion-mnist --steps 3000
+    OMP_NUM_THREADS=1 .venv/bin/python bench/sgan_table.py --data fashion-mnist --steps 3000 --threads 1
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=None,
                         help="dropout after each hidden layer of D and of the supervised-only network [recipe's]")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "configs" / "sgan.yaml"))
+    parser.add_argument("--config",
+                        default=str(Path(__file__).resolve().parents[1] / "configs" / "sgan-salimans.yaml"))
     parser.add_argument("--out", default="runs/sgan-table")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -54,12 +56,15 @@ def main() -> None:
             t0 = time.perf_counter()
             trainer.fit()
             sgan = sgan_test_accuracy(trainer.model, ds)["accuracy"]
-            cnn = supervised_baseline_accuracy(trainer.model, ds, seed=seed)["accuracy"]
+            baseline = supervised_baseline_accuracy(trainer.model, ds, seed=seed)
+            cnn = baseline["accuracy"]
             results.setdefault(n, []).append((cnn, sgan))
-            print(f"labels {n} seed {seed}: supervised-only {cnn:.4f}  sgan {sgan:.4f}  "
-                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+            sweep = ", ".join(f"{lr:.0e}: {acc:.3f}" for lr, acc in baseline["sweep"].items())
+            print(f"labels {n} seed {seed}: supervised-only {cnn:.4f} (lr {baseline['lr']:.0e}; val {sweep})  "
+                  f"sgan {sgan:.4f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
     dropout = f", dropout {args.dropout:g}" if args.dropout is not None else ""
-    print(f"\n{args.data}, {args.steps} steps{dropout}, mean ± std over seeds {args.seeds}\n")
+    print(f"\n{args.data}, {Path(args.config).name}, {args.steps} steps{dropout}, mean ± std over seeds "
+          f"{args.seeds}\n")
     print("| labelled examples | supervised only (same network) | sgan |")
     print("|---|---|---|")
     for n, pairs in results.items():

@@ -142,7 +142,8 @@ def _is(ctx: EvalContext) -> dict[str, float]:
 
     probs = ctx.candidate_features()[1]
     if probs is None:
-        raise UserError(f"metric is: features {ctx.features_spec} give no class probabilities: use domain or inception")
+        raise UserError(f"metric is: features {ctx.features_spec} give no class probabilities: use domain, or "
+                        "inception with pytorch-fid's weights (fid-helper's file has no fc layer)")
     mean, std = inception_score_from_probs(probs)
     return {"is": mean, "is_std": std}
 
