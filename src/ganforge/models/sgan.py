@@ -242,7 +242,8 @@ class SemiSupervisedGAN(GANModel):
 
     @torch.no_grad()
     def on_train_data(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator) -> None:
-        """Draw the N labelled examples once (class-balanced, seeded): :func:`draw_labelled_subset`."""
+        """Before the first step: the ``mlp`` D's data-dependent initialisation (:func:`init_classifier`), then the
+        N labelled examples, drawn once (class-balanced, seeded by ``rng``): :func:`draw_labelled_subset`."""
         init_classifier(self.discriminator, x, rng)
         n = len(self.labelled_y)
         if n == 0:
