@@ -97,6 +97,10 @@ class GANModel(nn.Module):
     def phases(self) -> list[Phase]:
         raise NotImplementedError
 
+    def init_from_data(self, x_train: torch.Tensor) -> None:
+        """Data-dependent initialisation, called once before a fresh run's first step (not on resume) with up to
+        10,000 training examples as stored: uint8 ``(n, C, H, W)`` images or float ``(n, D)`` points. No-op here."""
+
 
 def split_last_layer(net: nn.Sequential, example_shape: tuple[int, ...]) -> tuple[nn.Sequential, nn.Module, int]:
     """A discriminator's ``net`` as ``(body, last, F)``: its layers but the last, the last layer (the map to
