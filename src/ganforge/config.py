@@ -26,6 +26,10 @@ AE_KINDS = ("mlp", "deep", "conv", "denoise")
 #: all but through a class head trained on real and fake images (AC-GAN, Odena et al. 2017).
 CONDITIONINGS = ("concat", "projection", "auxiliary")
 SGAN_NETWORKS = ("dcgan", "mlp")
+#: ``gan`` as ganforge builds it (tanh pixels, torch's initialisation, Algorithm 1's alternating steps), or as
+#: its authors' pylearn2 code did: sigmoid pixels in [0, 1], uniform initial weights, G's output bias from the
+#: data's pixel means, D's loss halved, and G and D updated simultaneously from one minibatch.
+GAN_RECIPES = ("default", "2014-code")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 PRIORS = ("normal", "uniform")
 DEVICES = ("auto", "cpu", "cuda")
@@ -59,6 +63,11 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     momentum: float = 0.5
+    # schedules of the 2014 code (pylearn2's ExponentialDecay and MomentumAdjustor)
+    lr_decay: float = 1.0
+    min_lr: float = 0.0
+    momentum_final: float | None = None
+    momentum_ramp_epochs: float = 250.0
     latent_dim: int = 100
     prior: str = "normal"
     width: int | None = None
@@ -84,6 +93,7 @@ class TrainConfig:
     noise_std: float = 0.5
     margin: float = 1.0
     conditioning: str = "concat"
+    gan_recipe: str = "default"
     # speed and scale (issue 6)
     amp: str = "off"
     compile: str = "off"
@@ -114,6 +124,11 @@ class TrainConfig:
         need(0 <= self.beta1 < 1, "beta1", "a number in [0, 1)")
         need(0 <= self.beta2 < 1, "beta2", "a number in [0, 1)")
         need(0 <= self.momentum < 1, "momentum", "a number in [0, 1)")
+        need(self.lr_decay >= 1 and math.isfinite(self.lr_decay), "lr_decay", "a number >= 1 (1: constant lr)")
+        need(self.min_lr >= 0 and math.isfinite(self.min_lr), "min_lr", "a number >= 0")
+        need(self.momentum_final is None or 0 <= self.momentum_final < 1, "momentum_final", "a number in [0, 1)")
+        need(self.momentum_ramp_epochs > 0 and math.isfinite(self.momentum_ramp_epochs), "momentum_ramp_epochs",
+             "a number > 0")
         need(self.width is None or (isinstance(self.width, int) and self.width >= 1), "width", "an integer >= 1")
         need(self.image_size is None or (isinstance(self.image_size, int) and self.image_size >= 4),
              "image_size", "an integer >= 4")
@@ -133,6 +148,7 @@ class TrainConfig:
         need(self.margin > 0 and math.isfinite(self.margin), "margin", "a number > 0")
         need(self.conditioning in CONDITIONINGS, "conditioning", " or ".join(CONDITIONINGS))
         need(self.sgan_network in SGAN_NETWORKS, "sgan_network", " or ".join(SGAN_NETWORKS))
+        need(self.gan_recipe in GAN_RECIPES, "gan_recipe", " or ".join(GAN_RECIPES))
         need(self.amp in AMP_MODES, "amp", " or ".join(AMP_MODES))
         need(self.compile in ON_OFF, "compile", " or ".join(ON_OFF))
         need(self.channels_last in CHANNELS_LAST_MODES, "channels_last", " or ".join(CHANNELS_LAST_MODES))

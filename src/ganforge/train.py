@@ -203,9 +203,25 @@ class Trainer:
                 phase.after_step()
         return {f"loss/{phase.name}": loss.detach(), **{k: v.detach() for k, v in logs.items()}}
 
+    def apply_schedules(self) -> None:
+        """Learning rate and momentum for the coming iteration, a pure function of the step (so a resumed run
+        follows the same schedule): lr = max(lr0 / lr_decay^step, min_lr); SGD momentum linear from
+        ``momentum`` to ``momentum_final`` over ``momentum_ramp_epochs``. Constant unless configured."""
+        cfg = self.cfg
+        if cfg.lr_decay == 1.0 and cfg.momentum_final is None:
+            return
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                base_lr = group.setdefault("initial_lr", group["lr"])
+                group["lr"] = max(base_lr / cfg.lr_decay ** self.step, cfg.min_lr)
+                if cfg.momentum_final is not None and "momentum" in group:
+                    ramp = min(1.0, self.step / (cfg.momentum_ramp_epochs * self.steps_per_epoch))
+                    group["momentum"] = cfg.momentum + (cfg.momentum_final - cfg.momentum) * ramp
+
     def train_step(self) -> dict[str, torch.Tensor]:
         """One iteration: every phase in order (for a GAN: k discriminator steps, then one generator step)."""
         self.model.train()
+        self.apply_schedules()
         logs: dict[str, torch.Tensor] = {}
         try:
             for phase in self.phases:

@@ -26,7 +26,13 @@ TRAIN_HELP = {
     "lr": f"learning rate  [adam {DEFAULT_LR['adam']}, sgd {DEFAULT_LR['sgd']}]",
     "beta1": "Adam beta1  [0.5]",
     "beta2": "Adam beta2  [0.999]",
-    "momentum": "SGD momentum  [0.5]",
+    "momentum": "SGD momentum (its start value when --momentum-final is set)  [0.5]",
+    "lr_decay": "divide the learning rate by this factor after every iteration, down to --min-lr (the 2014 "
+                "code's ExponentialDecay: 1.000004)  [1: constant]",
+    "min_lr": "floor of the decayed learning rate  [0]",
+    "momentum_final": "SGD momentum rises linearly from --momentum to this value over --momentum-ramp-epochs "
+                      "(the 2014 code's MomentumAdjustor: 0.5 -> 0.7 over 250 epochs)  [none: constant]",
+    "momentum_ramp_epochs": "epochs over which momentum reaches --momentum-final  [250]",
     "latent_dim": "size of z  [100]",
     "prior": f"noise prior p_z: {' or '.join(PRIORS)} (uniform on [-1, 1])  [normal]",
     "width": "network width: dcgan base channels [64]; gan generator hidden units [1200 images, 128 points]",
@@ -57,6 +63,10 @@ TRAIN_HELP = {
     "conditioning": "cgan: how D uses the label: concat (one-hot planes on its input, Mirza & Osindero 2014), "
                     "projection (class embedding dotted with D's last features, Miyato & Koyama 2018) or "
                     "auxiliary (a class head on D, AC-GAN, Odena et al. 2017)  [concat]",
+    "gan_recipe": "gan on images: default, or 2014-code: as its authors' pylearn2 code (goodfeli/adversarial) "
+                  "trained it: sigmoid pixels in [0, 1] for G's output and D's input, G's output bias from the "
+                  "training data's pixel means, uniform initial weights (G +-0.05, D +-0.005), D's loss halved, "
+                  "G and D updated simultaneously by one optimizer from one minibatch  [default]",
     "amp": "off, or bf16: bfloat16 autocast of the networks (meant for CUDA; slower on CPUs without bf16 "
            "units)  [off]",
     "compile": "on: torch.compile the networks (pays on GPUs for long runs; first steps are slow)  [off]",

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
-from .base import AdversarialGAN, DataInfo, ModelSpec, register_model, resolved_penalty
+from .base import AdversarialGAN, Batch, DataInfo, ModelSpec, Phase, register_model, resolved_penalty
 
 
 class Maxout(nn.Module):
@@ -28,17 +28,28 @@ class Maxout(nn.Module):
         return self.linear(x).view(-1, self.out_features, self.pieces).amax(-1)
 
 
-class MLPGenerator(nn.Module):
-    """``z (N, latent_dim) -> x (N, *example_shape)``; images in [-1, 1] (tanh), points unbounded."""
+class SigmoidPixels(nn.Module):
+    """The 2014 code's sigmoid output layer, returned in ganforge's model range: ``2 sigmoid(a) - 1`` in
+    [-1, 1] is exactly pixels ``sigmoid(a)`` in [0, 1]."""
 
-    def __init__(self, example_shape: tuple[int, ...], latent_dim: int, hidden: int, bounded: bool):
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        return 2.0 * torch.sigmoid(a) - 1.0
+
+
+class MLPGenerator(nn.Module):
+    """``z (N, latent_dim) -> x (N, *example_shape)``; images in [-1, 1] (tanh, or ``output="sigmoid"``:
+    the 2014 code's sigmoid over [0, 1] pixels, mapped to [-1, 1]), points unbounded."""
+
+    def __init__(self, example_shape: tuple[int, ...], latent_dim: int, hidden: int, bounded: bool,
+                 output: str = "tanh"):
         super().__init__()
         self.example_shape = tuple(example_shape)
+        squash = (SigmoidPixels() if output == "sigmoid" else nn.Tanh()) if bounded else nn.Identity()
         self.net = nn.Sequential(
             nn.Linear(latent_dim, hidden), nn.ReLU(),
             nn.Linear(hidden, hidden), nn.ReLU(),
             nn.Linear(hidden, math.prod(example_shape)),
-            nn.Tanh() if bounded else nn.Identity(),
+            squash,
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -48,9 +59,11 @@ class MLPGenerator(nn.Module):
 class MaxoutDiscriminator(nn.Module):
     """``x (N, *example_shape) -> logits (N,)`` through two maxout layers with dropout."""
 
-    def __init__(self, example_shape: tuple[int, ...], units: int, pieces: int, dropout: bool):
+    def __init__(self, example_shape: tuple[int, ...], units: int, pieces: int, dropout: bool,
+                 pixels_01: bool = False):
         super().__init__()
         d = math.prod(example_shape)
+        self.pixels_01 = pixels_01  # read pixels in [0, 1] (the 2014 code's units) rather than [-1, 1]
         self.net = nn.Sequential(
             nn.Flatten(),
             nn.Dropout(0.2) if dropout else nn.Identity(),
@@ -60,23 +73,78 @@ class MaxoutDiscriminator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pixels_01:
+            x = (x + 1.0) * 0.5  # model range [-1, 1] -> pixels in [0, 1]
         return self.net(x).squeeze(1)
 
 
-def build_networks(example_shape: tuple[int, ...], latent_dim: int, width: int | None) -> tuple[nn.Module, nn.Module]:
+def build_networks(example_shape: tuple[int, ...], latent_dim: int, width: int | None,
+                   recipe: str = "default") -> tuple[nn.Module, nn.Module]:
     """``width`` is the generator's hidden size (1200 for images, 128 for points by default);
-    the discriminator has ``width // 5`` maxout units of 5 pieces (240 for images)."""
+    the discriminator has ``width // 5`` maxout units of 5 pieces (240 for images). ``output="sigmoid"``
+    ``recipe="2014-code"`` gives images the 2014 code's units: G's sigmoid over pixels in [0, 1], which D reads."""
     images = len(example_shape) == 3
     hidden = width or (1200 if images else 128)
-    generator = MLPGenerator(example_shape, latent_dim, hidden, bounded=images)
-    discriminator = MaxoutDiscriminator(example_shape, max(hidden // 5, 8), 5, dropout=images)
+    sigmoid = images and recipe == "2014-code"
+    generator = MLPGenerator(example_shape, latent_dim, hidden, bounded=images, output="sigmoid" if sigmoid else "tanh")
+    discriminator = MaxoutDiscriminator(example_shape, max(hidden // 5, 8), 5, dropout=images, pixels_01=sigmoid)
     return generator, discriminator
+
+
+def init_uniform_(module: nn.Module, irange: float) -> None:
+    """pylearn2's ``irange`` initialisation: every linear weight ~ U(-irange, irange), biases 0."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.uniform_(m.weight, -irange, irange)
+            nn.init.zeros_(m.bias)
+
+
+class GAN2014(AdversarialGAN):
+    """``--gan-recipe 2014-code``: the MLPs as the authors' pylearn2 code trained them (goodfeli/adversarial,
+    ``mnist.yaml`` and ``AdversaryCost2``): pixels in [0, 1] (G's sigmoid output, D's input), G's weights
+    ~ U(±0.05) and D's ~ U(±0.005), G's output bias the logit of each pixel's training mean (G starts at the
+    mean image), D's loss ``0.5 (BCE(D(x), 1) + BCE(D(G(z)), 0))``, G's the non-saturating ``BCE(D(G(z)), 1)``,
+    and both networks stepped together by one optimizer on the gradients taken at the same parameters
+    (one phase, ``GD``), where Algorithm 1 alternates."""
+
+    def __init__(self, cfg: TrainConfig, data: DataInfo, generator: nn.Module, discriminator: nn.Module, **kw):
+        super().__init__(cfg, data, generator, discriminator, **kw)
+        init_uniform_(self.generator, 0.05)
+        init_uniform_(self.discriminator, 0.005)
+
+    def on_train_data(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator) -> None:
+        """G's output bias from the first 10,000 training images (on resume the checkpoint overwrites it)."""
+        mean = (x[:10_000].float() / 255.0).mean(0).flatten()  # (C*H*W,) pixel means in [0, 1]
+        mean = mean.clamp(1e-3, 1 - 1e-3)  # an always-black pixel's logit is -inf; the 2014 code clips too
+        output_layer = self.generator.net[-2]
+        with torch.no_grad():
+            output_layer.bias.copy_(torch.log(mean / (1 - mean)).to(output_layer.bias))
+
+    def simultaneous_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``d_obj + g_obj`` built so that D's parameters get exactly the gradient of ``d_obj`` and G's exactly
+        that of ``g_obj``: D's loss sees the samples detached, and G's loss reads D through detached copies of
+        its parameters (the same weights, fresh dropout masks)."""
+        x_fake = self.generate(batch.latent)  # (m, *shape), graph into G
+        logits_real = self.discriminator(batch.x_real)
+        logits_fake = self.discriminator(x_fake.detach())
+        d_obj = 0.5 * self.objective.d_loss(logits_real, logits_fake)
+        frozen = {k: v.detach() for k, v in self.discriminator.state_dict(keep_vars=True).items()}
+        logits_fake_for_g = torch.func.functional_call(self.discriminator, frozen, (x_fake,))
+        g_obj = self.objective.g_loss(logits_fake_for_g)
+        logs = {**self.discriminator_logs(logits_real, logits_fake), "loss/D": d_obj.detach(),
+                "loss/G": g_obj.detach()}
+        return d_obj + g_obj, logs
+
+    def phases(self) -> list[Phase]:
+        params = list(self.discriminator.parameters()) + list(self.generator.parameters())
+        return [Phase("GD", self.simultaneous_loss, params)]
 
 
 def build(cfg: TrainConfig, data: DataInfo) -> AdversarialGAN:
     """The paper's GAN by default; ``--objective``, ``--penalty`` and ``--clip`` combine as for any GAN."""
-    networks = build_networks(data.shape, cfg.latent_dim, cfg.width)
-    return AdversarialGAN(cfg, data, *networks, penalty=resolved_penalty(cfg), clip=cfg.clip)
+    networks = build_networks(data.shape, cfg.latent_dim, cfg.width, cfg.gan_recipe)
+    cls = GAN2014 if cfg.gan_recipe == "2014-code" and data.kind == "image" else AdversarialGAN
+    return cls(cfg, data, *networks, penalty=resolved_penalty(cfg), clip=cfg.clip)
 
 
 register_model(ModelSpec("gan", "Goodfellow et al. 2014: MLP generator, maxout discriminator with dropout",
