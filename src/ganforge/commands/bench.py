@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
     p.add_argument("--quick", action="store_true", help="dcgan 28x28 at batch 64 only, 3 short rounds (< 40 s)")
     p.add_argument("--json", action="store_true", help="print one JSON object per row instead of a table")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="[auto]")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads  [chosen from the cores and the load]")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads  [chosen from the cores and the load]")
     p.add_argument("--rounds", type=int, default=None, help="alternating timing rounds  [3, quick 3]")
     p.add_argument("--steps", type=int, default=None, help="training steps per round  [4, quick 2]")
     p.add_argument("--workers", type=int, default=0, help="reference loop's DataLoader workers  [0]")

@@ -42,6 +42,14 @@ def add_parser(sub) -> None:
 
 
 def _write_json(obj: dict, path: Path) -> None:
+    """Atomically (temporary file + rename); a device or pipe such as /dev/null or /dev/stdout is written
+    in place, never renamed over."""
+    if path.exists() and not path.is_file():
+        if path.is_dir():
+            raise UserError(f"--out {path}: is a directory, expected a JSON file name")
+        with open(path, "w") as f:
+            f.write(json.dumps(obj, indent=2) + "\n")
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(json.dumps(obj, indent=2) + "\n")
