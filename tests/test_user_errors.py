@@ -282,3 +282,15 @@ def test_resume_rules_come_from_one_list(capsys):
 
     from ganforge.config import TrainConfig
     assert set(RESUMABLE) <= {f.name for f in fields(TrainConfig)}
+
+
+def test_every_checkpoint_carries_the_training_time(tmp_path):
+    """Not only those at sample boundaries: a resumed run reports the time it really trained."""
+    from ganforge.config import TrainConfig
+    from ganforge.train import Trainer
+
+    cfg = TrainConfig(data="digits", width=8, latent_dim=8, batch_size=16, steps=3, checkpoint_every=1,
+                      keep_every=1, sample_every=1000)
+    Trainer(cfg, tmp_path / "run", progress=False).fit()
+    times = [load_checkpoint(tmp_path / "run" / "checkpoints" / f"step_{s:06d}.pt")["elapsed_s"] for s in (1, 2, 3)]
+    assert 0 < times[0] < times[1] < times[2]

@@ -83,6 +83,7 @@ class EvalContext:
     notes: dict[str, Any] = field(default_factory=dict)
     _extractor: Any = None
     _candidate_features: tuple | None = None
+    _reference_logged: set = field(default_factory=set)
 
     @property
     def is_real_floor(self) -> bool:
@@ -119,6 +120,9 @@ class EvalContext:
     def reference(self, split: str | None = None) -> ReferenceStats:
         """Cached statistics of the first ``n`` examples of ``split`` (default: the reference split)."""
         split = split or self.reference_split
+        if self.log and split not in self._reference_logged:
+            self._reference_logged.add(split)
+            self.log(f"features: {self.features_spec} on the first {self.n:,} {split} examples (cached if seen)")
         return reference_stats(self.dataset.split(split), self.dataset.name, split, self.n, self.extractor(),
                                self.use_cache)
 
@@ -173,7 +177,7 @@ def _parzen(ctx: EvalContext) -> dict[str, float]:
 
     # the real-data floor fits the window to the first n *training* examples (its candidates are test data)
     samples = ctx.candidates if not ctx.is_real_floor else ctx.split_images("train", ctx.n)
-    res = parzen_evaluate(samples, ctx.split_images("val", 1000), ctx.split_images("test"))
+    res = parzen_evaluate(samples, ctx.split_images("val", 1000), ctx.split_images("test"), log=ctx.log)
     ctx.notes["parzen_val_curve"] = res.val_mean_by_sigma
     return {"parzen": res.mean, "parzen_se": res.std_error, "parzen_sigma": res.sigma}
 
