@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from ganforge.threads import choose_threads
+from ganforge.threads import choose_threads, is_tiny_workload
 
 
 @pytest.mark.parametrize("cores,load,tiny,threads,policy", [
@@ -43,3 +43,17 @@ def test_the_cli_sets_openmp_before_torch_starts(tmp_path):
                             "ganforge.cli.build_parser(); print('torch' in sys.modules)"],
                            capture_output=True, text=True, env=env)
     assert probe.stdout.strip() == "False"  # importing ganforge and building the CLI does not start torch
+
+
+def test_tiny_workloads_are_toy_points_and_digit_mlps():
+    assert is_tiny_workload("ring8", "wgan-gp") and is_tiny_workload("digits", "gan")
+    assert not is_tiny_workload("digits", "dcgan") and not is_tiny_workload("fashion-mnist", "gan")
+
+
+def test_the_start_up_line_names_the_choice(tmp_path, capsys):
+    from ganforge.cli import main
+
+    assert main(["train", "--model", "gan", "--data", "ring8", "--steps", "1", "--batch-size", "16",
+                 "--threads", "1", "--no-progress", "--out", str(tmp_path / "r")]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("ganforge: training gan on ring8") and "; threads 1 (--threads; " in first

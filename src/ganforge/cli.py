@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from .errors import UserError
-from .threads import TINY_DATA, apply_threads, choose_threads
+from .threads import apply_threads, choose_threads, is_tiny_workload
 
 #: Subcommand modules under ganforge.commands, in --help order.
 COMMANDS = ("train", "sample", "eval", "features", "lab", "report", "latent", "bench", "datasets")
@@ -48,23 +48,29 @@ def _add_threads_option(parser: argparse.ArgumentParser) -> None:
                             help="CPU threads for torch  [chosen from the cores and the load; 1 for small models]")
 
 
-def _workload_data(args: argparse.Namespace) -> str | None:
-    """The dataset a command will work on, read without importing torch: ``--data``, or the ``data`` of
-    the run directory's (or ``--config`` file's) YAML config; None if unknown."""
-    if isinstance(getattr(args, "data", None), str):
-        return args.data
+def _workload(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """``(data, model)`` a command will work on, read without importing torch: ``--data``/``--model``, else
+    the run directory's (or ``--config`` file's) YAML config; train's defaults (digits, dcgan) for train."""
+    found: dict[str, str | None] = {}
+    for key in ("data", "model"):
+        value = getattr(args, key, None)
+        found[key] = value if isinstance(value, str) else None
     run_dir = getattr(args, "run_dir", None) or (getattr(args, "out", None) if getattr(args, "resume", False)
                                                  else None)
     for path in (getattr(args, "config", None), run_dir and Path(run_dir) / "config.yaml"):
-        if path:
+        if path and None in found.values():
             try:
                 import yaml
 
-                data = (yaml.safe_load(Path(path).read_text()) or {}).get("data")
-                return data if isinstance(data, str) else None
+                saved = yaml.safe_load(Path(path).read_text()) or {}
+                for key in found:
+                    if found[key] is None and isinstance(saved.get(key), str):
+                        found[key] = saved[key]
             except (OSError, ValueError, AttributeError, yaml.YAMLError):
                 continue  # the command itself reports an unreadable file
-    return None
+    if getattr(args, "command", None) == "train":
+        found = {"data": found["data"] or "digits", "model": found["model"] or "dcgan"}
+    return found["data"], found["model"]
 
 
 def _choose_threads(args: argparse.Namespace):
@@ -73,7 +79,7 @@ def _choose_threads(args: argparse.Namespace):
     requested = getattr(args, "threads", None)
     if requested is not None and requested < 1:
         raise UserError(f"--threads {requested}: expected an integer >= 1")
-    choice = choose_threads(requested, tiny=_workload_data(args) in TINY_DATA)
+    choice = choose_threads(requested, tiny=is_tiny_workload(*_workload(args)))
     if requested is not None or "torch" not in sys.modules:
         apply_threads(choice)
     return choice
