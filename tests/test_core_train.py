@@ -141,7 +141,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monke
 
     monkeypatch.setattr(torch, "save", torn_save)
     trainer.train_step()
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match="cannot be written .*previous checkpoint is kept"):
         trainer.save_checkpoint()
     monkeypatch.undo()
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["step"] == good["step"] == 2

@@ -20,6 +20,8 @@ FORMAT = "ganforge-checkpoint-v1"
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temporary file, fsync, rename over ``path``. A write that fails (a full disk, a
+    permission, a quota) is a :class:`UserError` naming the file; the previous ``path`` is left untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -29,6 +31,14 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        raise UserError(f"checkpoint {path} cannot be written ({e.strerror or e}); "
+                        "the previous checkpoint is kept") from None
+    except RuntimeError as e:  # torch's zip writer reports a failed write as RuntimeError (inline_container.cc)
+        if "write" not in str(e) and "inline_container" not in str(e):
+            raise
+        raise UserError(f"checkpoint {path} cannot be written (the file system refused the write: a full "
+                        "disk or a quota?); the previous checkpoint is kept") from None
     finally:
         tmp.unlink(missing_ok=True)
     dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -44,9 +54,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise UserError(f"checkpoint {path} not found")
     try:
+        size = path.stat().st_size
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except OSError as e:
+        raise UserError(f"checkpoint {path} cannot be read ({e.strerror or e})") from None
     except Exception as e:  # torch raises many types for damaged or foreign files
-        raise UserError(f"checkpoint {path} cannot be loaded: {str(e).splitlines()[0][:200]}") from None
+        # torch's own message may be empty, many lines long, or advise weights_only=False (unsafe): not shown
+        what = "is empty (0 bytes)" if size == 0 else f"is damaged or not a torch file ({type(e).__name__})"
+        raise UserError(f"checkpoint {path} cannot be loaded: the file {what}; expected a ganforge "
+                        "checkpoint written by ganforge train") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise UserError(f"checkpoint {path} is not a ganforge checkpoint (expected format {FORMAT})")
     return ckpt

@@ -1,6 +1,10 @@
 """The ``ganforge`` command line. Each subcommand is one module in ``ganforge.commands`` with
-``add_parser(subparsers)``; this file is the one place that turns a :class:`UserError` into one line on
-stderr and exit code 2."""
+``add_parser(subparsers)``; this file is the one place that turns a :class:`UserError` (or an operating-system
+error on a user's file: permissions, a full disk, a name too long) into one line on stderr and exit code 2
+(3 for a diverged training run).
+
+Before any command runs (and so before torch is imported), it chooses torch's threads and OpenMP wait policy
+from the machine's load (``ganforge.threads``); every command takes ``--threads N`` to override."""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ import argparse
 import importlib
 import importlib.util
 import sys
+from pathlib import Path
 
 from .errors import UserError
+from .threads import apply_threads, choose_threads, is_tiny_workload
 
 #: Subcommand modules under ganforge.commands, in --help order.
 COMMANDS = ("train", "sample", "eval", "features", "lab", "report", "latent", "bench", "datasets")
@@ -26,16 +32,77 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         if importlib.util.find_spec(f"ganforge.commands.{name}") is not None:
             importlib.import_module(f"ganforge.commands.{name}").add_parser(sub)
+    for command in sub.choices.values():
+        _add_threads_option(command)
     return parser
+
+
+def _add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """``--threads N`` on every (leaf) command that does not define its own."""
+    nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for action in nested:
+        for child in action.choices.values():
+            _add_threads_option(child)
+    if not nested and "--threads" not in parser._option_string_actions:
+        parser.add_argument("--threads", type=int, default=None,
+                            help="CPU threads for torch  [chosen from the cores and the load; 1 for small models]")
+
+
+def _workload(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """``(data, model)`` a command will work on, read without importing torch: ``--data``/``--model``, else
+    the run directory's (or ``--config`` file's) YAML config; train's defaults (digits, dcgan) for train."""
+    found: dict[str, str | None] = {}
+    for key in ("data", "model"):
+        value = getattr(args, key, None)
+        found[key] = value if isinstance(value, str) else None
+    run_dir = getattr(args, "run_dir", None) or (getattr(args, "out", None) if getattr(args, "resume", False)
+                                                 else None)
+    for path in (getattr(args, "config", None), run_dir and Path(run_dir) / "config.yaml"):
+        if path and None in found.values():
+            try:
+                import yaml
+
+                saved = yaml.safe_load(Path(path).read_text()) or {}
+                for key in found:
+                    if found[key] is None and isinstance(saved.get(key), str):
+                        found[key] = saved[key]
+            except (OSError, ValueError, AttributeError, yaml.YAMLError):
+                continue  # the command itself reports an unreadable file
+    if getattr(args, "command", None) == "train":
+        found = {"data": found["data"] or "digits", "model": found["model"] or "dcgan"}
+    return found["data"], found["model"]
+
+
+def _choose_threads(args: argparse.Namespace):
+    """Decide threads before torch starts. When torch is already imported (ganforge used from Python or
+    tests), the host process owns the thread count unless ``--threads`` is given."""
+    requested = getattr(args, "threads", None)
+    if requested is not None and requested < 1:
+        raise UserError(f"--threads {requested}: expected an integer >= 1")
+    choice = choose_threads(requested, tiny=is_tiny_workload(*_workload(args)))
+    if requested is not None or "torch" not in sys.modules:
+        apply_threads(choice)
+    return choice
+
+
+def _os_error_line(e: OSError) -> str:
+    """``PATH: what went wrong`` for an operating-system error on a user's file."""
+    what = e.strerror or str(e)
+    names = [str(n) for n in (e.filename, e.filename2) if n is not None]
+    return f"{' -> '.join(names)}: {what}" if names else what
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        args.thread_choice = _choose_threads(args)
         return args.func(args)
     except UserError as e:
         print(f"ganforge: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # the user's file system: permissions, a full disk, a name too long, a file as a dir
+        print(f"ganforge: error: {_os_error_line(e)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("ganforge: interrupted", file=sys.stderr)
         return 130

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ class TrainConfig:
     data: str = "digits"
     data_dir: str | None = None
     image_size: int | None = None
+    max_image_pixels: int | None = None
     steps: int | None = None
     epochs: float | None = None
     batch_size: int = 64
@@ -130,6 +132,8 @@ class TrainConfig:
         need(self.momentum_ramp_epochs > 0 and math.isfinite(self.momentum_ramp_epochs), "momentum_ramp_epochs",
              "a number > 0")
         need(self.width is None or (isinstance(self.width, int) and self.width >= 1), "width", "an integer >= 1")
+        need(self.max_image_pixels is None or (isinstance(self.max_image_pixels, int) and self.max_image_pixels >= 1),
+             "max_image_pixels", "an integer >= 1")
         need(self.image_size is None or (isinstance(self.image_size, int) and self.image_size >= 4),
              "image_size", "an integer >= 4")
         need(self.penalty is None or self.penalty in PENALTIES, "penalty", " or ".join(PENALTIES))
@@ -209,4 +213,8 @@ def load_yaml_config(path: str | Path) -> dict[str, Any]:
 
 
 def save_yaml_config(config: TrainConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    """Write the resolved config atomically (a kill mid-write leaves the old file or the new one)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    os.replace(tmp, path)

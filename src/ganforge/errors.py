@@ -12,3 +12,10 @@ class UserError(Exception):
     """A mistake in the user's input, reported as one line naming the thing and what was expected."""
 
     exit_code = 2
+
+
+class TrainingDiverged(UserError):
+    """A training run produced a non-finite loss or weight: reported as one line, exit code 3. The loop
+    raises it before writing anything from the broken state, so the last checkpoint stays the last good one."""
+
+    exit_code = 3

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -23,9 +24,10 @@ from .checkpoint import FORMAT, atomic_torch_save, load_checkpoint, load_model_w
 from .config import DEFAULT_STEPS, TrainConfig, save_yaml_config
 from .data import ArrayDataset, load_dataset, to_data_range
 from .distributed import ShardedMinibatchSampler, from_environment, parameter_checksums, slice_latent, wrap_ddp
-from .errors import UserError
+from .errors import TrainingDiverged, UserError
 from .images import grid_scale, make_grid, save_image, save_points_plot
 from .models import MODELS, Batch, DataInfo, GANModel, Phase
+from .rundir import lock_run_dir, remove_stale_temporaries
 
 NUM_FIXED_SAMPLES = 64
 #: Rank r > 0 reseeds torch's global RNG (dropout masks) with ``seed + RANK_SEED_STRIDE * r``.
@@ -77,6 +79,23 @@ def use_channels_last(cfg: TrainConfig, model: nn.Module, kind: str) -> bool:
     return cfg.channels_last == "on"
 
 
+def check_run_dir_path(run_dir: Path) -> None:
+    """A run directory must be a directory, or a path whose existing part is a directory."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--out {run_dir}: is a file, expected a run directory (a new or existing directory)")
+    for parent in run_dir.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"--out {run_dir}: {parent} is a file, expected a directory")
+            break
+
+
+def strict_json(record: dict[str, Any]) -> str:
+    """One JSON line; a non-finite float becomes null (``NaN``/``Infinity`` are not JSON)."""
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+    return json.dumps(clean, allow_nan=False)
+
+
 def build_model(cfg: TrainConfig, data: DataInfo) -> GANModel:
     """The registered model named by ``cfg.model``, checked against the kind of data it is given."""
     spec = MODELS.get_or_fail(cfg.model)
@@ -98,16 +117,44 @@ class Trainer:
         self.cfg = cfg.validate()
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
+        self.dist, self.device = from_environment(resolve_device(cfg.device))
+        self.is_main = self.dist.is_main  # rank 0 alone writes samples, metrics and checkpoints
+        self.lock = None
+        created = not self.run_dir.exists()
+        if self.is_main:  # before anything is read or written: one process per run directory
+            check_run_dir_path(self.run_dir)
+            self.lock = lock_run_dir(self.run_dir)
+        try:
+            self._setup(cfg, resume, download, dataset, progress)
+        except BaseException:
+            self._abandon(created)
+            raise
+
+    def _abandon(self, created: bool) -> None:
+        """Start-up failed: release the lock, and remove the run directory if this call created it and
+        nothing but the lock file is in it (a failed start leaves no half-made run behind)."""
+        if self.lock is None:
+            return
+        self.lock.release()
+        self.lock = None
+        if created and {p.name for p in self.run_dir.iterdir()} <= {".lock"}:
+            (self.run_dir / ".lock").unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.run_dir.rmdir()
+
+    def _setup(self, cfg: TrainConfig, resume: bool, download: bool, dataset: ArrayDataset | None,
+               progress: bool | None) -> None:
         latest = self.ckpt_dir / "latest.pt"
+        if self.is_main:
+            remove_stale_temporaries(self.run_dir)  # left by a process killed mid-write
         if resume and not latest.is_file():
             raise UserError(f"--resume: no checkpoint at {latest}")
         if not resume and latest.is_file():
             raise UserError(f"run directory {self.run_dir} already holds a run: add --resume to continue it, "
                             "or choose another --out")
-        self.dist, self.device = from_environment(resolve_device(cfg.device))
-        self.is_main = self.dist.is_main  # rank 0 alone writes samples, metrics and checkpoints
         self.progress = (sys.stderr.isatty() if progress is None else progress) and self.is_main
-        self.dataset = dataset or load_dataset(cfg.data, cfg.data_dir, download, cfg.image_size)
+        self.dataset = dataset or load_dataset(cfg.data, cfg.data_dir, download, cfg.image_size,
+                                               cfg.max_image_pixels)
         self.data_info = DataInfo(self.dataset.kind, self.dataset.shape, self.dataset.num_classes)
 
         torch.manual_seed(cfg.seed)  # initial weights (identical on every rank) and dropout masks
@@ -131,6 +178,10 @@ class Trainer:
         # DDP averages each phase's gradients over ranks; single-process training calls the phases directly.
         self.ddp = wrap_ddp(self.model, self.phases, self.dist, self.device) if self.dist.enabled else None
 
+        n_train, global_batch = len(self.dataset.split("train")), cfg.batch_size * self.dist.world_size
+        if n_train < global_batch:
+            raise UserError(f"dataset {self.dataset.name}: its train split has {n_train} examples: expected at "
+                            f"least one minibatch of {global_batch} (lower --batch-size)")
         train = torch.tensor(self.dataset.split("train"), device=self.device)  # a copy: caches are read-only
         labels = self.dataset.labels.get("train")
         labels = torch.from_numpy(labels).to(self.device) if labels is not None else None
@@ -154,8 +205,10 @@ class Trainer:
             self.total_steps = DEFAULT_STEPS
         self.step = 0
         self.elapsed_s = 0.0
+        self.checkpoint_step: int | None = None  # step of the last checkpoint written or resumed from
         if resume:
             self.load_state_dict(load_checkpoint(latest, self.device), latest)
+            self.checkpoint_step = self.step
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_yaml_config(self.cfg, self.run_dir / "config.yaml")
@@ -263,6 +316,7 @@ class Trainer:
                 self.write_samples()
             while self.step < self.total_steps:
                 logs = self.train_step()
+                self.check_finite(logs)
                 for key, v in logs.items():
                     sums[key] = sums.get(key, 0.0) + v
                 count += 1
@@ -278,6 +332,7 @@ class Trainer:
                 # under torchrun a signal may reach the ranks at different steps: they agree before acting
                 stopping = self.dist.any_true(bool(stop)) if self.dist.enabled else bool(stop)
                 if self.step % self.cfg.sample_every == 0 or done or stopping:
+                    self.check_finite_weights()
                     now = time.perf_counter()
                     self.elapsed_s += now - t0
                     t0 = now
@@ -295,6 +350,10 @@ class Trainer:
                     t0 += eval_s  # evaluation time counts neither as training time nor against images/s
                     interval_start += eval_s
                 if self.step % self.cfg.checkpoint_every == 0 or done or stopping:
+                    now = time.perf_counter()
+                    self.elapsed_s += now - t0  # every checkpoint carries the training time so far
+                    t0 = now
+                    self.check_finite_weights()  # never overwrite the last good checkpoint with a broken state
                     self.save_checkpoint()
                 if stopping:
                     raise TrainingInterrupted(stop[0] if stop else signal.SIGTERM, self.step)
@@ -305,6 +364,34 @@ class Trainer:
             for sig, old in handlers.items():
                 signal.signal(sig, old)
         return self.step
+
+    # ----------------------------------------------------------------- divergence guard
+    def check_finite(self, logs: dict[str, torch.Tensor]) -> None:
+        """Stop with :class:`TrainingDiverged` if any logged loss of this step is NaN or infinite (one
+        ``isfinite`` over the step's few scalars; under DDP the ranks agree first)."""
+        if not logs:
+            return
+        values = torch.stack([v.detach().float().mean() for v in logs.values()])
+        bad = not bool(torch.isfinite(values).all())
+        if self.dist.enabled:
+            bad = self.dist.any_true(bad)
+        if bad:
+            key, value = next(((k, float(v)) for k, v in zip(logs, values.tolist(), strict=True)
+                               if not math.isfinite(v)), ("a loss on another rank", float("nan")))
+            self._diverged(f"{key} is {value}")
+
+    def check_finite_weights(self) -> None:
+        """Stop with :class:`TrainingDiverged` if any weight or floating buffer is NaN or infinite (e.g. a
+        non-finite gradient stepped into it); run before every checkpoint and sample write."""
+        for name, t in [*self.model.named_parameters(), *self.model.named_buffers()]:
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                self._diverged(f"weight {name} is not finite")
+
+    def _diverged(self, what: str) -> None:
+        kept = (f"{self.ckpt_dir / 'latest.pt'} (step {self.checkpoint_step}) is the last good checkpoint"
+                if self.checkpoint_step is not None else "no checkpoint was written")
+        raise TrainingDiverged(f"training diverged at step {self.step}: {what}; {kept}; lower --lr "
+                               f"(now {self.cfg.resolved_lr:g}) or change --optimizer/--objective")
 
     def _reduce_logs(self, sums: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
         """Under DDP: log sums averaged over ranks, and ``ddp/param_spread``, the spread of the ranks'
@@ -330,7 +417,7 @@ class Trainer:
         values = evaluate_model(self.model, self.dataset, self.cfg.eval_metrics, n=n, seed=self.cfg.seed)
         record = {"step": self.step, **{f"metric/{k}": round(float(v), 6) for k, v in values.items()}}
         with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(strict_json(record) + "\n")
         if not self.progress:
             print(f"step {self.step}/{self.total_steps}  " + "  ".join(f"{k} {v:.4g}" for k, v in values.items()),
                   flush=True)
@@ -358,15 +445,25 @@ class Trainer:
         record.update({k: round(float(v) / max(count, 1), 6) for k, v in sums.items()})
         record.update(extra or {})
         with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(strict_json(record) + "\n")
 
     def _truncate_metrics_after(self, step: int) -> None:
-        """On resume, drop log lines written after the checkpoint we resume from (they will be redone)."""
+        """On resume, drop log lines written after the checkpoint we resume from (they will be redone), and
+        a torn line a kill left mid-write. Rewritten atomically."""
         path = self.run_dir / "metrics.jsonl"
         if not path.exists():
             return
-        lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
-        path.write_text("".join(ln + "\n" for ln in lines))
+        kept = []
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # torn by a kill during the write
+            if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
+                kept.append(line)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp.write_text("".join(ln + "\n" for ln in kept))
+        os.replace(tmp, path)
 
     @torch.inference_mode()
     def generate(self, latent) -> torch.Tensor:
@@ -451,6 +548,7 @@ class Trainer:
         if not self.is_main:
             return latest
         atomic_torch_save(state, latest)
+        self.checkpoint_step = self.step
         if self.cfg.keep_every and self.step % self.cfg.keep_every == 0:
             atomic_torch_save(state, self.ckpt_dir / f"step_{self.step:06d}.pt")
         return latest

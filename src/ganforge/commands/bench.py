@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
     p.add_argument("--quick", action="store_true", help="dcgan 28x28 at batch 64 only, 3 short rounds (< 40 s)")
     p.add_argument("--json", action="store_true", help="print one JSON object per row instead of a table")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="[auto]")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads  [torch's default]")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads  [chosen from the cores and the load]")
     p.add_argument("--rounds", type=int, default=None, help="alternating timing rounds  [3, quick 3]")
     p.add_argument("--steps", type=int, default=None, help="training steps per round  [4, quick 2]")
     p.add_argument("--workers", type=int, default=0, help="reference loop's DataLoader workers  [0]")
@@ -77,6 +78,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     def emit(row) -> None:
         print(json.dumps(row.to_dict()) if args.json else format_row(row), flush=True)
 
+    if getattr(args, "thread_choice", None):
+        log(f"bench: {args.thread_choice}")
     run_benchmark(cases, batch_sizes, args.device, rounds=rounds, steps=steps, workers=args.workers,
                   options=options, data=args.data, log=log, emit=emit)
     return 0

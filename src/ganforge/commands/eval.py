@@ -34,13 +34,22 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="noise seed for the samples  [0]")
     p.add_argument("--data-dir", default=None, help="directory holding the dataset's files")
     p.add_argument("--compare-real", action="store_true", help="also compute the real-data floor and print it beside")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch  [torch's default]")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch  [chosen from the cores and the load]")
     p.add_argument("--no-cache", action="store_true", help="recompute real-data reference statistics")
     p.add_argument("--out", default=None, help="JSON file for the results  [RUN_DIR/eval.json; --real: none]")
     p.set_defaults(func=cmd_eval)
 
 
 def _write_json(obj: dict, path: Path) -> None:
+    """Atomically (temporary file + rename); a device or pipe such as /dev/null or /dev/stdout is written
+    in place, never renamed over."""
+    if path.exists() and not path.is_file():
+        if path.is_dir():
+            raise UserError(f"--out {path}: is a directory, expected a JSON file name")
+        with open(path, "w") as f:
+            f.write(json.dumps(obj, indent=2) + "\n")
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(json.dumps(obj, indent=2) + "\n")
@@ -56,10 +65,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UserError("ganforge eval: expected either RUN_DIR or --real DATASET (one of them)")
     if args.n < 2:
         raise UserError(f"--n {args.n}: expected an integer >= 2")
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(max(1, args.threads))
     t_start = time.perf_counter()
     if args.real:
         ds = load_dataset(args.real, args.data_dir)
@@ -74,6 +79,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     # one n for model and floor: the floor's candidates are test images, so n is capped by the test split too
     n = min(args.n, len(ds.split("train")), len(ds.split("test")))
     log = lambda s: print(f"  {s}", flush=True)  # noqa: E731
+    if n < args.n:
+        print(f"ganforge: --n {args.n:,} capped to {n:,}: {ds.name} has {len(ds.split('train')):,} train and "
+              f"{len(ds.split('test')):,} test examples", flush=True)
 
     columns: dict[str, dict[str, float]] = {}
     record: dict = {"dataset": ds.name, "features": features, "n": n, "seed": args.seed, "metrics": metrics}
@@ -89,9 +97,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"{n} samples, {features} features", flush=True)
         timings: dict[str, float] = {}
         notes: dict = {}
-        values = evaluate_model(run, ds, metrics, n, features, args.seed, not args.no_cache, timings, notes)
-        for name, secs in timings.items():
-            log(f"{name}: done in {secs:.1f} s")
+        values = evaluate_model(run, ds, metrics, n, features, args.seed, not args.no_cache, timings, notes, log)
         columns[f"{run.config.model} step {run.step}"] = values
         record.update({"run_dir": str(run.run_dir), "model": run.config.model, "step": run.step,
                        "values": values, "seconds": timings, "notes": notes})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 from pathlib import Path
 
 from ..errors import UserError
@@ -39,6 +41,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix not in (".png", ".npy"):
         raise UserError(f"--out {out}: expected a .png (image grid) or .npy (raw array) file name")
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a directory, expected a file name")
+    try:  # before sampling: a bad output path fails at once
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot create its directory {out.parent} ({e.strerror}): expected a "
+                        "writable directory") from None
     run = load_run(args.run_dir)
     if args.n is not None and args.n < 1:
         raise UserError(f"--n {args.n}: expected an integer >= 1")
@@ -55,7 +64,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     else:
         x, nrow = run.sample(args.n or 64, seed=args.seed, temperature=args.temperature), args.nrow
     args.n, args.nrow = len(x), nrow
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".png" and run.data.kind == "image" and grid_pixels(x.shape, nrow) > MAX_GRID_PIXELS:
+        shards = save_npy_shards(x.numpy(), out)
+        print(f"ganforge: warning: a grid of {len(x):,} samples would have {grid_pixels(x.shape, nrow):,} pixels, "
+              f"more than Pillow opens ({MAX_GRID_PIXELS:,}): wrote {len(shards)} .npy shard(s) instead, "
+              f"{shards[0]} ... {shards[-1]}", file=sys.stderr)
+        return 0
     if out.suffix == ".npy":
         np.save(out, x.numpy())
     elif run.data.kind == "image":
@@ -64,6 +78,36 @@ def cmd_sample(args: argparse.Namespace) -> int:
         save_points_plot(x.numpy(), out, title=f"{run.config.model} on {run.data_name}")
     print(f"ganforge: wrote {args.n} samples from {args.run_dir} (step {run.step}) to {out}")
     return 0
+
+
+#: Pillow warns above this many pixels and refuses twice as many (its decompression-bomb check), so a larger
+#: sample grid would be a PNG that image viewers built on Pillow cannot open.
+MAX_GRID_PIXELS = 89_478_485
+#: Samples per .npy shard when a grid would be too large.
+SHARD_SIZE = 10_000
+
+
+def grid_pixels(shape: tuple[int, ...], nrow: int | None) -> int:
+    """Pixels of the PNG ``make_grid`` + ``save_image`` would write for ``shape = (N, C, H, W)``."""
+    from ..images import grid_scale
+
+    n, _, h, w = shape
+    ncol = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / ncol)
+    scale = grid_scale(h)
+    return (rows * (h + 2) + 2) * (ncol * (w + 2) + 2) * scale * scale
+
+
+def save_npy_shards(x, out: Path) -> list[Path]:
+    """``x (N, ...)`` as ``OUT-00000.npy``, ``OUT-00001.npy``, ... of :data:`SHARD_SIZE` samples each."""
+    import numpy as np
+
+    paths = []
+    for i, start in enumerate(range(0, len(x), SHARD_SIZE)):
+        path = out.with_name(f"{out.stem}-{i:05d}.npy")
+        np.save(path, x[start:start + SHARD_SIZE])
+        paths.append(path)
+    return paths
 
 
 def _rng(seed: int | None):

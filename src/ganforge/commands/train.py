@@ -17,6 +17,8 @@ TRAIN_HELP = {
     "data_dir": "directory holding the dataset's files (also searched: $GANFORGE_DATA, ~/.ganforge/data, "
                 "./data, /usr/share/datasets)",
     "image_size": "resize images to SIZE x SIZE once at load time (folder:PATH default 64)  [native size]",
+    "max_image_pixels": "folder:PATH: refuse images of more pixels than this, a decompression-bomb guard  "
+                        "[178956970, Pillow's limit]",
     "steps": f"training iterations (one G update each)  [{DEFAULT_STEPS} unless --epochs]",
     "epochs": "train for this many passes over the training split instead of --steps",
     "batch_size": "minibatch size m  [64]",
@@ -74,9 +76,15 @@ TRAIN_HELP = {
                      "on, off  [auto]",
     "sync_bn": "on: synchronise batch-norm statistics across ranks under torchrun (CUDA only)  [off]",
 }
-#: What may change when a run is resumed; anything else would make a different run.
-RESUMABLE = {"steps", "epochs", "sample_every", "checkpoint_every", "keep_every", "device", "data_dir",
-             "eval_every", "eval_metrics", "eval_n", "compile", "amp", "channels_last"}
+#: What may change when a run is resumed; anything else would make a different run. The one list: --help,
+#: the error message and the README (checked by a test) are made from it.
+RESUMABLE = ("steps", "epochs", "sample_every", "checkpoint_every", "keep_every", "device", "data_dir",
+             "max_image_pixels", "eval_every", "eval_metrics", "eval_n", "compile", "amp", "channels_last")
+
+
+def resumable_flags() -> str:
+    """``--steps, --epochs, ...``: the options ``--resume`` may change, as flags."""
+    return ", ".join("--" + name.replace("_", "-") for name in RESUMABLE)
 
 
 def add_parser(sub) -> None:
@@ -94,8 +102,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default=None, metavar="RUN_DIR", help="run directory  [runs/MODEL-DATA]")
     p.add_argument("--config", default=None, metavar="FILE.yaml", help="YAML file of any of these options; "
                    "flags given on the command line override it")
-    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its latest checkpoint "
-                   "(only --steps/--epochs/--sample-every/--checkpoint-every/--keep-every/--device may change)")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its latest checkpoint; "
+                   f"only these may change: {resumable_flags()}")
     p.add_argument("--download", action="store_true", help="fetch the dataset from its canonical source if missing")
     p.add_argument("--no-progress", action="store_true", help="print a line per --sample-every instead of a bar")
     p.set_defaults(func=cmd_train)
@@ -116,8 +124,9 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
         requested = {**from_file, **explicit}
         for name, value in requested.items():
             if name not in RESUMABLE and value != saved.get(name):
-                raise UserError(f"--resume: {name} is {saved.get(name)!r} in {run_dir}, cannot change it to "
-                                f"{value!r} (only {', '.join(sorted(RESUMABLE))} may change)")
+                was = "the default" if saved.get(name) is None else repr(saved.get(name))
+                raise UserError(f"--resume: {name} is {was} in {run_dir}, cannot change it to {value!r} "
+                                f"(only {resumable_flags()} may change)")
         values = {**saved, **requested}
         if "steps" in requested:
             values["epochs"] = None
@@ -148,7 +157,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                       for name, m in trainer.model.named_children())
     say(f"ganforge: training {cfg.model} on {cfg.data} ({trainer.dataset.source}; {len(trainer.dataset)} train "
         f"examples of shape {trainer.dataset.shape}) on {trainer.device}; {sizes}; "
-        f"steps {trainer.step} -> {trainer.total_steps}; run dir {run_dir}", flush=True)
+        f"steps {trainer.step} -> {trainer.total_steps}; run dir {run_dir}"
+        + (f"; {args.thread_choice}" if getattr(args, "thread_choice", None) else ""), flush=True)
     try:
         trainer.fit()
     except TrainingInterrupted as e:

@@ -138,17 +138,32 @@ def file_key(path: Path) -> tuple[str, int, int]:
 
 
 def load_dataset(name: str, data_dir: str | None = None, download: bool = False,
-                 image_size: int | None = None) -> ArrayDataset:
-    """Load a dataset by name (``folder:PATH`` for a folder of images), optionally resized to ``image_size``."""
+                 image_size: int | None = None, max_image_pixels: int | None = None) -> ArrayDataset:
+    """Load a dataset by name (``folder:PATH`` for a folder of images), optionally resized to ``image_size``.
+    ``max_image_pixels``: the largest image a folder may hold (default ``folder.MAX_IMAGE_PIXELS``)."""
     if name.startswith("folder:"):
-        from .folder import load_folder
+        from .folder import MAX_IMAGE_PIXELS, load_folder
 
-        ds = load_folder(name[len("folder:"):], image_size or 64)
+        ds = load_folder(name[len("folder:"):], image_size or 64, max_image_pixels or MAX_IMAGE_PIXELS)
     else:
         ds = DATASETS.get_or_fail(name).load(data_dir, download)
+    check_dataset(ds)
     if image_size is not None and ds.kind == "image" and ds.shape[-1] != image_size:
         ds = resize_dataset(ds, image_size)
     return ds
+
+
+def check_dataset(ds: ArrayDataset) -> None:
+    """Every split holds at least one example, and every label is a class in ``[0, num_classes)``."""
+    for split, arr in ds.arrays.items():
+        if len(arr) == 0:
+            raise UserError(f"dataset {ds.name} ({ds.source}): its {split} split is empty: expected at least "
+                            "one example in each of " + ", ".join(ds.arrays))
+    for split, y in ds.labels.items():
+        if len(y) and ds.num_classes is not None and (y.min() < 0 or y.max() >= ds.num_classes):
+            bad = int(y.min()) if y.min() < 0 else int(y.max())
+            raise UserError(f"dataset {ds.name} ({ds.source}): {split} label {bad} is out of range: expected "
+                            f"class labels 0 to {ds.num_classes - 1}")
 
 
 def resize_dataset(ds: ArrayDataset, size: int) -> ArrayDataset:

@@ -6,6 +6,7 @@ Each image is converted to RGB, its shorter side resized to ``size`` and centre-
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +16,32 @@ from ..errors import UserError
 from .core import ArrayDataset, cached_arrays, split_fixed
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+#: Largest image decoded by default (Pillow's own decompression-bomb limit, 2 x 89,478,485 pixels): a larger
+#: file could exhaust memory when decoded; ``--max-image-pixels`` raises it.
+MAX_IMAGE_PIXELS = 178_956_970
 
 
-def load_image(path: Path, size: int) -> np.ndarray:
-    """One image file -> uint8 ``(3, size, size)``: shorter side resized to ``size``, centre-cropped."""
-    with Image.open(path) as im:
+@contextlib.contextmanager
+def _pillow_limit_off():
+    """Pillow's global bomb check off while ``load_image`` applies its own, adjustable, limit."""
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+
+
+def load_image(path: Path, size: int, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """One image file -> uint8 ``(3, size, size)``: shorter side resized to ``size``, centre-cropped. An image
+    of more than ``max_pixels`` pixels is a :class:`UserError` (checked from its header, before decoding)."""
+    with _pillow_limit_off():
+        im = Image.open(path)
+    with im:
+        if im.width * im.height > max_pixels:
+            raise UserError(f"image {path} has {im.width}x{im.height} = {im.width * im.height:,} pixels: expected "
+                            f"at most {max_pixels:,} (a decompression-bomb guard; raise it with "
+                            "--max-image-pixels N if the file is trusted)")
         im = im.convert("RGB")
         w, h = im.size
         scale = size / min(w, h)
@@ -30,7 +52,7 @@ def load_image(path: Path, size: int) -> np.ndarray:
         return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
 
 
-def load_folder(path: str, size: int) -> ArrayDataset:
+def load_folder(path: str, size: int, max_pixels: int = MAX_IMAGE_PIXELS) -> ArrayDataset:
     root = Path(path).expanduser()
     if not root.is_dir():
         raise UserError(f"dataset folder:{path}: no such directory")
@@ -43,7 +65,7 @@ def load_folder(path: str, size: int) -> ArrayDataset:
         images = []
         for p in files:
             try:
-                images.append(load_image(p, size))
+                images.append(load_image(p, size, max_pixels))
             except (UnidentifiedImageError, OSError) as e:
                 raise UserError(f"dataset folder:{path}: cannot read image {p} ({e})") from None
         x = np.stack(images)

@@ -83,6 +83,9 @@ def _from_idx(name: str, files: dict[str, Path]) -> ArrayDataset:
         if len(x_train) != len(y_train) or len(x_test) != len(y_test) or x_train.shape[1:] != (28, 28):
             raise UserError(f"{name}: IDX files in {files['train_images'].parent} do not match "
                             "(expected 28x28 images and one label per image)")
+        if len(x_train) <= 10000:
+            raise UserError(f"{name}: {files['train_images']} holds {len(x_train):,} training images: expected "
+                            "more than 10,000 (the last 10,000 are the validation split)")
         return {"train": x_train[:-10000], "val": x_train[-10000:], "test": x_test,
                 "train_y": y_train[:-10000], "val_y": y_train[-10000:], "test_y": y_test}
 

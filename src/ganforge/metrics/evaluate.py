@@ -79,9 +79,11 @@ class EvalContext:
     reference_split: str = "train"
     seed: int = 0
     use_cache: bool = True
+    log: Callable[[str], None] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     _extractor: Any = None
     _candidate_features: tuple | None = None
+    _reference_logged: set = field(default_factory=set)
 
     @property
     def is_real_floor(self) -> bool:
@@ -105,6 +107,9 @@ class EvalContext:
             ex = self.extractor()
             feats, probs = [], []
             for start in range(0, len(self.candidates), 5000):
+                if self.log:
+                    self.log(f"features: {self.features_spec} on candidates {start:,}-"
+                             f"{min(start + 5000, len(self.candidates)):,} of {len(self.candidates):,}")
                 f, p = ex.features_and_probs(self.candidates[start:start + 5000])
                 feats.append(f)
                 if p is not None:
@@ -115,6 +120,9 @@ class EvalContext:
     def reference(self, split: str | None = None) -> ReferenceStats:
         """Cached statistics of the first ``n`` examples of ``split`` (default: the reference split)."""
         split = split or self.reference_split
+        if self.log and split not in self._reference_logged:
+            self._reference_logged.add(split)
+            self.log(f"features: {self.features_spec} on the first {self.n:,} {split} examples (cached if seen)")
         return reference_stats(self.dataset.split(split), self.dataset.name, split, self.n, self.extractor(),
                                self.use_cache)
 
@@ -170,7 +178,7 @@ def _parzen(ctx: EvalContext) -> dict[str, float]:
 
     # the real-data floor fits the window to the first n *training* examples (its candidates are test data)
     samples = ctx.candidates if not ctx.is_real_floor else ctx.split_images("train", ctx.n)
-    res = parzen_evaluate(samples, ctx.split_images("val", 1000), ctx.split_images("test"))
+    res = parzen_evaluate(samples, ctx.split_images("val", 1000), ctx.split_images("test"), log=ctx.log)
     ctx.notes["parzen_val_curve"] = res.val_mean_by_sigma
     return {"parzen": res.mean, "parzen_se": res.std_error, "parzen_sigma": res.sigma}
 
@@ -237,8 +245,12 @@ def run_metrics(ctx: EvalContext, metrics: list[str], log: Callable[[str], None]
     extraction a metric triggers first (so the first feature metric carries that cost)."""
     values: dict[str, float] = {}
     seconds: dict[str, float] = {}
+    if log:
+        ctx.log = log
     for name in parse_metrics(metrics):
         t0 = time.perf_counter()
+        if log:
+            log(f"{name}: running")
         values.update(METRICS.get_or_fail(name).fn(ctx))
         seconds[name] = round(time.perf_counter() - t0, 3)
         if log:
@@ -248,7 +260,8 @@ def run_metrics(ctx: EvalContext, metrics: list[str], log: Callable[[str], None]
 
 def evaluate_model(model_or_run: Any, dataset: ArrayDataset, metrics: list[str] | str, n: int,
                    features: str | None = None, seed: int = 0, use_cache: bool = True,
-                   timings: dict[str, float] | None = None, notes: dict[str, Any] | None = None) -> dict[str, float]:
+                   timings: dict[str, float] | None = None, notes: dict[str, Any] | None = None,
+                   log: Callable[[str], None] | None = None) -> dict[str, float]:
     """Evaluate a ``LoadedRun`` or a ``GANModel`` on ``dataset`` (the one it was trained on): ``n`` samples
     drawn with ``seed``, compared with the first ``n`` training examples. Returns ``{key: value}`` (e.g.
     ``fid``, ``kid``, ``kid_std``, ``precision``); per-metric seconds go into ``timings`` if given.
@@ -256,11 +269,19 @@ def evaluate_model(model_or_run: Any, dataset: ArrayDataset, metrics: list[str] 
     metrics = parse_metrics(metrics)
     if n < 2:
         raise UserError(f"--n {n}: expected an integer >= 2")
+    if log:
+        log(f"sampling {n:,} candidates")
     candidates = sample_from(model_or_run, n, seed, dataset.kind)
+    if not bool(torch.isfinite(candidates).all()):
+        bad = int((~torch.isfinite(candidates.flatten(1))).any(1).sum())
+        where = f"run {model_or_run.run_dir} (step {model_or_run.step})" if hasattr(model_or_run, "run_dir") \
+            else "the model"
+        raise UserError(f"{where}: {bad:,} of {n:,} samples are NaN or infinite: expected finite samples "
+                        "(the weights diverged; train again with a lower --lr)")
     model = getattr(model_or_run, "model", model_or_run)
     ctx = EvalContext(dataset, candidates, n, features or default_features(dataset), model=model, seed=seed,
                       use_cache=use_cache)
-    values, seconds = run_metrics(ctx, metrics)
+    values, seconds = run_metrics(ctx, metrics, log)
     if timings is not None:
         timings.update(seconds)
     if notes is not None:

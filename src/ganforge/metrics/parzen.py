@@ -89,9 +89,14 @@ def select_parzen_sigma(samples: np.ndarray | torch.Tensor, val: np.ndarray | to
 
 def parzen_evaluate(samples: np.ndarray | torch.Tensor, val: np.ndarray | torch.Tensor,
                     test: np.ndarray | torch.Tensor, sigmas: tuple[float, ...] = DEFAULT_SIGMAS,
-                    num_val: int = 1000, batch_size: int = 1000) -> ParzenResult:
-    """The whole 2014 protocol: choose sigma on ``val[:num_val]``, report mean +- s.e. on all of ``test``."""
+                    num_val: int = 1000, batch_size: int = 1000, log=None) -> ParzenResult:
+    """The whole 2014 protocol: choose sigma on ``val[:num_val]``, report mean +- s.e. on all of ``test``.
+    ``log(str)``, if given, hears of each of the two passes as it starts."""
+    if log:
+        log(f"parzen: choosing sigma among {len(sigmas)} on {min(num_val, len(val)):,} validation examples")
     sigma, curve = select_parzen_sigma(samples, val, sigmas, num_val, batch_size)
+    if log:
+        log(f"parzen: sigma {sigma:.3g}; log-likelihood of {len(test):,} test examples")
     ll = parzen_log_likelihood(samples, test, sigma, batch_size)
     return ParzenResult(float(ll.mean()), float(ll.std(unbiased=False) / math.sqrt(len(ll))), sigma,
                         len(samples), len(ll), curve)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Smoke test of every ganforge command, tiny sizes, as a user runs them: `scripts/smoke_commands.sh GANFORGE`
+# where GANFORGE is the `ganforge` executable to test (e.g. a fresh venv's, installed without extras).
+# Fails (exit 1, naming the command) on the first command that errors. Writes under a temporary directory.
+set -uo pipefail
+G=${1:?usage: scripts/smoke_commands.sh PATH_TO_GANFORGE}
+D=$(mktemp -d /tmp/ganforge-smoke.XXXXXX)
+trap 'rm -rf "$D"' EXIT
+cd "$D"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MPLBACKEND=Agg
+step() {
+    local started=$SECONDS
+    if ! "$G" "$@" >"$D/log" 2>&1; then
+        echo "smoke: FAILED: ganforge $*" >&2
+        tail -20 "$D/log" >&2
+        exit 1
+    fi
+    echo "smoke: ok ($((SECONDS - started)) s): ganforge $*"
+}
+TINY=(--width 8 --latent-dim 8 --batch-size 16 --steps 4 --sample-every 2 --no-progress)
+step --version
+step datasets
+step train --data digits "${TINY[@]}" --out img
+step train --model gan --data ring8 --batch-size 64 --steps 4 --sample-every 2 --no-progress --out toy
+step train --data digits --width 8 --latent-dim 8 --batch-size 16 --steps 6 --no-progress --out img --resume
+step sample img --n 16 --seed 0 --out s.png
+step sample img --n 16 --out s.npy
+step sample toy --n 200 --out t.png
+step eval img --n 100 --metrics parzen,fid,kid,pr
+step eval toy --n 200 --metrics modes,pr
+step lab 1d --steps 20 --frames 3 --out lab1d
+step lab 2d --model gan --steps 20 --frames 3 --workers 1 --out lab2d
+step latent interpolate img --rows 2 --steps 3 --out walk.png
+step latent sheet img --n 8 --out sheet.png
+step report img
+step bench --quick --rounds 1 --steps 1
+echo "smoke: every command ran"

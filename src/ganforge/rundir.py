@@ -1,0 +1,110 @@
+"""A run directory belongs to one training process at a time.
+
+``lock_run_dir(RUN_DIR)`` takes an exclusive ``flock`` on ``RUN_DIR/.lock`` and writes the holder's pid in
+it. A second process (another ``train``, or a ``--resume``) is refused with one line naming that pid. The
+kernel drops the lock when its holder dies, even by ``kill -9``, so a stale ``.lock`` file from a killed run
+is simply taken over: nothing to clean up by hand, and no pid-reuse guesswork. Within one process the lock
+is shared (a test, or a script, may build a second Trainer on the same directory), and it is released when
+the last :class:`RunDirLock` referring to it is garbage collected or the process exits.
+
+``remove_stale_temporaries(RUN_DIR)`` deletes the ``.NAME.tmpPID`` files that atomic writes leave behind
+when a process is killed mid-write, once their writer ``PID`` is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import weakref
+from pathlib import Path
+
+from .errors import UserError
+
+LOCK_NAME = ".lock"
+#: Atomic writers (checkpoints, sample PNGs, metrics, eval.json) name their temporaries ``.NAME.tmpPID...``.
+_TEMPORARY = re.compile(r"^\..+\.tmp(\d+)")
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; runs are not locked there
+    fcntl = None
+
+# realpath -> the lock this process holds on it (shared by every Trainer of this process on that directory)
+_HELD: weakref.WeakValueDictionary[str, RunDirLock] = weakref.WeakValueDictionary()
+
+
+class RunDirLock:
+    """An exclusive lock on a run directory, held while this object lives (or until :meth:`release`)."""
+
+    def __init__(self, path: Path, fd: int | None):
+        self.path, self._fd = path, fd
+        self._finalizer = weakref.finalize(self, _close, fd)
+
+    def release(self) -> None:
+        self._finalizer()
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # closing the descriptor drops the flock
+
+
+def lock_run_dir(run_dir: str | Path) -> RunDirLock:
+    """Create ``run_dir`` if needed and lock it for this process; a :class:`UserError` names the process
+    already holding it."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    key = os.path.realpath(run_dir)
+    held = _HELD.get(key)
+    if held is not None:
+        return held
+    path = run_dir / LOCK_NAME
+    if fcntl is None:
+        lock = RunDirLock(path, None)
+        _HELD[key] = lock
+        return lock
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise UserError(f"run directory {run_dir} is in use by process {holder} (lock {path}): wait for it "
+                        "to finish or stop it, or choose another --out") from None
+    except OSError:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    lock = RunDirLock(path, fd)
+    _HELD[key] = lock
+    return lock
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def remove_stale_temporaries(run_dir: str | Path, subdirs: tuple[str, ...] = ("", "checkpoints", "samples")
+                             ) -> list[Path]:
+    """Delete ``.NAME.tmpPID*`` files under ``run_dir`` (and ``subdirs``) whose writer is no longer running;
+    returns what was removed."""
+    removed = []
+    for sub in subdirs:
+        folder = Path(run_dir) / sub
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            m = _TEMPORARY.match(p.name)
+            if m and p.is_file() and not _alive(int(m.group(1))):
+                p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed

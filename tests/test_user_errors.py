@@ -1,0 +1,296 @@
+"""Every user-facing failure is one line on stderr, exit code 2 (3 for a diverged run), no traceback, and the
+run's previous checkpoint still loads afterwards. One row of BAD_INPUTS per case of issue 16."""
+
+import errno
+import gzip
+import json
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ganforge
+from ganforge.checkpoint import load_checkpoint
+from ganforge.cli import main
+from ganforge.errors import UserError
+
+TINY = ["--data", "digits", "--width", "8", "--latent-dim", "8", "--batch-size", "16", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run = tmp_path_factory.mktemp("bad") / "run"
+    assert main(["train", *TINY, "--steps", "3", "--sample-every", "1", "--out", str(run)]) == 0
+    return run
+
+
+# ----------------------------------------------------------------------------- bad inputs, each a small file
+def write_idx(folder: Path, n_train: int, n_test: int = 20, bad_label: int | None = None) -> Path:
+    """The four MNIST IDX files (gzipped) with ``n_train`` blank training images; ``bad_label`` replaces
+    the first training label."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def idx(dims, data: bytes) -> bytes:
+        return bytes([0, 0, 8, len(dims)]) + b"".join(struct.pack(">I", d) for d in dims) + data
+
+    labels = np.arange(n_train, dtype=np.uint8) % 10
+    if bad_label is not None:
+        labels[0] = bad_label
+    files = {"train-images-idx3-ubyte": idx((n_train, 28, 28), bytes(n_train * 784)),
+             "train-labels-idx1-ubyte": idx((n_train,), labels.tobytes()),
+             "t10k-images-idx3-ubyte": idx((n_test, 28, 28), bytes(n_test * 784)),
+             "t10k-labels-idx1-ubyte": idx((n_test,), bytes(n_test))}
+    for name, raw in files.items():
+        with gzip.open(folder / f"{name}.gz", "wb", compresslevel=1) as f:
+            f.write(raw)
+    return folder
+
+
+def write_png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header declares ``width x height`` (1-bit grey) with almost no pixel data: what matters
+    is that the size is refused from the header, before anything is decoded."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def image_folder(tmp: Path, huge: bool) -> Path:
+    folder = tmp / "pics"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((40, 40, 3), 60 * i, np.uint8)).save(folder / f"{i}.png")
+    if huge:
+        write_png_header(folder / "huge.png", 14_000, 14_000)  # 196 megapixels
+    return folder
+
+
+def copy_run(trained: Path, tmp: Path) -> Path:
+    run = tmp / "run"
+    shutil.copytree(trained, run)
+    return run
+
+
+def zero_byte_checkpoint(trained, tmp):
+    run = copy_run(trained, tmp)
+    (run / "checkpoints" / "latest.pt").write_bytes(b"")
+    return run
+
+
+def nan_checkpoint(trained, tmp):
+    run = copy_run(trained, tmp)
+    path = run / "checkpoints" / "latest.pt"
+    ckpt = torch.load(path, weights_only=True)
+    for k, v in ckpt["model"].items():
+        if k.startswith("generator") and v.is_floating_point():
+            v.fill_(float("nan"))
+    torch.save(ckpt, path)
+    return run
+
+
+# (case id, argv builder (trained run, tmp dir) -> argv, exit code, text the one line must contain)
+BAD_INPUTS = [
+    ("zero-byte checkpoint: sample", lambda r, t: ["sample", zero_byte_checkpoint(r, t), "--out", t / "x.png"],
+     2, "is empty (0 bytes)"),
+    ("zero-byte checkpoint: eval", lambda r, t: ["eval", zero_byte_checkpoint(r, t), "--metrics", "parzen"],
+     2, "is empty (0 bytes)"),
+    ("zero-byte checkpoint: resume", lambda r, t: ["train", *TINY, "--steps", "5", "--resume",
+                                                   "--out", zero_byte_checkpoint(r, t)], 2, "is empty (0 bytes)"),
+    ("196-megapixel image in a folder", lambda r, t: ["train", "--data", f"folder:{image_folder(t, True)}",
+                                                      "--image-size", "8", "--out", t / "o"],
+     2, "196,000,000 pixels: expected at most 178,956,970"),
+    ("image above a lowered --max-image-pixels", lambda r, t: [
+        "train", "--data", f"folder:{image_folder(t, False)}", "--image-size", "8", "--max-image-pixels", "1000",
+        "--out", t / "o"], 2, "1,600 pixels: expected at most 1,000"),
+    ("IDX set of 5,000 training images", lambda r, t: ["train", "--data", "mnist", "--data-dir",
+                                                       write_idx(t / "idx", 5000), "--out", t / "o"],
+     2, "holds 5,000 training images: expected more than 10,000"),
+    ("label 200 with cgan", lambda r, t: ["train", "--model", "cgan", "--data", "mnist", "--data-dir",
+                                          write_idx(t / "idx", 10_040, bad_label=200), "--out", t / "o"],
+     2, "train label 200 is out of range: expected class labels 0 to 9"),
+    ("batch larger than the dataset", lambda r, t: ["train", *TINY, "--batch-size", "5000", "--out", t / "o"],
+     2, "has 1297 examples: expected at least one minibatch of 5000"),
+    ("sample --out under /proc", lambda r, t: ["sample", r, "--out", "/proc/nope/x.png"],
+     2, "--out /proc/nope/x.png: cannot create its directory"),
+    ("sample --out under a file", lambda r, t: ["sample", copy_run(r, t), "--out", t / "run" / "config.yaml" / "x.png"],
+     2, "cannot create its directory"),
+    ("sample --out with a 300-character name", lambda r, t: ["sample", r, "--out", t / ("s" * 300 + ".png")],
+     2, "File name too long"),
+    ("train --out an existing file", lambda r, t: ["train", *TINY, "--out", t / "file"],
+     2, "is a file, expected a run directory"),
+    ("train --out under an existing file", lambda r, t: ["train", *TINY, "--out", t / "file" / "run"],
+     2, "file is a file, expected a directory"),
+    ("train --out with a 300-character component", lambda r, t: ["train", *TINY, "--out", t / ("a" * 300) / "run"],
+     2, "File name too long"),
+    ("--threads 0", lambda r, t: ["train", *TINY, "--threads", "0", "--out", t / "o"], 2, "--threads 0"),
+    ("--resume changing an option left at its default", lambda r, t: [
+        "train", "--out", copy_run(r, t), "--resume", "--lr", "0.1"], 2, "lr is the default in"),
+    ("eval of a run whose samples are NaN", lambda r, t: ["eval", nan_checkpoint(r, t), "--metrics", "parzen",
+                                                          "--n", "50"],
+     2, "50 of 50 samples are NaN or infinite"),
+]
+
+
+@pytest.mark.parametrize("case,argv,code,needle", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input_is_one_line(case, argv, code, needle, trained, tmp_path, capsys):
+    (tmp_path / "file").write_text("not a directory\n")
+    before = load_checkpoint(trained / "checkpoints" / "latest.pt")["step"]
+    got = main([str(a) for a in argv(trained, tmp_path)])
+    out, err = capsys.readouterr()
+    assert got == code, err
+    assert needle in err
+    assert err.count("\n") == 1 and err.startswith("ganforge: error: ") and "Traceback" not in err
+    assert load_checkpoint(trained / "checkpoints" / "latest.pt")["step"] == before
+    assert not (tmp_path / "o").exists(), "a failed start must leave no run directory behind"
+
+
+def test_corrupt_checkpoint_message_is_whole_and_never_suggests_unsafe_loading(trained, tmp_path, capsys):
+    run = copy_run(trained, tmp_path)
+    (run / "checkpoints" / "latest.pt").write_bytes(b"\x00garbage")
+    assert main(["sample", str(run), "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert "weights_only" not in err and err.rstrip().endswith("written by ganforge train")
+    with pytest.raises(UserError, match="is damaged or not a torch file"):
+        ganforge.load_run(run)  # the Python API raises the same error
+
+
+@pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"),
+                                     RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter "
+                                                  "failed writing file data/3: file write failed")])
+def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_checkpoint(failure, trained, tmp_path, capsys,
+                                                                               monkeypatch):
+    run = copy_run(trained, tmp_path)
+    real_save = torch.save
+
+    def full_disk(obj, f, *a, **k):
+        f.write(b"partial")
+        raise failure
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    code = main(["train", *TINY, "--steps", "5", "--checkpoint-every", "1", "--resume", "--out", str(run)])
+    monkeypatch.setattr(torch, "save", real_save)
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot be written" in err and "previous checkpoint is kept" in err
+    assert err.count("\n") == 1
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["step"] == 3
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["latest.pt"]
+
+
+def test_a_torn_metrics_line_is_dropped_on_resume(trained, tmp_path, capsys):
+    run = copy_run(trained, tmp_path)
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 4, "loss/D": 1.3')  # a kill in the middle of the write
+    assert main(["train", *TINY, "--steps", "5", "--sample-every", "1", "--resume", "--out", str(run)]) == 0
+    capsys.readouterr()
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5]
+
+
+def strict_json_lines(path: Path) -> list[dict]:
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return [json.loads(line, parse_constant=refuse) for line in path.read_text().splitlines()]
+
+
+def test_divergence_stops_at_once_exit_3_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    """The issue's run (SGD at lr 100): inf within a few steps. The run stops at the first non-finite loss,
+    exit 3, and the checkpoint written every step is the one before it, every tensor finite."""
+    run = tmp_path / "run"
+    code = main(["train", *TINY, "--optimizer", "sgd", "--lr", "100", "--steps", "60", "--checkpoint-every", "1",
+                 "--sample-every", "1", "--out", str(run)])
+    out, err = capsys.readouterr()
+    assert code == 3, err
+    assert err.startswith("ganforge: error: training diverged at step ") and err.count("\n") == 1
+    assert "lower --lr (now 100)" in err and "Traceback" not in err
+    diverged_at = int(err.split("diverged at step ")[1].split(":")[0])
+    ckpt = load_checkpoint(run / "checkpoints" / "latest.pt")
+    assert ckpt["step"] == diverged_at - 1 and f"(step {diverged_at - 1}) is the last good checkpoint" in err
+    tensors = [v for v in ckpt["model"].values() if v.is_floating_point()]
+    assert tensors and all(torch.isfinite(v).all() for v in tensors)
+    records = strict_json_lines(run / "metrics.jsonl")
+    assert [r["step"] for r in records] == list(range(1, diverged_at))
+    assert main(["sample", str(run), "--out", str(tmp_path / "x.png")]) == 0
+
+
+def test_divergence_found_in_the_weights_before_a_checkpoint(tmp_path):
+    """A non-finite weight (e.g. from a non-finite gradient) is caught before it can be checkpointed."""
+    from ganforge.config import TrainConfig
+    from ganforge.errors import TrainingDiverged
+    from ganforge.train import Trainer
+
+    cfg = TrainConfig(data="digits", width=8, latent_dim=8, batch_size=16, steps=4, checkpoint_every=2)
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    trainer.fit()
+    with torch.no_grad():
+        weight = next(trainer.model.generator.parameters())
+        weight[(0,) * weight.dim()] = float("inf")
+    with pytest.raises(TrainingDiverged, match=r"weight generator\.\S+ is not finite.*\(step 4\) is the last good"):
+        trainer.check_finite_weights()
+    assert TrainingDiverged.exit_code == 3
+
+
+def test_eval_caps_n_out_loud(trained, tmp_path, capsys):
+    from ganforge.data import load_dataset
+
+    ds = load_dataset("digits")
+    assert main(["eval", str(trained), "--metrics", "memorisation", "--n", "1000000",
+                 "--out", str(tmp_path / "e.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"--n 1,000,000 capped to {min(len(ds.split('train')), len(ds.split('test'))):,}" in out
+    assert out.index("memorisation: running") < out.index("memorisation: done")
+
+
+def test_sample_grid_too_large_for_pillow_writes_npy_shards(trained, tmp_path, capsys, monkeypatch):
+    from ganforge.commands import sample
+    from ganforge.images import grid_scale, make_grid
+
+    # grid_pixels must be the size of the PNG that would be written
+    x = torch.rand(23, 1, 8, 8)
+    grid = make_grid(x)
+    assert sample.grid_pixels(tuple(x.shape), None) == grid.shape[0] * grid.shape[1] * grid_scale(8) ** 2
+    monkeypatch.setattr(sample, "MAX_GRID_PIXELS", 100_000)
+    monkeypatch.setattr(sample, "SHARD_SIZE", 40)
+    assert main(["sample", str(trained), "--n", "100", "--seed", "1", "--out", str(tmp_path / "big.png")]) == 0
+    err = capsys.readouterr().err
+    assert "more than Pillow opens (100,000)" in err and "3 .npy shard(s)" in err
+    shards = [np.load(tmp_path / f"big-{i:05d}.npy") for i in range(3)]
+    assert [len(s) for s in shards] == [40, 40, 20] and not (tmp_path / "big.png").exists()
+    whole = ganforge.load_run(trained).sample(100, seed=1).numpy()
+    np.testing.assert_array_equal(np.concatenate(shards), whole)
+
+
+def test_resume_rules_come_from_one_list(capsys):
+    from ganforge.commands.train import RESUMABLE, resumable_flags
+
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    assert resumable_flags() in readme.replace("`", "")
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = "".join(capsys.readouterr().out.split())  # argparse wraps lines, even at hyphens
+    assert "".join(resumable_flags().split()) in help_text
+    from dataclasses import fields
+
+    from ganforge.config import TrainConfig
+    assert set(RESUMABLE) <= {f.name for f in fields(TrainConfig)}
+
+
+def test_every_checkpoint_carries_the_training_time(tmp_path):
+    """Not only those at sample boundaries: a resumed run reports the time it really trained."""
+    from ganforge.config import TrainConfig
+    from ganforge.train import Trainer
+
+    cfg = TrainConfig(data="digits", width=8, latent_dim=8, batch_size=16, steps=3, checkpoint_every=1,
+                      keep_every=1, sample_every=1000)
+    Trainer(cfg, tmp_path / "run", progress=False).fit()
+    times = [load_checkpoint(tmp_path / "run" / "checkpoints" / f"step_{s:06d}.pt")["elapsed_s"] for s in (1, 2, 3)]
+    assert 0 < times[0] < times[1] < times[2]
