@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
-from .base import AdversarialGAN, DataInfo, ModelSpec, register_model, resolved_penalty
+from .base import AdversarialGAN, DataInfo, ModelSpec, discriminator_shape, register_model, resolved_penalty
 
 
 class Maxout(nn.Module):
@@ -75,8 +75,10 @@ def build_networks(example_shape: tuple[int, ...], latent_dim: int, width: int |
 
 def build(cfg: TrainConfig, data: DataInfo) -> AdversarialGAN:
     """The paper's GAN by default; ``--objective``, ``--penalty`` and ``--clip`` combine as for any GAN."""
-    networks = build_networks(data.shape, cfg.latent_dim, cfg.width)
-    return AdversarialGAN(cfg, data, *networks, penalty=resolved_penalty(cfg), clip=cfg.clip)
+    generator, discriminator = build_networks(data.shape, cfg.latent_dim, cfg.width)
+    if cfg.pack > 1:  # PacGAN: D takes M examples at once (G's width sets D's, as without packing)
+        discriminator = build_networks(discriminator_shape(cfg, data), cfg.latent_dim, cfg.width)[1]
+    return AdversarialGAN(cfg, data, generator, discriminator, penalty=resolved_penalty(cfg), clip=cfg.clip)
 
 
 register_model(ModelSpec("gan", "Goodfellow et al. 2014: MLP generator, maxout discriminator with dropout",
