@@ -39,9 +39,9 @@ class MinibatchDiscrimination(nn.Module):
         self.T = nn.Parameter(torch.randn(in_features, kernels * kernel_dim) * 0.1)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
-        m = (f @ self.T).view(-1, self.kernels, self.kernel_dim)  # (N, B, C)
-        l1 = (m[:, None] - m[None, :]).abs().sum(-1)  # (N, N, B): ||M_i,b - M_j,b||_1
-        return torch.exp(-l1).sum(1) - 1.0  # (N, B); exp(0) = 1 is the j = i term
+        m = (f @ self.T).view(-1, self.kernels, self.kernel_dim).transpose(0, 1)  # (B, N, C)
+        l1 = torch.cdist(m, m, p=1)  # (B, N, N): ||M_i,b - M_j,b||_1
+        return (torch.exp(-l1).sum(2) - 1.0).T  # (N, B); exp(0) = 1 is the j = i term
 
 
 def discriminator_body(discriminator: nn.Module) -> tuple[nn.Module, nn.Module]:
