@@ -29,8 +29,9 @@ POINTS = DataInfo("points", (2,))
 DIGITS = DataInfo("image", (1, 8, 8), 10)
 
 
-def test_minibatch_discrimination_matches_the_sum_over_other_examples():
-    layer = MinibatchDiscrimination(2, kernels=2, kernel_dim=2)
+@pytest.mark.parametrize("twice", [False, True])
+def test_minibatch_discrimination_matches_the_sum_over_other_examples(twice):
+    layer = MinibatchDiscrimination(2, kernels=2, kernel_dim=2, twice_differentiable=twice)
     with torch.no_grad():
         layer.T.copy_(torch.tensor([[1.0, 0.0, 2.0, -1.0], [0.0, 1.0, 0.5, 0.0]]))
     f = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
@@ -159,6 +160,7 @@ def test_unrolled_g_step_leaves_d_unchanged_and_changes_g_gradient(model, data):
     dict(historical_averaging=0.1), dict(unroll=2), dict(pack=2), dict(instance_noise=0.3),
     dict(lr_d=4e-4, lr_g=1e-4), dict(g_ema=500.0),
     dict(pack=2, minibatch_features=3, feature_matching=0.5, label_smoothing=0.1, g_ema=100.0),
+    dict(unroll=2, minibatch_features=3),
 ])
 @pytest.mark.parametrize("model,data", [("gan", "ring8"), ("dcgan", "digits"), ("wgan-gp", "ring8")])
 def test_each_remedy_trains_a_step(tmp_path, model, data, options):

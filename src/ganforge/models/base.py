@@ -182,7 +182,8 @@ class AdversarialGAN(GANModel):
                             f"expected one of {', '.join(PROBABILISTIC_OBJECTIVES)} (it smooths a probability)")
         if cfg.minibatch_features:
             body, _, features = split_last_layer(discriminator.net, discriminator_shape(cfg, data))
-            discriminator = remedies.MinibatchDiscriminator(body, features, cfg.minibatch_features)
+            discriminator = remedies.MinibatchDiscriminator(body, features, cfg.minibatch_features,
+                                                            twice_differentiable=penalty != "none" or cfg.unroll > 0)
         if cfg.pack > 1:
             discriminator = remedies.PackedDiscriminator(discriminator, cfg.pack)
         self.generator, self.discriminator = generator, discriminator
