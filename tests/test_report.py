@@ -56,7 +56,8 @@ def test_report_links_only_files_inside_the_run_directory(run_dir):
     page = (run_dir / "report.html").read_text()
     parser = ImageSources()
     parser.feed(page)
-    assert len(parser.sources) == 7  # 2 curves, progression strip and GIF, final grid, 2 interpolations
+    # 2 curves, the D gap, the memorisation panel, progression strip and GIF, final grid, 2 interpolations
+    assert len(parser.sources) == 9
     for link in parser.links:
         assert not re.match(r"^[a-z]+:", link), f"{link} is not a relative path"
         assert (run_dir / link).resolve().is_file(), f"{link} is missing"
@@ -70,6 +71,29 @@ def test_report_shows_config_and_eval_table(run_dir):
     assert "<th>dcgan step 6</th>" in page and "<th>real digits</th>" in page
     assert re.search(r"<td>fid</td><td class=\"num\">123.4</td><td class=\"num\">1.5</td>", page)
     assert "Latent interpolations" in page and "interpolation_spherical.png" in page
+
+
+def test_report_shows_collapse_diagnostics_for_images(run_dir):
+    page = (run_dir / "report.html").read_text()
+    assert "<h2>Collapse diagnostics</h2>" in page
+    assert "report/diagnostics_gap.png" in page and "report/diagnostics_memorisation.png" in page
+    assert re.search(r"Median nearest-training distance: samples [0-9.]+, held-out real [0-9.]+", page)
+    strip = Image.open(run_dir / "report" / "diagnostics_memorisation.png")
+    assert 1.8 < strip.height / strip.width < 2.1  # 8 rows of a sample and its 3 nearest training images
+
+
+@pytest.mark.parametrize("logged", [False, True])
+def test_report_shows_modes_over_time_for_toy_runs(tmp_path, logged):
+    run = tmp_path / "run"
+    extra = dict(eval_every=2, eval_metrics="modes", eval_n=200) if logged else dict(keep_every=2)
+    cfg = TrainConfig(model="gan", data="ring8", steps=4, sample_every=2, checkpoint_every=2, width=16,
+                      latent_dim=4, batch_size=32, device="cpu", **extra)
+    with torch_threads(1):
+        Trainer(cfg, run, progress=False).fit()
+        page = write_report(run, interpolations=False).read_text()
+    assert "report/diagnostics_modes.png" in page and "report/diagnostics_gap.png" in page
+    source = "logged by --eval-every" if logged else "scored on 2,500 samples of each kept checkpoint"
+    assert source in page
 
 
 def test_report_without_eval_or_checkpoint_says_what_is_missing(tmp_path):

@@ -101,6 +101,21 @@ class TrainConfig:
     compile: str = "off"
     channels_last: str = "auto"
     sync_bn: str = "off"
+    # remedies for collapse and instability (issue 15), applied by AdversarialGAN to every adversarial model
+    label_smoothing: float = 0.0
+    feature_matching: float = 0.0
+    minibatch_features: int = 0
+    historical_averaging: float = 0.0
+    unroll: int = 0
+    unroll_lr: float = 0.05
+    pack: int = 1
+    instance_noise: float = 0.0
+    lr_d: float | None = None
+    lr_g: float | None = None
+    g_ema: float = 0.0
+    # stopping rule (issue 15): keep checkpoints/best.pt by an --eval-every metric, stop when it stalls
+    keep_best: str | None = None
+    early_stop: int = 0
 
     def validate(self) -> TrainConfig:
         """Check every value once; raise :class:`UserError` naming the first bad one."""
@@ -157,11 +172,37 @@ class TrainConfig:
         need(self.compile in ON_OFF, "compile", " or ".join(ON_OFF))
         need(self.channels_last in CHANNELS_LAST_MODES, "channels_last", " or ".join(CHANNELS_LAST_MODES))
         need(self.sync_bn in ON_OFF, "sync_bn", " or ".join(ON_OFF))
+        need(0 <= self.label_smoothing < 1, "label_smoothing", "a number in [0, 1)")
+        for name in ("feature_matching", "historical_averaging", "instance_noise", "g_ema"):
+            need(getattr(self, name) >= 0 and math.isfinite(getattr(self, name)), name, "a number >= 0")
+        for name in ("minibatch_features", "unroll", "early_stop"):
+            need(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name, "an integer >= 0")
+        need(self.unroll_lr > 0 and math.isfinite(self.unroll_lr), "unroll_lr", "a number > 0")
+        need(isinstance(self.pack, int) and self.pack >= 1, "pack", "an integer >= 1")
+        need(self.batch_size % self.pack == 0, "pack", f"a divisor of batch_size {self.batch_size}")
+        for name in ("lr_d", "lr_g"):
+            value = getattr(self, name)
+            need(value is None or (value > 0 and math.isfinite(value)), name, "a number > 0")
+        if self.keep_best is not None:
+            metrics = [m.strip() for m in self.eval_metrics.split(",")]
+            need(self.keep_best in metrics, "keep_best", f"one of --eval-metrics ({self.eval_metrics})")
+            need(self.eval_every >= 1, "eval_every", "an integer >= 1 (--keep-best needs evaluations)")
+        if self.early_stop:
+            need(self.keep_best is not None, "early_stop", "0 unless --keep-best names the metric to watch")
         return self
 
     @property
     def resolved_lr(self) -> float:
         return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    #: Remedy options (issue 15) and their "off" values: models that are not plain adversarial refuse the others.
+    REMEDIES_OFF = {"label_smoothing": 0.0, "feature_matching": 0.0, "minibatch_features": 0,
+                    "historical_averaging": 0.0, "unroll": 0, "pack": 1, "instance_noise": 0.0, "lr_d": None,
+                    "lr_g": None, "g_ema": 0.0}
+
+    def remedies_in_use(self) -> list[str]:
+        """Names of the remedy options set away from "off", in field order."""
+        return [name for name, off in self.REMEDIES_OFF.items() if getattr(self, name) != off]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -26,6 +26,15 @@ def discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> 
     return F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()
 
 
+def discriminator_loss_smoothed(logits_real: torch.Tensor, logits_fake: torch.Tensor,
+                                smoothing: float) -> torch.Tensor:
+    """One-sided label smoothing (Salimans et al. 2016): real examples get the target 1 - a instead of 1, fakes
+    keep 0. Cross-entropy: mean[(1 - a) softplus(-l_real) + a softplus(l_real)] + mean softplus(l_fake);
+    ``smoothing`` a = 0 is :func:`discriminator_loss`."""
+    real = (1.0 - smoothing) * F.softplus(-logits_real) + smoothing * F.softplus(logits_real)
+    return real.mean() + F.softplus(logits_fake).mean()
+
+
 def generator_loss_minimax(logits_fake: torch.Tensor) -> torch.Tensor:
     """Algorithm 1 exactly: G descends mean log(1 - D(G(z))) = -mean softplus(l_fake) (saturates
     when D rejects the samples confidently, as the paper warns)."""

@@ -61,12 +61,26 @@ class LoadedRun:
         return torch.cat(out)
 
 
+def checkpoint_path(run_dir: Path, checkpoint: str | Path | None) -> Path:
+    """``latest`` (or None): ``checkpoints/latest.pt``; ``best``: ``checkpoints/best.pt`` (written by
+    ``--keep-best``); anything else is a path to a checkpoint file."""
+    if checkpoint in (None, "latest"):
+        return run_dir / "checkpoints" / "latest.pt"
+    if checkpoint == "best":
+        path = run_dir / "checkpoints" / "best.pt"
+        if not path.is_file():
+            raise UserError(f"checkpoint best: {path} not found (a run writes it when trained with --keep-best)")
+        return path
+    return Path(checkpoint)
+
+
 def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cpu") -> LoadedRun:
-    """Load a run's latest checkpoint (or ``checkpoint``) without touching its dataset."""
+    """Load a run's checkpoint without touching its dataset: ``checkpoint`` is ``"latest"`` (the default),
+    ``"best"`` (``--keep-best``'s ``checkpoints/best.pt``) or a file path."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run directory {run_dir} not found")
-    path = Path(checkpoint) if checkpoint else run_dir / "checkpoints" / "latest.pt"
+    path = checkpoint_path(run_dir, checkpoint)
     ckpt = load_checkpoint(path, device)
     cfg = TrainConfig.from_dict(ckpt["config"], source=str(path))
     data = DataInfo.from_dict(ckpt["data"])

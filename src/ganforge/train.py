@@ -34,6 +34,17 @@ NUM_FIXED_SAMPLES = 64
 RANK_SEED_STRIDE = 1_000_003
 #: Without a terminal (no progress bar) the loop prints a progress line at least this often, in seconds.
 HEARTBEAT_S = 60.0
+#: ``--keep-best``: metrics for which lower is better; for every other metric (accuracy, ...) higher is.
+LOWER_IS_BETTER = ("fid", "kid")
+
+
+def improves(metric: str, value: float, best: float | None) -> bool:
+    """Whether ``value`` of ``metric`` beats the best so far (``None``: nothing yet, any finite value does)."""
+    if not math.isfinite(value):
+        return False
+    if best is None:
+        return True
+    return value < best if metric in LOWER_IS_BETTER else value > best
 
 
 class TrainingInterrupted(Exception):
@@ -52,17 +63,19 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
-    """The phase's optimizer. On CUDA, Adam runs fused (one kernel for all parameters) and the others use
-    torch's default multi-tensor (foreach) path; on CPU torch's default, as the benchmark showed neither
-    fused nor foreach Adam pays there (the step is ~1% of a DCGAN iteration on CPU)."""
+def build_optimizer(cfg: TrainConfig, params, lr: float | None = None) -> torch.optim.Optimizer:
+    """The phase's optimizer, at learning rate ``lr`` (the phase's own, e.g. TTUR's) or the config's. On CUDA,
+    Adam runs fused (one kernel for all parameters) and the others use torch's default multi-tensor (foreach)
+    path; on CPU torch's default, as the benchmark showed neither fused nor foreach Adam pays there (the step
+    is ~1% of a DCGAN iteration on CPU)."""
     params = list(params)
     on_cuda = bool(params) and params[0].is_cuda
+    lr = lr if lr is not None else cfg.resolved_lr
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.resolved_lr, betas=(cfg.beta1, cfg.beta2), fused=on_cuda or None)
+        return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=on_cuda or None)
     if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=cfg.resolved_lr)
-    return torch.optim.SGD(params, lr=cfg.resolved_lr, momentum=cfg.momentum)
+        return torch.optim.RMSprop(params, lr=lr)
+    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum)
 
 
 def has_convolutions(module: nn.Module) -> bool:
@@ -170,7 +183,7 @@ class Trainer:
                                 "(use --sync-bn off on CPU)")
             nn.SyncBatchNorm.convert_sync_batchnorm(self.model)  # in place: same parameters, same state dict
         self.phases = self.model.phases()
-        self.optimizers = {ph.name: build_optimizer(cfg, ph.params) for ph in self.phases}
+        self.optimizers = {ph.name: build_optimizer(cfg, ph.params, ph.lr) for ph in self.phases}
         if cfg.compile == "on":  # in place, so state dicts keep their keys
             for net in (self.model.generator, self.model.discriminator):
                 if net is not None:
@@ -206,6 +219,8 @@ class Trainer:
         self.step = 0
         self.elapsed_s = 0.0
         self.checkpoint_step: int | None = None  # step of the last checkpoint written or resumed from
+        # --keep-best / --early-stop: best value so far, its step, evaluations since it (saved in checkpoints)
+        self.best: dict[str, Any] = {"value": None, "step": None, "stale": 0}
         if resume:
             self.load_state_dict(load_checkpoint(latest, self.device), latest)
             self.checkpoint_step = self.step
@@ -275,6 +290,7 @@ class Trainer:
         """One iteration: every phase in order (for a GAN: k discriminator steps, then one generator step)."""
         self.model.train()
         self.apply_schedules()
+        self.model.on_step(self.step, self.total_steps)
         logs: dict[str, torch.Tensor] = {}
         try:
             for phase in self.phases:
@@ -349,7 +365,9 @@ class Trainer:
                     eval_s = self.log_evaluation()
                     t0 += eval_s  # evaluation time counts neither as training time nor against images/s
                     interval_start += eval_s
-                if self.step % self.cfg.checkpoint_every == 0 or done or stopping:
+                early = self.cfg.early_stop and self.cfg.eval_every and self.step % self.cfg.eval_every == 0 \
+                    and self._early_stop_agreed()
+                if self.step % self.cfg.checkpoint_every == 0 or done or stopping or early:
                     now = time.perf_counter()
                     self.elapsed_s += now - t0  # every checkpoint carries the training time so far
                     t0 = now
@@ -357,6 +375,12 @@ class Trainer:
                     self.save_checkpoint()
                 if stopping:
                     raise TrainingInterrupted(stop[0] if stop else signal.SIGTERM, self.step)
+                if early:
+                    if self.is_main:
+                        print(f"step {self.step}/{self.total_steps}  early stop: {self.cfg.keep_best} has not "
+                              f"improved for {self.best['stale']} evaluations (best {self.best['value']:.4g} at "
+                              f"step {self.best['step']}, checkpoints/best.pt)", flush=True)
+                    break
             self.dist.barrier()  # no rank leaves before rank 0 has written the last samples and checkpoint
         finally:
             if bar is not None:
@@ -421,7 +445,31 @@ class Trainer:
         if not self.progress:
             print(f"step {self.step}/{self.total_steps}  " + "  ".join(f"{k} {v:.4g}" for k, v in values.items()),
                   flush=True)
+        if self.cfg.keep_best:
+            self.keep_best(values)
         return time.perf_counter() - start
+
+    def keep_best(self, values: dict[str, float]) -> None:
+        """``--keep-best METRIC``: write ``checkpoints/best.pt`` (weights, config, data, step and the metric:
+        enough for ``load_run``/``sample``/``eval``, not for resuming) when ``values[METRIC]`` improves on the
+        best so far; otherwise count one more evaluation without improvement (``--early-stop``'s patience)."""
+        name = self.cfg.keep_best
+        if name not in values:
+            raise UserError(f"keep_best={name}: the evaluation gave no such value (it gave {', '.join(values)})")
+        value = float(values[name])
+        if not improves(name, value, self.best["value"]):
+            self.best["stale"] += 1
+            return
+        self.best = {"value": value, "step": self.step, "stale": 0}
+        atomic_torch_save({"format": FORMAT, "step": self.step, "config": self.cfg.to_dict(),
+                           "data": {"name": self.dataset.name, **self.data_info.to_dict()},
+                           "model": self.model.state_dict(), "metric": {name: value}}, self.ckpt_dir / "best.pt")
+
+    def _early_stop_agreed(self) -> bool:
+        """``--early-stop PATIENCE``: the best metric is PATIENCE or more evaluations old (rank 0 evaluates;
+        under torchrun every rank learns its verdict)."""
+        stale = self.best["stale"] >= self.cfg.early_stop
+        return self.dist.any_true(stale) if self.dist.enabled else stale
 
     def _heartbeat(self, steps_per_s: float) -> str:
         """``step S/T  img/s R  eta 12m05s``: the progress line of a run without a terminal."""
@@ -498,6 +546,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "sampler_cursor": self.sampler.cursor,
+            "best": dict(self.best),
             "noise_rng": self.noise_rng.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -539,6 +588,7 @@ class Trainer:
                 torch.manual_seed(self.cfg.seed + RANK_SEED_STRIDE * r + int(ckpt["step"]))
         self.step = int(ckpt["step"])
         self.elapsed_s = float(ckpt["elapsed_s"])
+        self.best = dict(ckpt.get("best", self.best))
 
     def save_checkpoint(self) -> Path:
         """Write ``checkpoints/latest.pt`` (rank 0 only; under DDP every rank must call it, as it gathers

@@ -32,6 +32,8 @@ def add_parser(sub) -> None:
                    help="feature extractor: domain, domain:PATH, inception, inception:PATH, raw  "
                         "[domain for images, raw for points]")
     p.add_argument("--seed", type=int, default=0, help="noise seed for the samples  [0]")
+    p.add_argument("--checkpoint", default="latest", metavar="WHICH",
+                   help="latest, best (checkpoints/best.pt of a --keep-best run) or a checkpoint file  [latest]")
     p.add_argument("--data-dir", default=None, help="directory holding the dataset's files")
     p.add_argument("--compare-real", action="store_true", help="also compute the real-data floor and print it beside")
     p.add_argument("--threads", type=int, default=None,
@@ -72,7 +74,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         from ..run import load_run
 
-        run = load_run(args.run_dir)
+        run = load_run(args.run_dir, args.checkpoint)
         ds = load_dataset(run.config.data, args.data_dir or run.config.data_dir, False, run.config.image_size)
     metrics = parse_metrics(args.metrics or (IMAGE_METRICS if ds.kind == "image" else POINT_METRICS))
     features = args.features or default_features(ds)

@@ -26,6 +26,8 @@ def add_parser(sub) -> None:
     p.add_argument("--vary-code", default=None, metavar="CODE",
                    help="infogan: sweep one latent code (c1 the categorical code, c2, c3, ... the continuous ones) "
                         "along each row, everything else fixed per row; --n rows of --nrow columns")
+    p.add_argument("--checkpoint", default="latest", metavar="WHICH",
+                   help="latest, best (checkpoints/best.pt of a --keep-best run) or a checkpoint file  [latest]")
     p.add_argument("--temperature", type=float, default=1.0, metavar="T",
                    help="scale the noise z by T (labels and codes untouched): T < 1 trades diversity for "
                         "typical samples, the truncation trick; 1 is the prior the model was trained with  [1]")
@@ -48,7 +50,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UserError(f"--out {out}: cannot create its directory {out.parent} ({e.strerror}): expected a "
                         "writable directory") from None
-    run = load_run(args.run_dir)
+    run = load_run(args.run_dir, args.checkpoint)
     if args.n is not None and args.n < 1:
         raise UserError(f"--n {args.n}: expected an integer >= 1")
     if args.nrow is not None and args.nrow < 1:

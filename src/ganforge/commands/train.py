@@ -75,11 +75,36 @@ TRAIN_HELP = {
     "channels_last": "channels-last memory for conv nets and image batches: auto (on for conv models), "
                      "on, off  [auto]",
     "sync_bn": "on: synchronise batch-norm statistics across ranks under torchrun (CUDA only)  [off]",
+    # remedies (docs/models.md, "Remedies"): gan, dcgan, wgan, wgan-gp, lsgan, sngan (cgan: some)
+    "label_smoothing": "one-sided label smoothing a: D's target for real data is 1 - a (Salimans et al. 2016, "
+                       "Improved Techniques for Training GANs); log-loss objectives only  [0]",
+    "feature_matching": "weight of feature matching ||E f(x) - E f(G(z))||^2 on D's last hidden features, added to "
+                        "G's loss (Salimans et al. 2016)  [0]",
+    "minibatch_features": "minibatch discrimination: B kernels of dimension 5 on D's last hidden features, "
+                          "before its output layer (Salimans et al. 2016; they use 100)  [0: none]",
+    "historical_averaging": "weight of ||theta - mean of past theta||^2 added to each player's loss "
+                            "(historical averaging, Salimans et al. 2016)  [0]",
+    "unroll": "unrolled GAN: G's loss is taken against D after K look-ahead gradient steps on the same minibatch, "
+              "differentiated through them (Metz et al. 2017, Unrolled GANs); D's own weights are untouched  [0]",
+    "unroll_lr": "step size of --unroll's look-ahead D steps (plain gradient descent)  [0.05]",
+    "pack": "PacGAN packing: D judges M samples at once, concatenated (Lin et al. 2018); --batch-size must be "
+            "a multiple of M  [1: none]",
+    "instance_noise": "std of Gaussian instance noise added to D's real and fake inputs, annealed linearly to 0 "
+                      "over the run (Sonderby et al. 2017; Arjovsky & Bottou 2017), in model units  [0]",
+    "lr_d": "D's learning rate: the two time-scale update rule (TTUR, Heusel et al. 2017)  [--lr]",
+    "lr_g": "G's learning rate (TTUR, Heusel et al. 2017)  [--lr]",
+    "g_ema": "keep an exponential moving average of G's weights with this half-life in generated images; "
+             "sample, eval and report use it (Yazici et al. 2019; Karras et al. 2018)  [0: none]",
+    "keep_best": "keep checkpoints/best.pt by this --eval-metrics value on held-out data at each --eval-every "
+                 "(fid, kid: lower is better; accuracy (sgan) and others: higher); sample/eval --checkpoint best  "
+                 "[none]",
+    "early_stop": "stop when --keep-best's metric has not improved for this many evaluations  [0: never]",
 }
 #: What may change when a run is resumed; anything else would make a different run. The one list: --help,
 #: the error message and the README (checked by a test) are made from it.
 RESUMABLE = ("steps", "epochs", "sample_every", "checkpoint_every", "keep_every", "device", "data_dir",
-             "max_image_pixels", "eval_every", "eval_metrics", "eval_n", "compile", "amp", "channels_last")
+             "max_image_pixels", "eval_every", "eval_metrics", "eval_n", "compile", "amp", "channels_last",
+             "early_stop")
 
 
 def resumable_flags() -> str:

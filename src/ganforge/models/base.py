@@ -8,16 +8,20 @@ training (Algorithm 1 of Goodfellow et al. 2014) is ``[Phase("D", d_loss, repeat
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
+from .. import remedies
 from ..config import TrainConfig
+from ..errors import UserError
 from ..noise import sample_noise
-from ..objectives import OBJECTIVES, PROBABILISTIC_OBJECTIVES
+from ..objectives import OBJECTIVES, PROBABILISTIC_OBJECTIVES, discriminator_loss_smoothed
 from ..penalties import PENALTIES, clip_weights_
 from ..registry import Registry
 
@@ -57,7 +61,8 @@ class Phase:
     """One alternating step: minimise ``loss(batch)`` over ``params``, ``repeats`` times per iteration.
 
     ``name`` keys the phase's optimizer (and its log entries); ``after_step`` runs after each update
-    (e.g. WGAN's weight clipping); ``needs_real`` says whether the phase consumes a real minibatch.
+    (e.g. WGAN's weight clipping); ``needs_real`` says whether the phase consumes a real minibatch; ``lr``
+    replaces the config's learning rate for this phase's optimizer (TTUR's separate D and G rates).
     """
 
     name: str
@@ -66,6 +71,7 @@ class Phase:
     repeats: int = 1
     needs_real: bool = True
     after_step: Callable[[], None] | None = None
+    lr: float | None = None
 
 
 class GANModel(nn.Module):
@@ -90,9 +96,16 @@ class GANModel(nn.Module):
         """Latents for ``n`` samples, drawn from ``rng`` on the CPU then moved: here ``z (n, latent_dim)``."""
         return sample_noise(n, self.cfg.latent_dim, self.cfg.prior, rng, self.device)
 
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The generator samples come from: G's weight average (``generator_ema``) when the model keeps one
+        and is in eval mode (sampling, evaluation, reports), else G itself (training)."""
+        ema = getattr(self, "generator_ema", None)
+        return ema if ema is not None and not self.training else self.generator
+
     def generate(self, latent: Any) -> torch.Tensor:
         """Samples ``(n, *shape)`` in the model range ([-1, 1] for images) from latents."""
-        return self.generator(latent)
+        return self.sampling_generator(latent)
 
     def phases(self) -> list[Phase]:
         raise NotImplementedError
@@ -102,6 +115,11 @@ class GANModel(nn.Module):
         uint8 images or float points, on the model's device; labels ``y (N,)`` or None) and a generator seeded
         from ``--seed``. A model that keeps a fixed part of the data (sgan's labelled subset) draws it here into
         buffers, which checkpoints save and resuming restores. Default: nothing."""
+
+    def on_step(self, step: int, total_steps: int) -> None:
+        """Called by the loop before each iteration (``step`` from 0) with the run's length: models with a
+        schedule (annealed instance noise; progressive growing) derive their state from it here. The state
+        must be a function of ``step``, so that resumed runs continue bit-identically."""
 
 
 def split_last_layer(net: nn.Sequential, example_shape: tuple[int, ...]) -> tuple[nn.Sequential, nn.Module, int]:
@@ -134,21 +152,68 @@ def resolved_penalty(cfg: TrainConfig, model_default: str = "none") -> str:
     return cfg.penalty if cfg.penalty is not None else model_default
 
 
+def discriminator_shape(cfg: TrainConfig, data: DataInfo) -> tuple[int, ...]:
+    """The example shape D must be built for: ``data.shape``, or under ``--pack M`` (PacGAN) M examples
+    concatenated along the first axis. Models that support packing build their D for this shape."""
+    return remedies.packed_shape(data.shape, cfg.pack)
+
+
+def refuse_remedies(cfg: TrainConfig, model: str, names: tuple[str, ...] | None = None) -> None:
+    """A model refuses remedy options it cannot apply (``names``; all of them when None), in one line."""
+    for name in cfg.remedies_in_use():
+        if names is None or name in names:
+            raise UserError(f"model {model}: option {name}={getattr(cfg, name)!r} is invalid: this model does "
+                            "not support it (remedies apply to gan, dcgan, wgan, wgan-gp, lsgan, sngan; see "
+                            "docs/models.md, Remedies)")
+
+
 class AdversarialGAN(GANModel):
     """The GAN of Goodfellow et al. (2014): D takes ``k_disc`` steps, then G one, on the chosen objective
     computed from D's logits (``minimax``/``nonsaturating`` by default; any registered objective), plus an
     optional input-gradient penalty on D (``penalty`` weighted by ``cfg.gp_weight``; D then loses its batch
-    norm) and optional weight clipping after each D step (``clip``). Every adversarial model builds on it."""
+    norm) and optional weight clipping after each D step (``clip``). Every adversarial model builds on it.
+
+    The remedies of ``ganforge.remedies`` combine with all of this from the config: one-sided label smoothing,
+    feature matching, minibatch discrimination, historical averaging, unrolled D, packing (D built by the
+    model for :func:`discriminator_shape`), annealed instance noise, a learning rate per player (TTUR) and a
+    weight average of G (``generator_ema``)."""
 
     def __init__(self, cfg: TrainConfig, data: DataInfo, generator: nn.Module, discriminator: nn.Module,
                  penalty: str = "none", clip: float | None = None):
         super().__init__(cfg, data)
         if penalty != "none":
             without_batch_norm(discriminator)
+        if cfg.label_smoothing and cfg.objective not in PROBABILISTIC_OBJECTIVES:
+            raise UserError(f"label_smoothing={cfg.label_smoothing} is invalid with objective {cfg.objective}: "
+                            f"expected one of {', '.join(PROBABILISTIC_OBJECTIVES)} (it smooths a probability)")
+        if cfg.minibatch_features:
+            body, _, features = split_last_layer(discriminator.net, discriminator_shape(cfg, data))
+            discriminator = remedies.MinibatchDiscriminator(body, features, cfg.minibatch_features,
+                                                            twice_differentiable=penalty != "none" or cfg.unroll > 0)
+        if cfg.pack > 1:
+            discriminator = remedies.PackedDiscriminator(discriminator, cfg.pack)
         self.generator, self.discriminator = generator, discriminator
         self.objective = OBJECTIVES.get_or_fail(cfg.objective)
         self.penalty_name, self.clip = penalty, clip
         self.penalty = PENALTIES.get_or_fail(penalty) if penalty != "none" else None
+        self.instance_noise = cfg.instance_noise  # current std; on_step anneals it
+        self.generator_ema = copy.deepcopy(generator).requires_grad_(False) if cfg.g_ema else None
+        if cfg.historical_averaging:
+            self.history_d = remedies.HistoricalAverage(list(self.discriminator.parameters()))
+            self.history_g = remedies.HistoricalAverage(list(self.generator.parameters()))
+
+    def on_step(self, step: int, total_steps: int) -> None:
+        self.instance_noise = remedies.instance_noise_std(self.cfg.instance_noise, step, total_steps)
+
+    def noisy(self, x: torch.Tensor) -> torch.Tensor:
+        """D's view of ``x``: plus N(0, sigma^2) instance noise while sigma > 0 (annealed to 0 over the run)."""
+        return x + self.instance_noise * torch.randn_like(x) if self.instance_noise > 0 else x
+
+    def objective_d_loss(self, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+        """The objective's D loss; with ``label_smoothing`` a, real targets are 1 - a."""
+        if self.cfg.label_smoothing:
+            return discriminator_loss_smoothed(logits_real, logits_fake, self.cfg.label_smoothing)
+        return self.objective.d_loss(logits_real, logits_fake)
 
     def discriminator_logs(self, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """D(x) and D(G(z)) as probabilities for the log-loss objectives, raw scores for the others."""
@@ -161,7 +226,7 @@ class AdversarialGAN(GANModel):
                            discriminator: nn.Module | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The objective's D loss plus ``gp_weight`` times the penalty (computed on ``discriminator``,
         D itself unless a model conditions it, e.g. ``lambda x: D(x, y)``)."""
-        loss = self.objective.d_loss(logits_real, logits_fake)
+        loss = self.objective_d_loss(logits_real, logits_fake)
         logs = self.discriminator_logs(logits_real, logits_fake)
         if self.penalty is not None:
             penalty = self.penalty(discriminator or self.discriminator, x_real, x_fake)
@@ -171,20 +236,74 @@ class AdversarialGAN(GANModel):
 
     def d_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x_fake = self.generate(batch.latent)  # (m, *shape); G's parameters are frozen: no graph through G
-        logits_real, logits_fake = self.discriminator(batch.x_real), self.discriminator(x_fake)  # (m,), (m,)
-        return self.regularised_d_loss(batch.x_real, x_fake, logits_real, logits_fake)
+        x_real, x_fake = self.noisy(batch.x_real), self.noisy(x_fake)
+        logits_real, logits_fake = self.discriminator(x_real), self.discriminator(x_fake)  # (m,), (m,) [/ pack]
+        return self.regularised_d_loss(x_real, x_fake, logits_real, logits_fake)
+
+    def unrolled_discriminator(self, x_real: torch.Tensor, x_fake: torch.Tensor
+                               ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """D after ``cfg.unroll`` look-ahead steps on this minibatch (Metz et al. 2017), as a function of x;
+        differentiable in G through ``x_fake``; D's own parameters and buffers are left as they are."""
+        buffers = {name: b.clone() for name, b in self.discriminator.named_buffers()}  # BN statistics: a copy
+
+        def d_loss(params: dict[str, torch.Tensor]) -> torch.Tensor:
+            def d(x: torch.Tensor) -> torch.Tensor:
+                return functional_call(self.discriminator, {**params, **buffers}, (x,))
+            return self.objective_d_loss(d(self.noisy(x_real)), d(self.noisy(x_fake)))
+
+        params = remedies.unrolled_parameters(self.discriminator, d_loss, self.cfg.unroll, self.cfg.unroll_lr)
+        return lambda x: functional_call(self.discriminator, {**params, **buffers}, (x,))
 
     def g_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits_fake = self.discriminator(self.generate(batch.latent))
-        return self.objective.g_loss(logits_fake), {}
+        x_fake = self.generate(batch.latent)
+        discriminator = (self.unrolled_discriminator(batch.x_real, x_fake) if self.cfg.unroll
+                         else self.discriminator)
+        x_seen = self.noisy(x_fake)
+        loss, logs = self.objective.g_loss(discriminator(x_seen)), {}
+        if self.cfg.feature_matching:
+            matching = remedies.feature_matching_loss(
+                remedies.discriminator_features(self.discriminator, self.noisy(batch.x_real)),
+                remedies.discriminator_features(self.discriminator, x_seen))
+            loss = loss + self.cfg.feature_matching * matching
+            logs["G/feature_matching"] = matching
+        return loss, logs
+
+    def with_history(self, loss_fn: LossFn, history: remedies.HistoricalAverage, player: str) -> LossFn:
+        """``loss_fn`` plus ``historical_averaging`` times ||theta - mean of past theta||^2 of one player."""
+        def loss_with_history(batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            loss, logs = loss_fn(batch)
+            penalty = history.penalty()
+            return loss + self.cfg.historical_averaging * penalty, {**logs, f"{player}/historical_average": penalty}
+        return loss_with_history
 
     def clip_discriminator(self) -> None:
         clip_weights_(self.discriminator, self.clip)
 
+    def after_d_step(self) -> None:
+        if self.clip is not None:
+            self.clip_discriminator()
+        if self.cfg.historical_averaging:
+            self.history_d.update_()
+
+    def after_g_step(self) -> None:
+        if self.generator_ema is not None:
+            remedies.update_ema_(self.generator_ema, self.generator,
+                                 remedies.ema_decay(self.cfg.g_ema, self.cfg.batch_size))
+        if self.cfg.historical_averaging:
+            self.history_g.update_()
+
     def phases(self) -> list[Phase]:
-        return [Phase("D", self.d_loss, list(self.discriminator.parameters()), repeats=self.cfg.k_disc,
-                      after_step=self.clip_discriminator if self.clip is not None else None),
-                Phase("G", self.g_loss, list(self.generator.parameters()), needs_real=False)]
+        d_loss, g_loss = self.d_loss, self.g_loss
+        if self.cfg.historical_averaging:
+            d_loss = self.with_history(d_loss, self.history_d, "D")
+            g_loss = self.with_history(g_loss, self.history_g, "G")
+        d_after = self.after_d_step if self.clip is not None or self.cfg.historical_averaging else None
+        g_after = self.after_g_step if self.generator_ema is not None or self.cfg.historical_averaging else None
+        return [Phase("D", d_loss, list(self.discriminator.parameters()), repeats=self.cfg.k_disc,
+                      after_step=d_after, lr=self.cfg.lr_d),
+                Phase("G", g_loss, list(self.generator.parameters()),
+                      needs_real=bool(self.cfg.unroll or self.cfg.feature_matching), after_step=g_after,
+                      lr=self.cfg.lr_g)]
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,16 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..errors import UserError
-from .base import AdversarialGAN, Batch, DataInfo, ModelSpec, register_model, resolved_penalty, split_last_layer
+from .base import (
+    AdversarialGAN,
+    Batch,
+    DataInfo,
+    ModelSpec,
+    refuse_remedies,
+    register_model,
+    resolved_penalty,
+    split_last_layer,
+)
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .gan import build_networks as build_mlp_networks
 
@@ -122,6 +131,8 @@ class ConditionalGAN(AdversarialGAN):
         if not data.num_classes:
             raise UserError(f"model cgan needs labelled data: {cfg.data} has no class labels "
                             "(use digits, mnist, fashion-mnist or cifar10)")
+        # D(x, y) takes the label, so the remedies that change D's input or read its features are refused
+        refuse_remedies(cfg, "cgan", ("unroll", "pack", "minibatch_features", "feature_matching", "instance_noise"))
         super().__init__(cfg, data, *build_conditional_networks(data, cfg.latent_dim, cfg.width, cfg.conditioning),
                          penalty=resolved_penalty(cfg), clip=cfg.clip)
         self.num_classes = data.num_classes
@@ -138,7 +149,7 @@ class ConditionalGAN(AdversarialGAN):
 
     def generate(self, latent: tuple[torch.Tensor, ...]) -> torch.Tensor:
         z, y = latent
-        return self.generator(z, y)
+        return self.sampling_generator(z, y)
 
     def d_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z, _ = batch.latent

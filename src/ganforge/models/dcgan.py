@@ -16,7 +16,15 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..errors import UserError
-from .base import AdversarialGAN, DataInfo, ModelSpec, init_normal_002, register_model, resolved_penalty
+from .base import (
+    AdversarialGAN,
+    DataInfo,
+    ModelSpec,
+    discriminator_shape,
+    init_normal_002,
+    register_model,
+    resolved_penalty,
+)
 
 
 def base_and_doublings(size: int) -> tuple[int, int]:
@@ -81,8 +89,10 @@ def build_networks(example_shape: tuple[int, ...], latent_dim: int, width: int |
 
 def build(cfg: TrainConfig, data: DataInfo) -> AdversarialGAN:
     """The paper's GAN by default; ``--objective``, ``--penalty`` and ``--clip`` combine as for any GAN."""
-    networks = build_networks(data.shape, cfg.latent_dim, cfg.width)
-    return AdversarialGAN(cfg, data, *networks, penalty=resolved_penalty(cfg), clip=cfg.clip)
+    generator, discriminator = build_networks(data.shape, cfg.latent_dim, cfg.width)
+    if cfg.pack > 1:  # PacGAN: D takes M images at once, their channels stacked
+        discriminator = DCGANDiscriminator(discriminator_shape(cfg, data)[0], data.shape[-1], cfg.width or 64)
+    return AdversarialGAN(cfg, data, generator, discriminator, penalty=resolved_penalty(cfg), clip=cfg.clip)
 
 
 register_model(ModelSpec("dcgan", "Radford et al. 2016: all-convolutional G and D with batch norm",

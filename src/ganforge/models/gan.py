@@ -13,7 +13,17 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
-from .base import AdversarialGAN, Batch, DataInfo, ModelSpec, Phase, register_model, resolved_penalty
+from .base import (
+    AdversarialGAN,
+    Batch,
+    DataInfo,
+    ModelSpec,
+    Phase,
+    discriminator_shape,
+    refuse_remedies,
+    register_model,
+    resolved_penalty,
+)
 
 
 class Maxout(nn.Module):
@@ -108,6 +118,7 @@ class GAN2014(AdversarialGAN):
     (one phase, ``GD``), where Algorithm 1 alternates."""
 
     def __init__(self, cfg: TrainConfig, data: DataInfo, generator: nn.Module, discriminator: nn.Module, **kw):
+        refuse_remedies(cfg, "gan --gan-recipe 2014-code")  # its one simultaneous phase is the 2014 code's, as is
         super().__init__(cfg, data, generator, discriminator, **kw)
         init_uniform_(self.generator, 0.05)
         init_uniform_(self.discriminator, 0.005)
@@ -142,9 +153,11 @@ class GAN2014(AdversarialGAN):
 
 def build(cfg: TrainConfig, data: DataInfo) -> AdversarialGAN:
     """The paper's GAN by default; ``--objective``, ``--penalty`` and ``--clip`` combine as for any GAN."""
-    networks = build_networks(data.shape, cfg.latent_dim, cfg.width, cfg.gan_recipe)
+    generator, discriminator = build_networks(data.shape, cfg.latent_dim, cfg.width, cfg.gan_recipe)
+    if cfg.pack > 1:  # PacGAN: D takes M examples at once (G's width sets D's, as without packing)
+        discriminator = build_networks(discriminator_shape(cfg, data), cfg.latent_dim, cfg.width, cfg.gan_recipe)[1]
     cls = GAN2014 if cfg.gan_recipe == "2014-code" and data.kind == "image" else AdversarialGAN
-    return cls(cfg, data, *networks, penalty=resolved_penalty(cfg), clip=cfg.clip)
+    return cls(cfg, data, generator, discriminator, penalty=resolved_penalty(cfg), clip=cfg.clip)
 
 
 register_model(ModelSpec("gan", "Goodfellow et al. 2014: MLP generator, maxout discriminator with dropout",

@@ -28,7 +28,15 @@ from torch.nn.utils.parametrizations import spectral_norm
 from ..config import TrainConfig
 from ..errors import UserError
 from . import dcgan, gan
-from .base import AdversarialGAN, DataInfo, ModelSpec, register_model, resolved_penalty, without_batch_norm
+from .base import (
+    AdversarialGAN,
+    DataInfo,
+    ModelSpec,
+    refuse_remedies,
+    register_model,
+    resolved_penalty,
+    without_batch_norm,
+)
 
 #: WGAN's clipping constant c when ``--clip`` is not given.
 WGAN_DEFAULT_CLIP = 0.01
@@ -49,13 +57,18 @@ class MLPCritic(nn.Module):
         return self.net(x.flatten(1)).squeeze(1)
 
 
-def build_base_networks(data: DataInfo, latent_dim: int, width: int | None) -> tuple[nn.Module, nn.Module]:
+def build_base_networks(data: DataInfo, latent_dim: int, width: int | None, pack: int = 1
+                        ) -> tuple[nn.Module, nn.Module]:
     """The family's networks for ``data``: DCGAN for images; for toy points the 2014 MLP generator beside
-    :class:`MLPCritic` (``width`` hidden units each, 128 by default)."""
+    :class:`MLPCritic` (``width`` hidden units each, 128 by default). With ``pack`` M > 1 the critic takes M
+    examples at once (PacGAN)."""
     if data.kind == "image":
-        return dcgan.build_networks(data.shape, latent_dim, width)
+        generator, critic = dcgan.build_networks(data.shape, latent_dim, width)
+        if pack > 1:
+            critic = dcgan.DCGANDiscriminator(data.shape[0] * pack, data.shape[-1], width or 64)
+        return generator, critic
     generator, _ = gan.build_networks(data.shape, latent_dim, width)
-    return generator, MLPCritic(math.prod(data.shape), width or 128)
+    return generator, MLPCritic(math.prod(data.shape) * pack, width or 128)
 
 
 def with_spectral_norm(module: nn.Module) -> nn.Module:
@@ -71,7 +84,9 @@ def with_spectral_norm(module: nn.Module) -> nn.Module:
 
 def refuse_unused_options(cfg: TrainConfig, model: str, objective: bool = True, regularisers: bool = True) -> None:
     """A model that defines its own loss (``objective=True``) or has no D to regularise (``regularisers=True``)
-    refuses those options rather than ignoring them silently; the default objective passes."""
+    refuses those options rather than ignoring them silently; the default objective passes. The remedy
+    options (label smoothing ... G EMA) belong to plain adversarial models: every caller refuses them."""
+    refuse_remedies(cfg, model)
     if objective and cfg.objective != "nonsaturating":
         raise UserError(f"model {model}: objective {cfg.objective} is invalid: this model defines its own loss "
                         "(leave --objective at nonsaturating)")
@@ -96,7 +111,7 @@ def require_objective(cfg: TrainConfig, model: str, objective: str) -> None:
 def build_wgan(cfg: TrainConfig, data: DataInfo) -> AdversarialGAN:
     require_objective(cfg, "wgan", "wasserstein")
     clip = cfg.clip if cfg.clip is not None else WGAN_DEFAULT_CLIP
-    return AdversarialGAN(cfg, data, *build_base_networks(data, cfg.latent_dim, cfg.width),
+    return AdversarialGAN(cfg, data, *build_base_networks(data, cfg.latent_dim, cfg.width, cfg.pack),
                           penalty=resolved_penalty(cfg), clip=clip)
 
 
@@ -106,18 +121,18 @@ def build_wgan_gp(cfg: TrainConfig, data: DataInfo) -> AdversarialGAN:
     if penalty == "none":
         raise UserError("model wgan-gp: penalty none is invalid: expected gp or r1 (the critic needs a "
                         "Lipschitz regulariser; for weight clipping use --model wgan)")
-    return AdversarialGAN(cfg, data, *build_base_networks(data, cfg.latent_dim, cfg.width),
+    return AdversarialGAN(cfg, data, *build_base_networks(data, cfg.latent_dim, cfg.width, cfg.pack),
                           penalty=penalty, clip=cfg.clip)
 
 
 def build_lsgan(cfg: TrainConfig, data: DataInfo) -> AdversarialGAN:
     require_objective(cfg, "lsgan", "least-squares")
-    return AdversarialGAN(cfg, data, *build_base_networks(data, cfg.latent_dim, cfg.width),
+    return AdversarialGAN(cfg, data, *build_base_networks(data, cfg.latent_dim, cfg.width, cfg.pack),
                           penalty=resolved_penalty(cfg), clip=cfg.clip)
 
 
 def build_sngan(cfg: TrainConfig, data: DataInfo) -> AdversarialGAN:
-    generator, discriminator = build_base_networks(data, cfg.latent_dim, cfg.width)
+    generator, discriminator = build_base_networks(data, cfg.latent_dim, cfg.width, cfg.pack)
     discriminator = with_spectral_norm(without_batch_norm(discriminator))
     return AdversarialGAN(cfg, data, generator, discriminator, penalty=resolved_penalty(cfg), clip=cfg.clip)
 

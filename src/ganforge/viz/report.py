@@ -97,6 +97,25 @@ def eval_table(record: dict) -> str:
     return _table(rows, ["metric"] + list(columns)) + (f'<p class="note">{meta}</p>' if meta else "")
 
 
+def collapse_section(run_dir: Path, run, assets: Path, config: dict, data: str, seed: int) -> Section:
+    """Collapse diagnostics (``viz.diagnostics``): the D(x) - D(G(z)) gap, modes over time on toy mixtures, and
+    the nearest-neighbour memorisation panel for images (the last two need the run's dataset)."""
+    from .diagnostics import gap_curve, memorisation_panel, modes_over_time
+
+    s = Section("Collapse diagnostics")
+    results = [gap_curve(run_dir, assets)]
+    if data in ("ring8", "grid25"):
+        results.append(modes_over_time(run_dir, assets, data, config.get("data_dir")))
+    if run is not None and run.data.kind == "image":
+        results.append(memorisation_panel(run, assets, seed=seed))
+    for result in results:
+        if isinstance(result, str):
+            s.parts.append(f'<p class="note">{html.escape(result)}</p>')
+        else:
+            s.parts.append(_figure(run_dir, result[0], result[1], result[2]))
+    return s
+
+
 def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool = True, seed: int = 0,
                  log=None) -> Path:
     """Write ``RUN_DIR/report.html`` and its figures under ``RUN_DIR/report/``; returns the HTML path.
@@ -166,6 +185,10 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
     if not curves:
         s.parts.append('<p class="note">no metrics.jsonl in this run directory</p>')
     sections.append(s)
+
+    # ---- collapse diagnostics
+    say("collapse diagnostics ...")
+    sections.append(collapse_section(run_dir, run, assets, config, data, seed))
 
     # ---- progression
     say("sample progression ...")
