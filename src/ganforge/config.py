@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("off", "bf16")
 ON_OFF = ("on", "off")
 CHANNELS_LAST_MODES = ("auto", "on", "off")
+#: Where the loop logs besides metrics.jsonl (always written): nothing else, or TensorBoard event files.
+LOG_MODES = ("jsonl", "tensorboard")
 
 #: Default learning rates: DCGAN's Adam (Radford et al. 2016), the 2014 paper's SGD with momentum,
 #: WGAN's RMSProp (Arjovsky et al. 2017).
@@ -87,6 +90,9 @@ class TrainConfig:
     compile: str = "off"
     channels_last: str = "auto"
     sync_bn: str = "off"
+    # working with other tools (issue 17)
+    time_budget: str | None = None
+    log: str = "jsonl"
 
     def validate(self) -> TrainConfig:
         """Check every value once; raise :class:`UserError` naming the first bad one."""
@@ -134,7 +140,16 @@ class TrainConfig:
         need(self.compile in ON_OFF, "compile", " or ".join(ON_OFF))
         need(self.channels_last in CHANNELS_LAST_MODES, "channels_last", " or ".join(CHANNELS_LAST_MODES))
         need(self.sync_bn in ON_OFF, "sync_bn", " or ".join(ON_OFF))
+        need(self.time_budget is None or parse_duration(self.time_budget) is not None, "time_budget",
+             "a duration such as 90s, 25m, 2h or 1h30m (0 for none)")
+        need(self.log in LOG_MODES, "log", " or ".join(LOG_MODES))
         return self
+
+    @property
+    def time_budget_s(self) -> float | None:
+        """``time_budget`` in seconds, or None for no budget (unset or 0)."""
+        seconds = parse_duration(self.time_budget) if self.time_budget is not None else None
+        return seconds or None
 
     @property
     def resolved_lr(self) -> float:
@@ -151,6 +166,25 @@ class TrainConfig:
         if unknown:
             raise UserError(f"{source}: unknown key {unknown[0]!r}: expected one of {', '.join(sorted(known))}")
         return cls(**{k: _coerce(cls, k, v, source) for k, v in values.items()})
+
+
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def parse_duration(text: str | int | float) -> float | None:
+    """``"90s"``, ``"25m"``, ``"2h"``, ``"1h30m"``, ``"1.5h"`` or a bare number of seconds -> seconds (>= 0);
+    None if the text is not a duration."""
+    if isinstance(text, bool):
+        return None
+    if isinstance(text, (int, float)):
+        return float(text) if math.isfinite(text) and text >= 0 else None
+    s = str(text).strip().lower()
+    if re.fullmatch(r"\d+(\.\d*)?", s):
+        return float(s)
+    parts = re.findall(r"(\d+(?:\.\d*)?)([hms])", s)
+    if not parts or "".join(a + u for a, u in parts) != s or len({u for _, u in parts}) != len(parts):
+        return None
+    return sum(float(a) * _DURATION_UNITS[u] for a, u in parts)
 
 
 def _coerce(cls: type, name: str, value: Any, source: str) -> Any:

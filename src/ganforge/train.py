@@ -95,6 +95,8 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = False, download: bool = False,
                  dataset: ArrayDataset | None = None, progress: bool | None = None):
+        self.started = time.perf_counter()  # --time-budget counts from here: data loading is part of a run's time
+        self.budget_reached = False
         self.cfg = cfg.validate()
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
@@ -252,14 +254,20 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                     if self.step % 10 == 0 or self.step == self.total_steps:
-                        rate = count * self.images_per_step / max(time.perf_counter() - interval_start, 1e-9)
-                        bar.set_postfix_str(self._format(sums, count, rate), refresh=False)
+                        steps_per_s = count / max(time.perf_counter() - interval_start, 1e-9)
+                        if self.cfg.time_budget_s:  # the bar ends (and its eta counts to) where the budget does
+                            bar.total = min(self.total_steps, self.step + round(self.eta_s(steps_per_s) * steps_per_s))
+                        bar.set_postfix_str(self._format(sums, count, steps_per_s * self.images_per_step),
+                                            refresh=False)
                 elif self.is_main and time.perf_counter() - last_heartbeat >= HEARTBEAT_S:
                     last_heartbeat = time.perf_counter()  # logs (nohup, CI) get a line a minute between samples
                     print(self._heartbeat(count / max(last_heartbeat - interval_start, 1e-9)), flush=True)
                 done = self.step == self.total_steps
-                # under torchrun a signal may reach the ranks at different steps: they agree before acting
-                stopping = self.dist.any_true(bool(stop)) if self.dist.enabled else bool(stop)
+                over_budget = self.budget_left_s() == 0.0
+                # under torchrun a signal (or the budget) may reach the ranks at different steps: they agree
+                stopping = bool(stop) or over_budget
+                if self.dist.enabled:
+                    stopping = self.dist.any_true(stopping)
                 if self.step % self.cfg.sample_every == 0 or done or stopping:
                     now = time.perf_counter()
                     self.elapsed_s += now - t0
@@ -277,10 +285,14 @@ class Trainer:
                     eval_s = self.log_evaluation()
                     t0 += eval_s  # evaluation time counts neither as training time nor against images/s
                     interval_start += eval_s
-                if self.step % self.cfg.checkpoint_every == 0 or done or stopping:
+                keep = self.cfg.keep_every and self.step % self.cfg.keep_every == 0  # keeping implies saving
+                if self.step % self.cfg.checkpoint_every == 0 or keep or done or stopping:
                     self.save_checkpoint()
                 if stopping:
-                    raise TrainingInterrupted(stop[0] if stop else signal.SIGTERM, self.step)
+                    if stop or not self.cfg.time_budget_s:
+                        raise TrainingInterrupted(stop[0] if stop else signal.SIGTERM, self.step)
+                    self.budget_reached = True  # a clean end: samples and checkpoint are written
+                    break
             self.dist.barrier()  # no rank leaves before rank 0 has written the last samples and checkpoint
         finally:
             if bar is not None:
@@ -319,10 +331,20 @@ class Trainer:
                   flush=True)
         return time.perf_counter() - start
 
+    def budget_left_s(self) -> float | None:
+        """Seconds left of ``--time-budget`` (0.0 once spent), or None without a budget."""
+        budget = self.cfg.time_budget_s
+        return None if budget is None else max(0.0, budget - (time.perf_counter() - self.started))
+
+    def eta_s(self, steps_per_s: float) -> float:
+        """Seconds until the run ends: the remaining steps at ``steps_per_s``, or the budget if it ends first."""
+        left = (self.total_steps - self.step) / max(steps_per_s, 1e-9)
+        budget_left = self.budget_left_s()
+        return left if budget_left is None else min(left, budget_left)
+
     def _heartbeat(self, steps_per_s: float) -> str:
         """``step S/T  img/s R  eta 12m05s``: the progress line of a run without a terminal."""
-        left = (self.total_steps - self.step) / max(steps_per_s, 1e-9)
-        minutes, seconds = divmod(int(left), 60)
+        minutes, seconds = divmod(int(self.eta_s(steps_per_s)), 60)
         return (f"step {self.step}/{self.total_steps}  img/s {steps_per_s * self.images_per_step:.0f}  "
                 f"eta {minutes}m{seconds:02d}s")
 

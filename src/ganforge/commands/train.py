@@ -33,7 +33,8 @@ TRAIN_HELP = {
     "seed": "random seed; runs with the same seed are identical on CPU  [0]",
     "sample_every": "write a sample grid and a metrics.jsonl line every N steps  [500]",
     "checkpoint_every": "overwrite checkpoints/latest.pt every N steps  [1000]",
-    "keep_every": "also keep checkpoints/step_XXXXXX.pt every N steps; 0 keeps none  [0]",
+    "keep_every": "also keep checkpoints/step_XXXXXX.pt every N steps (a checkpoint is saved at those steps "
+                  "whatever --checkpoint-every says); 0 keeps none  [0]",
     "device": "auto, cpu or cuda  [auto]",
     "eval_every": "every N steps, compute --eval-metrics on --eval-n samples into metrics.jsonl; 0 never  [0]",
     "eval_metrics": "comma-separated metrics for --eval-every (see ganforge eval --help)  [fid,kid]",
@@ -60,10 +61,14 @@ TRAIN_HELP = {
     "channels_last": "channels-last memory for conv nets and image batches: auto (on for conv models), "
                      "on, off  [auto]",
     "sync_bn": "on: synchronise batch-norm statistics across ranks under torchrun (CUDA only)  [off]",
+    "time_budget": "stop cleanly (samples, checkpoint, exit 0) once this much wall-clock time has passed since "
+                   "the command started: 90s, 25m, 2h, 1h30m; --resume starts a new budget; 0 for none  [none]",
+    "log": "jsonl (metrics.jsonl only) or tensorboard: also TensorBoard event files in RUN_DIR (scalars, "
+           "sample grids, the config; pip install 'ganforge[tensorboard]')  [jsonl]",
 }
 #: What may change when a run is resumed; anything else would make a different run.
 RESUMABLE = {"steps", "epochs", "sample_every", "checkpoint_every", "keep_every", "device", "data_dir",
-             "eval_every", "eval_metrics", "eval_n", "compile", "amp", "channels_last"}
+             "eval_every", "eval_metrics", "eval_n", "compile", "amp", "channels_last", "time_budget", "log"}
 
 
 def add_parser(sub) -> None:
@@ -82,7 +87,8 @@ def add_parser(sub) -> None:
     p.add_argument("--config", default=None, metavar="FILE.yaml", help="YAML file of any of these options; "
                    "flags given on the command line override it")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its latest checkpoint "
-                   "(only --steps/--epochs/--sample-every/--checkpoint-every/--keep-every/--device may change)")
+                   "(only --steps/--epochs/--sample-every/--checkpoint-every/--keep-every/--device/--time-budget/--log "
+                   "and a few speed options may change)")
     p.add_argument("--download", action="store_true", help="fetch the dataset from its canonical source if missing")
     p.add_argument("--no-progress", action="store_true", help="print a line per --sample-every instead of a bar")
     p.set_defaults(func=cmd_train)
@@ -142,6 +148,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         say(f"ganforge: interrupted at step {e.step}; checkpoint saved to {run_dir / 'checkpoints/latest.pt'}; "
             f"continue with: ganforge train --out {run_dir} --resume", file=sys.stderr)
         return 128 + e.signum
+    if trainer.budget_reached:
+        say(f"ganforge: time budget reached ({cfg.time_budget}) at step {trainer.step}/{trainer.total_steps}; "
+            f"checkpoint saved to {run_dir / 'checkpoints/latest.pt'}; continue with: ganforge train --out "
+            f"{run_dir} --resume --time-budget DURATION")
+        return 0
     say(f"ganforge: done at step {trainer.step} in {trainer.elapsed_s:.1f} s; samples "
         f"{run_dir / 'samples' / f'step_{trainer.step:06d}.png'}; checkpoint {run_dir / 'checkpoints' / 'latest.pt'}")
     return 0
