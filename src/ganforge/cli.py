@@ -12,7 +12,7 @@ import sys
 from .errors import UserError
 
 #: Subcommand modules under ganforge.commands, in --help order.
-COMMANDS = ("train", "sample", "eval", "features", "lab", "report", "latent", "bench", "datasets")
+COMMANDS = ("train", "sample", "eval", "export", "features", "lab", "report", "latent", "bench", "datasets")
 
 
 def build_parser() -> argparse.ArgumentParser:
