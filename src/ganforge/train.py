@@ -157,9 +157,14 @@ class Trainer:
         self.elapsed_s = 0.0
         if resume:
             self.load_state_dict(load_checkpoint(latest, self.device), latest)
+        self.tensorboard = None
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_yaml_config(self.cfg, self.run_dir / "config.yaml")
+            if cfg.log == "tensorboard":
+                from .tensorboard_log import TensorBoardLog
+
+                self.tensorboard = TensorBoardLog(self.run_dir, self.cfg.to_dict(), self.step)
 
     @property
     def generator(self) -> nn.Module:
@@ -326,6 +331,8 @@ class Trainer:
         record = {"step": self.step, **{f"metric/{k}": round(float(v), 6) for k, v in values.items()}}
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(record)
         if not self.progress:
             print(f"step {self.step}/{self.total_steps}  " + "  ".join(f"{k} {v:.4g}" for k, v in values.items()),
                   flush=True)
@@ -364,6 +371,8 @@ class Trainer:
         record.update(extra or {})
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(record)
 
     def _truncate_metrics_after(self, step: int) -> None:
         """On resume, drop log lines written after the checkpoint we resume from (they will be redone)."""
@@ -393,6 +402,8 @@ class Trainer:
             latent = self.model.sample_latent(2000, torch.Generator().manual_seed(self.cfg.seed + 3))
             save_points_plot(self.generate(latent).numpy(), path, self.dataset.split("test")[:2000],
                              title=f"{self.cfg.model} on {self.cfg.data}, step {self.step}")
+        if self.tensorboard is not None:
+            self.tensorboard.image_file("samples", path, self.step)
         return path
 
     # ----------------------------------------------------------------- checkpoints
