@@ -91,3 +91,17 @@ def test_a_bad_budget_on_the_command_line_is_one_line_exit_2(tmp_path, capsys):
     assert cli.main(["train", "--time-budget", "soon", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "time_budget='soon'" in err
+
+
+def test_the_cli_budget_counts_from_the_process_start():
+    """``ganforge train --time-budget`` includes the interpreter's and torch's start-up (Linux /proc)."""
+    import sys
+
+    from ganforge.commands.train import seconds_since_process_start
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("/proc is Linux's")
+    first = seconds_since_process_start()
+    time.sleep(0.3)
+    second = seconds_since_process_start()
+    assert first > 0 and 0.2 < second - first < 5.0

@@ -130,12 +130,29 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
     return cfg, run_dir
 
 
+def seconds_since_process_start() -> float:
+    """Wall-clock seconds since this process started (Linux: /proc), so that ``--time-budget`` covers the
+    interpreter's and torch's start-up too; 0 where unknown (the budget then counts from the Trainer)."""
+    import os
+
+    try:
+        fields_after_name = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        start_ticks = int(fields_after_name[19])  # field 22 of proc(5), starttime, in clock ticks since boot
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0.0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    import time
+
     from ..train import Trainer, TrainingInterrupted
 
     cfg, run_dir = _resolve_train_config(args)
     trainer = Trainer(cfg, run_dir, resume=args.resume, download=args.download,
                       progress=False if args.no_progress else None)
+    trainer.started = min(trainer.started, time.perf_counter() - seconds_since_process_start())
     say = print if trainer.is_main else (lambda *a, **k: None)  # under torchrun, rank 0 speaks for all
     sizes = ", ".join(f"{name} {sum(p.numel() for p in m.parameters()):,} params"
                       for name, m in trainer.model.named_children())
