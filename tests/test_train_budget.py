@@ -71,11 +71,11 @@ def test_the_cli_exits_0_with_one_line_saying_the_budget_was_reached(tmp_path, c
             "1000000", "--time-budget", "2s", "--out", str(run), "--no-progress"]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
-    assert "time budget reached (2s)" in out and "--resume" in out
+    assert "time budget reached (2s; " in out and "--resume" in out
     step = load_checkpoint(run / "checkpoints" / "latest.pt")["step"]
     assert 1 <= step < 1000000
     assert cli.main(["train", "--out", str(run), "--resume", "--time-budget", "1s", "--no-progress"]) == 0
-    assert "time budget reached (1s)" in capsys.readouterr().out
+    assert "time budget reached (1s; " in capsys.readouterr().out
     assert load_checkpoint(run / "checkpoints" / "latest.pt")["step"] > step
 
 

@@ -166,7 +166,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"continue with: ganforge train --out {run_dir} --resume", file=sys.stderr)
         return 128 + e.signum
     if trainer.budget_reached:
-        say(f"ganforge: time budget reached ({cfg.time_budget}) at step {trainer.step}/{trainer.total_steps}; "
+        spent = time.perf_counter() - trainer.started
+        say(f"ganforge: time budget reached ({cfg.time_budget}; {spent:.1f} s) at step {trainer.step}/"
+            f"{trainer.total_steps}; "
             f"checkpoint saved to {run_dir / 'checkpoints/latest.pt'}; continue with: ganforge train --out "
             f"{run_dir} --resume --time-budget DURATION")
         return 0
