@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.command_line = argv is None  # a real command (not a call from Python): e.g. --time-budget counts from start
     try:
         return args.func(args)
     except UserError as e:

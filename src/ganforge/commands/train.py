@@ -131,8 +131,9 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
 
 
 def seconds_since_process_start() -> float:
-    """Wall-clock seconds since this process started (Linux: /proc), so that ``--time-budget`` covers the
-    interpreter's and torch's start-up too; 0 where unknown (the budget then counts from the Trainer)."""
+    """Wall-clock seconds since this process started (Linux: /proc), so that ``ganforge train --time-budget``
+    run as a command covers the interpreter's and torch's start-up too; 0 where unknown (the budget then
+    counts from the Trainer's creation, as it always does when ``cli.main`` is called from Python)."""
     import os
 
     try:
@@ -152,7 +153,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg, run_dir = _resolve_train_config(args)
     trainer = Trainer(cfg, run_dir, resume=args.resume, download=args.download,
                       progress=False if args.no_progress else None)
-    trainer.started = min(trainer.started, time.perf_counter() - seconds_since_process_start())
+    if getattr(args, "command_line", False):  # not when called from Python: the process may be a long-lived one
+        trainer.started = min(trainer.started, time.perf_counter() - seconds_since_process_start())
     say = print if trainer.is_main else (lambda *a, **k: None)  # under torchrun, rank 0 speaks for all
     sizes = ", ".join(f"{name} {sum(p.numel() for p in m.parameters()):,} params"
                       for name, m in trainer.model.named_children())
