@@ -18,7 +18,7 @@ from .errors import UserError
 from .threads import apply_threads, choose_threads, is_tiny_workload
 
 #: Subcommand modules under ganforge.commands, in --help order.
-COMMANDS = ("train", "sample", "eval", "features", "lab", "report", "latent", "bench", "datasets")
+COMMANDS = ("train", "sample", "eval", "export", "features", "lab", "report", "latent", "bench", "datasets")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +94,7 @@ def _os_error_line(e: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.command_line = argv is None  # a real command (not a call from Python): e.g. --time-budget counts from start
     try:
         args.thread_choice = _choose_threads(args)
         return args.func(args)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("off", "bf16")
 ON_OFF = ("on", "off")
 CHANNELS_LAST_MODES = ("auto", "on", "off")
+#: Where the loop logs besides metrics.jsonl (always written): nothing else, or TensorBoard event files.
+LOG_MODES = ("jsonl", "tensorboard")
 
 #: Default learning rates: DCGAN's Adam (Radford et al. 2016), the 2014 paper's SGD with momentum,
 #: WGAN's RMSProp (Arjovsky et al. 2017).
@@ -116,6 +119,9 @@ class TrainConfig:
     # stopping rule (issue 15): keep checkpoints/best.pt by an --eval-every metric, stop when it stalls
     keep_best: str | None = None
     early_stop: int = 0
+    # working with other tools (issue 17)
+    time_budget: str | None = None
+    log: str = "jsonl"
 
     def validate(self) -> TrainConfig:
         """Check every value once; raise :class:`UserError` naming the first bad one."""
@@ -189,7 +195,16 @@ class TrainConfig:
             need(self.eval_every >= 1, "eval_every", "an integer >= 1 (--keep-best needs evaluations)")
         if self.early_stop:
             need(self.keep_best is not None, "early_stop", "0 unless --keep-best names the metric to watch")
+        need(self.time_budget is None or parse_duration(self.time_budget) is not None, "time_budget",
+             "a duration such as 90s, 25m, 2h or 1h30m (0 for none)")
+        need(self.log in LOG_MODES, "log", " or ".join(LOG_MODES))
         return self
+
+    @property
+    def time_budget_s(self) -> float | None:
+        """``time_budget`` in seconds, or None for no budget (unset or 0)."""
+        seconds = parse_duration(self.time_budget) if self.time_budget is not None else None
+        return seconds or None
 
     @property
     def resolved_lr(self) -> float:
@@ -215,6 +230,25 @@ class TrainConfig:
         if unknown:
             raise UserError(f"{source}: unknown key {unknown[0]!r}: expected one of {', '.join(sorted(known))}")
         return cls(**{k: _coerce(cls, k, v, source) for k, v in values.items()})
+
+
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def parse_duration(text: str | int | float) -> float | None:
+    """``"90s"``, ``"25m"``, ``"2h"``, ``"1h30m"``, ``"1.5h"`` or a bare number of seconds -> seconds (>= 0);
+    None if the text is not a duration."""
+    if isinstance(text, bool):
+        return None
+    if isinstance(text, (int, float)):
+        return float(text) if math.isfinite(text) and text >= 0 else None
+    s = str(text).strip().lower()
+    if re.fullmatch(r"\d+(\.\d*)?", s):
+        return float(s)
+    parts = re.findall(r"(\d+(?:\.\d*)?)([hms])", s)
+    if not parts or "".join(a + u for a, u in parts) != s or len({u for _, u in parts}) != len(parts):
+        return None
+    return sum(float(a) * _DURATION_UNITS[u] for a, u in parts)
 
 
 def _coerce(cls: type, name: str, value: Any, source: str) -> Any:

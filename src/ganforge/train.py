@@ -127,6 +127,8 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = False, download: bool = False,
                  dataset: ArrayDataset | None = None, progress: bool | None = None):
+        self.started = time.perf_counter()  # --time-budget counts from here: data loading is part of a run's time
+        self.budget_reached = False
         self.cfg = cfg.validate()
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
@@ -224,9 +226,14 @@ class Trainer:
         if resume:
             self.load_state_dict(load_checkpoint(latest, self.device), latest)
             self.checkpoint_step = self.step
+        self.tensorboard = None
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_yaml_config(self.cfg, self.run_dir / "config.yaml")
+            if cfg.log == "tensorboard":
+                from .tensorboard_log import TensorBoardLog
+
+                self.tensorboard = TensorBoardLog(self.run_dir, self.cfg.to_dict(), self.step)
 
     @property
     def generator(self) -> nn.Module:
@@ -339,14 +346,20 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                     if self.step % 10 == 0 or self.step == self.total_steps:
-                        rate = count * self.images_per_step / max(time.perf_counter() - interval_start, 1e-9)
-                        bar.set_postfix_str(self._format(sums, count, rate), refresh=False)
+                        steps_per_s = count / max(time.perf_counter() - interval_start, 1e-9)
+                        if self.cfg.time_budget_s:  # the bar ends (and its eta counts to) where the budget does
+                            bar.total = min(self.total_steps, self.step + round(self.eta_s(steps_per_s) * steps_per_s))
+                        bar.set_postfix_str(self._format(sums, count, steps_per_s * self.images_per_step),
+                                            refresh=False)
                 elif self.is_main and time.perf_counter() - last_heartbeat >= HEARTBEAT_S:
                     last_heartbeat = time.perf_counter()  # logs (nohup, CI) get a line a minute between samples
                     print(self._heartbeat(count / max(last_heartbeat - interval_start, 1e-9)), flush=True)
                 done = self.step == self.total_steps
-                # under torchrun a signal may reach the ranks at different steps: they agree before acting
-                stopping = self.dist.any_true(bool(stop)) if self.dist.enabled else bool(stop)
+                over_budget = self.budget_left_s() == 0.0
+                # under torchrun a signal (or the budget) may reach the ranks at different steps: they agree
+                stopping = bool(stop) or over_budget
+                if self.dist.enabled:
+                    stopping = self.dist.any_true(stopping)
                 if self.step % self.cfg.sample_every == 0 or done or stopping:
                     self.check_finite_weights()
                     now = time.perf_counter()
@@ -367,14 +380,18 @@ class Trainer:
                     interval_start += eval_s
                 early = self.cfg.early_stop and self.cfg.eval_every and self.step % self.cfg.eval_every == 0 \
                     and self._early_stop_agreed()
-                if self.step % self.cfg.checkpoint_every == 0 or done or stopping or early:
+                keep = self.cfg.keep_every and self.step % self.cfg.keep_every == 0  # keeping implies saving
+                if self.step % self.cfg.checkpoint_every == 0 or keep or done or stopping or early:
                     now = time.perf_counter()
                     self.elapsed_s += now - t0  # every checkpoint carries the training time so far
                     t0 = now
                     self.check_finite_weights()  # never overwrite the last good checkpoint with a broken state
                     self.save_checkpoint()
                 if stopping:
-                    raise TrainingInterrupted(stop[0] if stop else signal.SIGTERM, self.step)
+                    if stop or not self.cfg.time_budget_s:
+                        raise TrainingInterrupted(stop[0] if stop else signal.SIGTERM, self.step)
+                    self.budget_reached = True  # a clean end: samples and checkpoint are written
+                    break
                 if early:
                     if self.is_main:
                         print(f"step {self.step}/{self.total_steps}  early stop: {self.cfg.keep_best} has not "
@@ -442,6 +459,8 @@ class Trainer:
         record = {"step": self.step, **{f"metric/{k}": round(float(v), 6) for k, v in values.items()}}
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(strict_json(record) + "\n")
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(record)
         if not self.progress:
             print(f"step {self.step}/{self.total_steps}  " + "  ".join(f"{k} {v:.4g}" for k, v in values.items()),
                   flush=True)
@@ -471,10 +490,20 @@ class Trainer:
         stale = self.best["stale"] >= self.cfg.early_stop
         return self.dist.any_true(stale) if self.dist.enabled else stale
 
+    def budget_left_s(self) -> float | None:
+        """Seconds left of ``--time-budget`` (0.0 once spent), or None without a budget."""
+        budget = self.cfg.time_budget_s
+        return None if budget is None else max(0.0, budget - (time.perf_counter() - self.started))
+
+    def eta_s(self, steps_per_s: float) -> float:
+        """Seconds until the run ends: the remaining steps at ``steps_per_s``, or the budget if it ends first."""
+        left = (self.total_steps - self.step) / max(steps_per_s, 1e-9)
+        budget_left = self.budget_left_s()
+        return left if budget_left is None else min(left, budget_left)
+
     def _heartbeat(self, steps_per_s: float) -> str:
         """``step S/T  img/s R  eta 12m05s``: the progress line of a run without a terminal."""
-        left = (self.total_steps - self.step) / max(steps_per_s, 1e-9)
-        minutes, seconds = divmod(int(left), 60)
+        minutes, seconds = divmod(int(self.eta_s(steps_per_s)), 60)
         return (f"step {self.step}/{self.total_steps}  img/s {steps_per_s * self.images_per_step:.0f}  "
                 f"eta {minutes}m{seconds:02d}s")
 
@@ -494,6 +523,8 @@ class Trainer:
         record.update(extra or {})
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(strict_json(record) + "\n")
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(record)
 
     def _truncate_metrics_after(self, step: int) -> None:
         """On resume, drop log lines written after the checkpoint we resume from (they will be redone), and
@@ -533,6 +564,8 @@ class Trainer:
             latent = self.model.sample_latent(2000, torch.Generator().manual_seed(self.cfg.seed + 3))
             save_points_plot(self.generate(latent).numpy(), path, self.dataset.split("test")[:2000],
                              title=f"{self.cfg.model} on {self.cfg.data}, step {self.step}")
+        if self.tensorboard is not None:
+            self.tensorboard.image_file("samples", path, self.step)
         return path
 
     # ----------------------------------------------------------------- checkpoints

@@ -1,4 +1,5 @@
-"""``ganforge eval``: measure a trained run (or held-out real data, the floor) and write eval.json."""
+"""``ganforge eval``: measure a trained run (or held-out real data, the floor, or samples made elsewhere) and
+write eval.json."""
 
 from __future__ import annotations
 
@@ -20,16 +21,23 @@ def add_parser(sub) -> None:
         description="Score a run's samples against its dataset's train split and write RUN_DIR/eval.json, or "
                     "(--real DATASET) score held-out real data the same way: the floor every model is read "
                     "against. Metrics: parzen (2014 protocol), fid, kid, is, pr (precision/recall, k=3), "
-                    "dc (density/coverage, k=5), modes (toy modes or image classes), memorisation.")
+                    "dc (density/coverage, k=5), modes (toy modes or image classes), memorisation. "
+                    "--samples PATH scores samples made by any program (a folder of images, an .npy/.npz array "
+                    "(N, C, H, W) or (N, H, W), uint8 or floats in [0, 1]) against --real DATASET[:split] or a "
+                    "second --samples, with the same features and metrics.")
     p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="run directory (omit with --real)")
     p.add_argument("--real", metavar="DATASET", default=None,
-                   help="evaluate held-out real data (test split vs train split) instead of a run")
+                   help="evaluate held-out real data (test split vs train split) instead of a run; with --samples: "
+                        "the reference, DATASET or DATASET:SPLIT  [split train]")
+    p.add_argument("--samples", metavar="PATH", action="append", default=None,
+                   help="score these samples: a folder of images, an .npy/.npz array or a run directory; a second "
+                        "--samples is the reference instead of --real (metrics fid, kid, is, pr, dc)")
     p.add_argument("--metrics", default=None,
                    help=f"comma-separated metrics  [images {IMAGE_METRICS}; points without is]")
     p.add_argument("--n", type=int, default=10000,
                    help="samples, training and (floor) test examples compared; capped by the split sizes  [10000]")
     p.add_argument("--features", default=None,
-                   help="feature extractor: domain, domain:PATH, inception, inception:PATH, raw  "
+                   help="feature extractor: domain, domain:PATH, domain:DATASET, inception, inception:PATH, raw  "
                         "[domain for images, raw for points]")
     p.add_argument("--seed", type=int, default=0, help="noise seed for the samples  [0]")
     p.add_argument("--checkpoint", default="latest", metavar="WHICH",
@@ -63,6 +71,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ..data import load_dataset
     from ..metrics.evaluate import default_features, evaluate_model, evaluate_real, format_table, parse_metrics
 
+    if args.samples:
+        return cmd_eval_samples(args)
     if (args.run_dir is None) == (args.real is None):
         raise UserError("ganforge eval: expected either RUN_DIR or --real DATASET (one of them)")
     if args.n < 2:
@@ -117,4 +127,112 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if out is not None:
         _write_json(record, out)
         print(f"ganforge: wrote {out}")
+    return 0
+
+
+#: What two sets of samples can be compared with: metrics that need only candidates and reference features.
+SAMPLES_PAIR_METRICS = "fid,kid,is,pr,dc"
+
+
+def _parse_real(spec: str) -> tuple[str, str]:
+    """``fashion-mnist:test`` -> ``("fashion-mnist", "test")``; no split (or ``folder:PATH``) -> train."""
+    from ..data.core import SPLITS
+
+    name, _, split = spec.rpartition(":")
+    return (name, split) if name and split in SPLITS else (spec, "train")
+
+
+def _is_run_dir(path: str) -> bool:
+    return (Path(path) / "checkpoints" / "latest.pt").is_file()
+
+
+def cmd_eval_samples(args: argparse.Namespace) -> int:
+    """``--samples A [--samples B | --real DATASET[:split]]``: the samples in A scored through
+    :func:`ganforge.metrics.evaluate.evaluate_samples`, the function a run's own samples go through."""
+    from .. import models  # noqa: F401  (models register their own metrics)
+    from ..data import ArrayDataset, load_dataset
+    from ..data.samples import load_samples
+    from ..metrics.evaluate import default_features, evaluate_samples, format_table, parse_metrics, sample_from
+
+    if args.run_dir is not None:
+        raise UserError(f"ganforge eval: give the run as --samples {args.run_dir} (RUN_DIR and --samples exclude "
+                        "each other)")
+    if len(args.samples) > 2 or (len(args.samples) == 2) == (args.real is not None):
+        raise UserError("--samples PATH: expected a reference, either --real DATASET[:SPLIT] or a second "
+                        "--samples PATH (one of them)")
+    if args.n < 2:
+        raise UserError(f"--n {args.n}: expected an integer >= 2")
+    if args.compare_real:
+        raise UserError("--compare-real: not with --samples (run 'ganforge eval --real DATASET' for the floor)")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
+    t_start = time.perf_counter()
+    path, runs = args.samples[0], {p: None for p in args.samples if _is_run_dir(p)}
+    if runs:
+        from ..run import load_run
+
+        runs = {p: load_run(p) for p in runs}
+    if args.real is not None:
+        name, split = _parse_real(args.real)
+        first = runs.get(path)
+        data_dir = args.data_dir or (first.config.data_dir if first is not None else None)
+        ds = load_dataset(name, data_dir, False, first.config.image_size if first is not None else None)
+        reference = f"{ds.name}:{split}"
+        metrics_default = IMAGE_METRICS if ds.kind == "image" else POINT_METRICS
+    else:
+        ref_path = args.samples[1]
+        ref_run = runs.get(ref_path)
+        if ref_run is not None:
+            ref = sample_from(ref_run, args.n, args.seed + 1, ref_run.data.kind)  # another seed than the first's
+        else:
+            ref = load_samples(ref_path)
+        kind = "image" if ref.ndim == 4 else "points"
+        known = [r.data_name for r in runs.values()]
+        ds = ArrayDataset(known[0] if known else f"samples:{ref_path}", kind, {"train": ref.numpy()},
+                          source=str(ref_path))
+        split, reference = "train", str(ref_path)
+        metrics_default = SAMPLES_PAIR_METRICS if kind == "image" else "fid,kid,pr,dc"
+    metrics = parse_metrics(args.metrics or metrics_default)
+    if args.real is None:
+        allowed = set(SAMPLES_PAIR_METRICS.split(","))
+        if set(metrics) - allowed:
+            raise UserError(f"--metrics {','.join(sorted(set(metrics) - allowed))}: two --samples compare with "
+                            f"{SAMPLES_PAIR_METRICS} only (the others need a dataset's splits: use --real)")
+        if (args.features or default_features(ds)) == "domain" and not runs:
+            raise UserError("--features: two --samples name no dataset whose domain classifier to use: give "
+                            "--features domain:DATASET (e.g. domain:mnist), domain:FILE.safetensors or inception")
+    ref_len = len(ds.split(split))
+    run = runs.get(path)
+    if run is not None:
+        n = min(args.n, ref_len)
+        candidates = sample_from(run, n, args.seed, ds.kind)
+    else:
+        candidates = load_samples(path)
+        n = min(args.n, len(candidates), ref_len)
+        candidates = candidates[:n]
+    shape = tuple(candidates.shape[1:])
+    if shape != ds.shape:
+        raise UserError(f"--samples {path}: samples of shape {shape}, expected {ds.shape} like {reference}")
+    features = args.features or default_features(ds)
+    print(f"ganforge: evaluating {n} samples from {path} against the first {n} of {reference} with {features} "
+          "features", flush=True)
+    timings: dict[str, float] = {}
+    notes: dict = {}
+    use_cache = not args.no_cache and args.real is not None  # another program's samples are no reference to keep
+    values = evaluate_samples(candidates, ds, metrics, features, args.seed, use_cache, timings, notes,
+                              model=run.model if run is not None else None, reference_split=split,
+                              log=lambda s: print(f"  {s}", flush=True))
+    for name, secs in timings.items():
+        print(f"  {name}: done in {secs:.1f} s", flush=True)
+    record = {"dataset": ds.name, "features": features, "n": n, "seed": args.seed, "metrics": metrics,
+              "samples": str(path), "reference": reference, "values": values, "seconds": timings, "notes": notes,
+              "total_seconds": round(time.perf_counter() - t_start, 2)}
+    if run is not None:
+        record.update({"run_dir": str(run.run_dir), "model": run.config.model, "step": run.step})
+    print(format_table({f"samples {Path(path).name}": values}))
+    if args.out:
+        _write_json(record, Path(args.out))
+        print(f"ganforge: wrote {args.out}")
     return 0

@@ -9,7 +9,8 @@ from pathlib import Path
 def add_parser(sub) -> None:
     p = sub.add_parser("features", help="train or inspect feature extractors for metrics",
                        description="Feature extractors for FID/KID/precision-recall: 'train' fits a domain "
-                                   "classifier to a labelled image dataset; 'info' shows an extractor.")
+                                   "classifier to a labelled image dataset; 'list' shows those shipped and "
+                                   "trained; 'info' shows one.")
     fsub = p.add_subparsers(dest="features_command", metavar="ACTION", required=True)
     t = fsub.add_parser("train", help="train a domain classifier CNN (penultimate layer = features)")
     t.add_argument("--data", required=True, help="labelled image dataset: fashion-mnist, mnist, digits, cifar10")
@@ -23,6 +24,9 @@ def add_parser(sub) -> None:
     t.add_argument("--out", default=None, help="weights file (.safetensors)  [~/.cache/ganforge/features/"
                                                "domain-DATA.safetensors]")
     t.set_defaults(func=cmd_features_train)
+    ls = fsub.add_parser("list", help="list the domain classifiers that ship with ganforge or that you trained, "
+                                      "with their test accuracy")
+    ls.set_defaults(func=cmd_features_list)
     i = fsub.add_parser("info", help="show a domain classifier's provenance and test accuracy")
     i.add_argument("--data", required=True, help="dataset whose domain classifier to show")
     i.add_argument("--weights", default=None, help="a weights file instead of the shipped/cached one")
@@ -66,4 +70,19 @@ def cmd_features_info(args: argparse.Namespace) -> int:
     print(f"domain classifier for {args.data}: {model.config()}, {n_params:,} parameters")
     for key, value in model.info.items():
         print(f"  {key}: {value}")
+    return 0
+
+
+def cmd_features_list(args: argparse.Namespace) -> int:
+    from ..features.domain import list_domain_classifiers
+    from ..features.inception import default_inception_path
+
+    rows = list_domain_classifiers()
+    print(f"{'dataset':<16} {'where':<9} {'test acc':>8} {'epochs':>6} {'MB':>6}  path")
+    for r in rows:
+        acc = f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "?"
+        print(f"{r['dataset']:<16} {r['where']:<9} {acc:>8} {r['epochs'] or '?':>6} {r['size_mb']:>6.2f}  {r['path']}")
+    inception = default_inception_path()
+    print(f"inception: FID Inception-v3 weights {'found at ' + str(inception) if inception.is_file() else 'not found'}"
+          f"{'' if inception.is_file() else ' (--features inception:PATH, or place them at ' + str(inception) + ')'}")
     return 0

@@ -41,7 +41,8 @@ TRAIN_HELP = {
     "seed": "random seed; runs with the same seed are identical on CPU  [0]",
     "sample_every": "write a sample grid and a metrics.jsonl line every N steps  [500]",
     "checkpoint_every": "overwrite checkpoints/latest.pt every N steps  [1000]",
-    "keep_every": "also keep checkpoints/step_XXXXXX.pt every N steps; 0 keeps none  [0]",
+    "keep_every": "also keep checkpoints/step_XXXXXX.pt every N steps (a checkpoint is saved at those steps "
+                  "whatever --checkpoint-every says); 0 keeps none  [0]",
     "device": "auto, cpu or cuda  [auto]",
     "eval_every": "every N steps, compute --eval-metrics on --eval-n samples into metrics.jsonl; 0 never  [0]",
     "eval_metrics": "comma-separated metrics for --eval-every (see ganforge eval --help)  [fid,kid]",
@@ -99,12 +100,16 @@ TRAIN_HELP = {
                  "(fid, kid: lower is better; accuracy (sgan) and others: higher); sample/eval --checkpoint best  "
                  "[none]",
     "early_stop": "stop when --keep-best's metric has not improved for this many evaluations  [0: never]",
+    "time_budget": "stop cleanly (samples, checkpoint, exit 0) once this much wall-clock time has passed since "
+                   "the command started: 90s, 25m, 2h, 1h30m; --resume starts a new budget; 0 for none  [none]",
+    "log": "jsonl (metrics.jsonl only) or tensorboard: also TensorBoard event files in RUN_DIR (scalars, "
+           "sample grids, the config; pip install 'ganforge[tensorboard]')  [jsonl]",
 }
 #: What may change when a run is resumed; anything else would make a different run. The one list: --help,
 #: the error message and the README (checked by a test) are made from it.
 RESUMABLE = ("steps", "epochs", "sample_every", "checkpoint_every", "keep_every", "device", "data_dir",
              "max_image_pixels", "eval_every", "eval_metrics", "eval_n", "compile", "amp", "channels_last",
-             "early_stop")
+             "early_stop", "time_budget", "log")
 
 
 def resumable_flags() -> str:
@@ -171,12 +176,31 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
     return cfg, run_dir
 
 
+def seconds_since_process_start() -> float:
+    """Wall-clock seconds since this process started (Linux: /proc), so that ``ganforge train --time-budget``
+    run as a command covers the interpreter's and torch's start-up too; 0 where unknown (the budget then
+    counts from the Trainer's creation, as it always does when ``cli.main`` is called from Python)."""
+    import os
+
+    try:
+        fields_after_name = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        start_ticks = int(fields_after_name[19])  # field 22 of proc(5), starttime, in clock ticks since boot
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0.0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    import time
+
     from ..train import Trainer, TrainingInterrupted
 
     cfg, run_dir = _resolve_train_config(args)
     trainer = Trainer(cfg, run_dir, resume=args.resume, download=args.download,
                       progress=False if args.no_progress else None)
+    if getattr(args, "command_line", False):  # not when called from Python: the process may be a long-lived one
+        trainer.started = min(trainer.started, time.perf_counter() - seconds_since_process_start())
     say = print if trainer.is_main else (lambda *a, **k: None)  # under torchrun, rank 0 speaks for all
     sizes = ", ".join(f"{name} {sum(p.numel() for p in m.parameters()):,} params"
                       for name, m in trainer.model.named_children())
@@ -190,6 +214,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         say(f"ganforge: interrupted at step {e.step}; checkpoint saved to {run_dir / 'checkpoints/latest.pt'}; "
             f"continue with: ganforge train --out {run_dir} --resume", file=sys.stderr)
         return 128 + e.signum
+    if trainer.budget_reached:
+        spent = time.perf_counter() - trainer.started
+        say(f"ganforge: time budget reached ({cfg.time_budget}; {spent:.1f} s) at step {trainer.step}/"
+            f"{trainer.total_steps}; "
+            f"checkpoint saved to {run_dir / 'checkpoints/latest.pt'}; continue with: ganforge train --out "
+            f"{run_dir} --resume --time-budget DURATION")
+        return 0
     say(f"ganforge: done at step {trainer.step} in {trainer.elapsed_s:.1f} s; samples "
         f"{run_dir / 'samples' / f'step_{trainer.step:06d}.png'}; checkpoint {run_dir / 'checkpoints' / 'latest.pt'}")
     return 0

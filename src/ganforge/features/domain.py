@@ -150,6 +150,29 @@ def read_domain_classifier(path: str | Path) -> tuple[DomainClassifier, dict]:
     return model.eval(), info
 
 
+def list_domain_classifiers() -> list[dict]:
+    """Every domain classifier found, shipped ones first then the user's cache: ``{"dataset", "where"
+    ("shipped" or "cache"), "path", "test_accuracy", "val_accuracy", "epochs", "size_mb"}`` read from each
+    file's metadata (no weights are loaded). A cached file a shipped one overrides is marked ``"shadowed"``."""
+    from safetensors import safe_open
+
+    found, seen = [], set()
+    for where, folder in (("shipped", WEIGHTS_DIR), ("cache", default_weights_path("x").parent)):
+        for path in sorted(folder.glob("domain-*.safetensors")):
+            try:
+                with safe_open(str(path), framework="pt") as f:
+                    meta = f.metadata() or {}
+            except Exception:  # a damaged file: listed, so the user sees it
+                meta = {}
+            info = json.loads(meta.get("info", "{}")) if meta.get("format") == FORMAT else {}
+            name = path.stem[len("domain-"):]
+            found.append({"dataset": name, "where": where if name not in seen else "shadowed", "path": str(path),
+                          "test_accuracy": info.get("test_accuracy"), "val_accuracy": info.get("val_accuracy"),
+                          "epochs": info.get("epochs"), "size_mb": round(path.stat().st_size / 1e6, 2)})
+            seen.add(name)
+    return found
+
+
 def load_domain_classifier(data_family: str, path: str | Path | None = None) -> DomainClassifier:
     """The domain classifier of a dataset (``fashion-mnist``, ``digits``, or one you trained, e.g. ``mnist``):
     ``path`` if given, else the weights shipped in the package, else those in the user's cache. Its ``info``

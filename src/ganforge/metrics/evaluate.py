@@ -66,7 +66,8 @@ def default_features(dataset: ArrayDataset) -> str:
 @dataclass
 class EvalContext:
     """What the metrics of one evaluation share. ``candidates``: generated samples (images float
-    ``(n, C, H, W)`` in [0, 1] or points ``(n, D)``), or held-out real data for the floor (``model`` None).
+    ``(n, C, H, W)`` in [0, 1] or points ``(n, D)``), or held-out real data for the floor (``floor`` True).
+    ``model`` is the GANModel that made them (None for the floor and for samples made elsewhere).
     ``heldout_split`` is real data neither the model nor the candidates came from ("test" for a model,
     "val" for the floor); ``reference_split`` ("train") is what candidates are compared with."""
 
@@ -81,13 +82,14 @@ class EvalContext:
     use_cache: bool = True
     log: Callable[[str], None] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    floor: bool = False
     _extractor: Any = None
     _candidate_features: tuple | None = None
     _reference_logged: set = field(default_factory=set)
 
     @property
     def is_real_floor(self) -> bool:
-        return self.model is None
+        return self.floor
 
     def extractor(self):
         if self._extractor is None:
@@ -279,8 +281,27 @@ def evaluate_model(model_or_run: Any, dataset: ArrayDataset, metrics: list[str] 
         raise UserError(f"{where}: {bad:,} of {n:,} samples are NaN or infinite: expected finite samples "
                         "(the weights diverged; train again with a lower --lr)")
     model = getattr(model_or_run, "model", model_or_run)
+    return evaluate_samples(candidates, dataset, metrics, features, seed, use_cache, timings, notes, model=model,
+                            log=log)
+
+
+def evaluate_samples(candidates: torch.Tensor, dataset: ArrayDataset, metrics: list[str] | str,
+                     features: str | None = None, seed: int = 0, use_cache: bool = True,
+                     timings: dict[str, float] | None = None, notes: dict[str, Any] | None = None, *,
+                     model: Any = None, reference_split: str = "train",
+                     log: Callable[[str], None] | None = None) -> dict[str, float]:
+    """Score ``candidates`` (images float ``(n, C, H, W)`` in [0, 1] or points ``(n, D)``; a run's samples or
+    samples made elsewhere, ``ganforge eval --samples``) against the first ``n`` examples of
+    ``dataset``'s ``reference_split``; held-out comparisons (modes, memorisation) use test, or val when the
+    reference is test. The one function every model and every outside array goes through. ``log`` gets a
+    line per stage (``ganforge eval``'s live progress)."""
+    metrics = parse_metrics(metrics)
+    n = len(candidates)
+    if n < 2:
+        raise UserError(f"samples: {n} given, expected at least 2")
+    heldout = "val" if reference_split == "test" else "test"
     ctx = EvalContext(dataset, candidates, n, features or default_features(dataset), model=model, seed=seed,
-                      use_cache=use_cache)
+                      use_cache=use_cache, reference_split=reference_split, heldout_split=heldout)
     values, seconds = run_metrics(ctx, metrics, log)
     if timings is not None:
         timings.update(seconds)
@@ -296,7 +317,7 @@ def evaluate_real(dataset: ArrayDataset, metrics: list[str] | str, n: int, featu
     (held-out comparisons use val). Returns ``(values, seconds, notes)``."""
     metrics = parse_metrics(metrics)
     ctx = EvalContext(dataset, to_unit_range(dataset.split("test")[:n]), n, features or default_features(dataset),
-                      model=None, heldout_split="val", seed=seed, use_cache=use_cache)
+                      model=None, heldout_split="val", seed=seed, use_cache=use_cache, floor=True)
     values, seconds = run_metrics(ctx, metrics, log)
     return values, seconds, ctx.notes
 

@@ -1,0 +1,49 @@
+"""``ganforge export``: a run's generator as an ONNX or TorchScript file, for serving outside Python."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import UserError
+
+#: ``--check`` fails above this largest absolute difference from PyTorch (pixels in [0, 1]).
+CHECK_TOLERANCE = 1e-4
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("export", help="export a run's generator to ONNX or TorchScript",
+                       description="Write the generator of RUN_DIR's latest checkpoint as one file mapping latents "
+                                   "to samples in the data's range (images float (N, C, H, W) in [0, 1]), with the "
+                                   "latent size, prior and output range stored as metadata. ONNX needs "
+                                   "pip install 'ganforge[export]' (onnx; onnxruntime for --check).")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--format", required=True, choices=("onnx", "torchscript"), help="file format")
+    p.add_argument("--out", required=True, metavar="FILE", help="output file (.onnx or .pt)")
+    p.add_argument("--check", action="store_true",
+                   help=f"run the exported file (onnxruntime for ONNX) on fixed latents and compare with PyTorch; "
+                        f"exit 1 if they differ by more than {CHECK_TOLERANCE:g}")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..export import check_export, export_generator
+    from ..run import load_run
+
+    out = Path(args.out)
+    expected = ".onnx" if args.format == "onnx" else ".pt"
+    if out.suffix != expected:
+        raise UserError(f"--out {out}: expected a {expected} file name for --format {args.format}")
+    run = load_run(args.run_dir)
+    meta = export_generator(run, args.format, out)
+    inputs = ", ".join(f"{i['name']} {tuple(i['shape'])} {i['dtype']}" for i in meta["inputs"])
+    print(f"ganforge: exported the {meta['model']} generator of {run.run_dir} (step {run.step}) to {out} "
+          f"({out.stat().st_size / 1e6:.2f} MB); inputs {inputs} (prior {meta['prior']}); output x "
+          f"{tuple(meta['output']['shape'])} in {meta['output']['range']}")
+    if args.check:
+        diff = check_export(run, out, args.format)
+        ok = diff <= CHECK_TOLERANCE
+        print(f"ganforge: check {'passed' if ok else 'FAILED'}: largest difference from PyTorch {diff:.2e} "
+              f"(tolerance {CHECK_TOLERANCE:g})")
+        return 0 if ok else 1
+    return 0

@@ -1,0 +1,91 @@
+"""``ganforge export``: the ONNX and TorchScript generators reproduce PyTorch's samples to 1e-4, at any batch
+size, with the latent size, prior and output range stored in the file."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ganforge import cli
+from ganforge.config import TrainConfig
+from ganforge.export import check_export, export_generator, fixed_latents, read_metadata, run_exported
+from ganforge.run import load_run
+from ganforge.train import Trainer
+
+MODELS = {
+    "dcgan": dict(model="dcgan", width=8),
+    "cgan": dict(model="cgan", width=8),  # two inputs: z and the class y (int64)
+    "infogan": dict(model="infogan", width=8),  # three inputs: z, c1, continuous codes
+    "gan": dict(model="gan", width=32, prior="uniform"),  # the 2014 MLPs, uniform prior
+}
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def run_dir(request, tmp_path_factory):
+    torch.set_num_threads(1)
+    run_dir = tmp_path_factory.mktemp("export") / request.param
+    cfg = TrainConfig(data="digits", steps=3, batch_size=16, latent_dim=8, sample_every=1000, device="cpu",
+                      **MODELS[request.param])
+    Trainer(cfg, run_dir, progress=False).fit()
+    return run_dir
+
+
+def _to_unit(run, latents):
+    with torch.inference_mode():
+        x = run.model.generate(latents[0] if len(latents) == 1 else latents)
+    return (x.add(1).mul(0.5).clamp(0, 1)).numpy()  # LoadedRun.sample's map to [0, 1]
+
+
+@pytest.mark.parametrize("fmt, suffix", [("torchscript", ".pt"), ("onnx", ".onnx")])
+def test_exported_generator_reproduces_pytorch_samples(run_dir, tmp_path, fmt, suffix):
+    if fmt == "onnx":
+        pytest.importorskip("onnx")
+        pytest.importorskip("onnxruntime")
+    run = load_run(run_dir)
+    out = tmp_path / f"g{suffix}"
+    meta = export_generator(run, fmt, out)
+    for n in (1, 5, 33):  # the batch axis is dynamic: sizes other than the traced one
+        latents = fixed_latents(run, n, seed=n)
+        got = run_exported(out, fmt, latents)
+        assert got.shape == (n, 1, 8, 8)
+        np.testing.assert_allclose(got, _to_unit(run, latents), atol=1e-4, rtol=0)
+    # the samples a user gets from LoadedRun.sample come from the same latents
+    seeded = fixed_latents(run, 4, seed=7)
+    np.testing.assert_allclose(run_exported(out, fmt, seeded),
+                               run.sample(4, seed=7).numpy(), atol=1e-4, rtol=0)
+    assert check_export(run, out, fmt) <= 1e-4
+    if fmt == "torchscript":  # the generator's weights only: no discriminator in the file
+        exported = sum(p.numel() for p in torch.jit.load(str(out)).parameters())
+        assert exported == sum(p.numel() for p in run.generator.parameters())
+    stored = read_metadata(out)
+    assert stored == json.loads(json.dumps(meta))
+    assert stored["latent_dim"] == 8 and stored["prior"] == run.config.prior
+    assert stored["output"]["range"] == "[0, 1]" and stored["inputs"][0] == {"name": "z", "shape": [-1, 8],
+                                                                              "dtype": "float32"}
+
+
+def test_readme_three_lines_sample_from_the_onnx_file(tmp_path):
+    """The README's onnxruntime snippet, as written there, gives images in [0, 1]."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    run_dir = tmp_path / "run"
+    Trainer(TrainConfig(data="digits", steps=2, batch_size=16, width=8, latent_dim=8, sample_every=1000,
+                        device="cpu"), run_dir, progress=False).fit()
+    assert cli.main(["export", str(run_dir), "--format", "onnx", "--out", str(tmp_path / "g.onnx"), "--check"]) == 0
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "g.onnx")).metadata_props}
+    assert props["latent_dim"] == "8" and props["prior"] == "normal" and props["output_range"] == "[0, 1]"
+    session = ort.InferenceSession(str(tmp_path / "g.onnx"))
+    images = session.run(None, {"z": np.random.randn(16, int(props["latent_dim"])).astype(np.float32)})[0]
+    assert images.shape == (16, 1, 8, 8) and images.min() >= 0 and images.max() <= 1
+
+
+def test_export_cli_checks_and_refuses_a_wrong_suffix(run_dir, tmp_path, capsys):
+    assert cli.main(["export", str(run_dir), "--format", "torchscript", "--out", str(tmp_path / "g.pt"),
+                     "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "check passed" in out and "prior" in out
+    assert cli.main(["export", str(run_dir), "--format", "onnx", "--out", str(tmp_path / "g.pt")]) == 2
+    assert "expected a .onnx file name" in capsys.readouterr().err
