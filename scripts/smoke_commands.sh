@@ -32,6 +32,9 @@ step lab 1d --steps 20 --frames 3 --out lab1d
 step lab 2d --model gan --steps 20 --frames 3 --workers 1 --out lab2d
 step latent interpolate img --rows 2 --steps 3 --out walk.png
 step latent sheet img --n 8 --out sheet.png
+step eval --samples s.npy --real digits --metrics fid,pr
+step features list
+step export img --format torchscript --out g.pt --check
 step report img
 step bench --quick --rounds 1 --steps 1
 echo "smoke: every command ran"
