@@ -11,15 +11,17 @@ from ganforge.threads import choose_threads, is_tiny_workload
 
 @pytest.mark.parametrize("cores,load,tiny,threads,policy", [
     (2, 0.1, False, 2, "spin"),      # idle: every core, spinning threads (faster on an idle machine)
-    (2, 0.9, False, 1, "passive"),   # one core busy: the free one
+    (2, 0.9, False, 2, "passive"),   # one core busy: both cores, threads that sleep when idle
+    (2, 2.0, False, 2, "passive"),   # two busy processes on 2 cores: passive threads still take their share
     (2, 7.5, False, 1, "passive"),   # the issue's machine: load 7-8 on 2 cores
-    (16, 3.6, False, 12, "passive"),  # some load: the free cores, threads that sleep when idle
+    (16, 3.6, False, 16, "passive"),  # some load: every core, threads that sleep when idle
+    (16, 20.0, False, 1, "passive"),  # oversubscribed beyond the cores: one thread
     (16, 0.0, True, 1, "passive"),   # toy points / 8x8 digits: one thread even on an idle machine
 ])
 def test_threads_are_the_free_cores_and_spin_only_when_idle(cores, load, tiny, threads, policy):
     choice = choose_threads(None, tiny=tiny, cores=cores, load=load, environ={})
     assert (choice.threads, choice.wait_policy) == (threads, policy)
-    assert f"load {load:.1f} on {cores} cores" in str(choice)
+    assert f"{load:.1f} of {cores} cores busy" in str(choice)
 
 
 def test_the_user_wins_over_the_rule():
@@ -57,3 +59,27 @@ def test_the_start_up_line_names_the_choice(tmp_path, capsys):
                  "--threads", "1", "--no-progress", "--out", str(tmp_path / "r")]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith("ganforge: training gan on ring8") and "; threads 1 (--threads; " in first
+
+
+def test_busy_cores_sees_a_busy_process_at_once_where_the_load_average_lags():
+    """A process that started a moment ago already counts (the 1-minute load average would still be ~0)."""
+    import multiprocessing as mp
+    import time
+
+    from ganforge.threads import busy_cores
+
+    def spin(deadline):
+        while time.time() < deadline:
+            pass
+
+    quiet = busy_cores(0.3)
+    proc = mp.get_context("fork").Process(target=spin, args=(time.time() + 5,))
+    proc.start()
+    try:
+        time.sleep(0.3)
+        loaded = busy_cores(0.3)
+    finally:
+        proc.terminate()
+        proc.join()
+    assert loaded is not None and quiet is not None
+    assert loaded >= quiet + 0.6, (quiet, loaded)

@@ -4,9 +4,11 @@ torch's CPU kernels run on an OpenMP pool that by default has one thread per cor
 *spinning* between parallel regions. On an idle machine spinning is faster (docs/performance.md: dcgan
 28x28, 460 vs 320 img/s). On a machine other work is also using, spinning threads fight the other processes
 for the cores and a 20-step run took 37x longer (156.7 s vs 4.2 s with one thread). So the CLI looks at the
-machine first -- usable cores, the 1-minute load average, whether the workload is tiny -- and chooses:
+machine first -- usable cores, how many cores other processes keep busy *now*, whether the workload is
+tiny -- and chooses:
 
-* threads: the cores not already busy (``cores - load``, rounded, at least 1); 1 for tiny workloads (toy
+* threads: every core while other work keeps at most every core busy, else the cores not already busy
+  (``cores - busy``, rounded, at least 1); 1 for tiny workloads (toy
   points, MLPs on 8x8 digits), whose layers are too small for a second thread to pay;
 * ``OMP_WAIT_POLICY``: spinning (OpenMP's default) only when torch gets several threads on an idle machine,
   ``PASSIVE`` otherwise (threads sleep at once when idle, so they cannot starve other processes).
@@ -23,7 +25,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-#: Below this 1-minute load average the machine counts as idle: spinning OpenMP threads pay there.
+#: Below this many busy cores the machine counts as idle: spinning OpenMP threads pay there.
 IDLE_LOAD = 0.5
 #: Toy point sets: every model on them is too small for more than one thread.
 TOY_DATA = ("gauss1d", "bimodal1d", "ring8", "grid25")
@@ -57,12 +59,40 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def load_average() -> float | None:
-    """The 1-minute load average, or None where the OS has none (Windows)."""
+#: How long :func:`busy_cores` watches the machine, in seconds.
+BUSY_WINDOW_S = 0.2
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """``(busy, total)`` jiffies of all CPUs from /proc/stat, or None where there is none."""
     try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
         return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest time is inside user)
+    return total - idle, total
+
+
+def busy_cores(window_s: float = BUSY_WINDOW_S) -> float | None:
+    """Cores other processes keep busy now: the machine's non-idle CPU time over ``window_s`` seconds (this
+    process sleeps meanwhile), in cores. Where /proc/stat is missing: the 1-minute load average; None where
+    neither exists. The load average alone lags by a minute both ways: right after a busy spell it calls an
+    idle machine busy, and right after other work starts it calls a busy machine idle."""
+    import time
+
+    before = _cpu_times()
+    if before is None:
+        try:
+            return os.getloadavg()[0]
+        except (AttributeError, OSError):
+            return None
+    time.sleep(window_s)
+    after = _cpu_times()
+    if after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1)
 
 
 def choose_threads(requested: int | None = None, tiny: bool = False, cores: int | None = None,
@@ -70,12 +100,13 @@ def choose_threads(requested: int | None = None, tiny: bool = False, cores: int 
     """The thread count and wait policy for a command; see the module docstring for the rule.
 
     ``requested``: ``--threads`` (wins). ``tiny``: the workload gains nothing from threads. ``cores`` and
-    ``load`` default to this machine's; ``environ`` to ``os.environ`` (``OMP_NUM_THREADS`` and
+    ``load`` (cores busy with other work) default to this machine's, from :func:`busy_cores`; ``environ``
+    to ``os.environ`` (``OMP_NUM_THREADS`` and
     ``OMP_WAIT_POLICY`` set by the user are kept)."""
     env = os.environ if environ is None else environ
     cores = usable_cores() if cores is None else cores
-    load = load_average() if load is None else load
-    where = f"load {load:.1f} on {cores} cores" if load is not None else f"{cores} cores"
+    load = busy_cores() if load is None else load
+    where = f"{load:.1f} of {cores} cores busy" if load is not None else f"{cores} cores"
     if requested is not None:
         threads, reason = requested, "--threads"
     elif env.get("OMP_NUM_THREADS", "").strip().isdigit() and int(env["OMP_NUM_THREADS"]) >= 1:
@@ -83,8 +114,12 @@ def choose_threads(requested: int | None = None, tiny: bool = False, cores: int 
     elif tiny:
         threads, reason = 1, f"small model; {where}"
     else:
-        free = cores - (load or 0.0)
-        threads, reason = max(1, min(cores, round(free))), where
+        busy = load or 0.0
+        # Up to one busy process per core, sleeping (PASSIVE) threads on every core win: the scheduler gives
+        # each thread its share (quickstart beside 2 busy processes on 2 cores: 2 passive threads 135.7 s, 1
+        # thread 183.1 s, docs/performance.md). Beyond that, the cores left free, at least 1.
+        threads = cores if round(busy) <= cores else max(1, min(cores, round(cores - busy)))
+        reason = where
     user_policy = env.get("OMP_WAIT_POLICY", "").strip().upper()
     if user_policy in ("ACTIVE", "PASSIVE"):
         policy = "spin" if user_policy == "ACTIVE" else "passive"
