@@ -457,10 +457,7 @@ class Trainer:
         n = min(self.cfg.eval_n, len(self.dataset.split("train")), len(self.dataset.split("test")))
         values = evaluate_model(self.model, self.dataset, self.cfg.eval_metrics, n=n, seed=self.cfg.seed)
         record = {"step": self.step, **{f"metric/{k}": round(float(v), 6) for k, v in values.items()}}
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(strict_json(record) + "\n")
-        if self.tensorboard is not None:
-            self.tensorboard.scalars(record)
+        self._append_metrics(record)
         if not self.progress:
             print(f"step {self.step}/{self.total_steps}  " + "  ".join(f"{k} {v:.4g}" for k, v in values.items()),
                   flush=True)
@@ -521,6 +518,10 @@ class Trainer:
                                   "time_s": round(self.elapsed_s, 3), "images_per_s": round(rate, 1)}
         record.update({k: round(float(v) / max(count, 1), 6) for k, v in sums.items()})
         record.update(extra or {})
+        self._append_metrics(record)
+
+    def _append_metrics(self, record: dict[str, Any]) -> None:
+        """One strict-JSON line in ``metrics.jsonl`` (and, with ``--log tensorboard``, the same scalars there)."""
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(strict_json(record) + "\n")
         if self.tensorboard is not None:
