@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -289,7 +288,6 @@ def load_yaml_config(path: str | Path) -> dict[str, Any]:
 
 def save_yaml_config(config: TrainConfig, path: str | Path) -> None:
     """Write the resolved config atomically (a kill mid-write leaves the old file or the new one)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    os.replace(tmp, path)
+    from .rundir import atomic_write_text
+
+    atomic_write_text(Path(path), yaml.safe_dump(config.to_dict(), sort_keys=False))

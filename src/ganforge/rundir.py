@@ -24,6 +24,14 @@ LOCK_NAME = ".lock"
 #: Atomic writers (checkpoints, sample PNGs, metrics, eval.json) name their temporaries ``.NAME.tmpPID...``.
 _TEMPORARY = re.compile(r"^\..+\.tmp(\d+)")
 
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through ``.NAME.tmpPID`` and a rename: a kill mid-write leaves the old file or
+    the new one, and the temporary is one :func:`remove_stale_temporaries` recognises."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
 try:
     import fcntl
 except ImportError:  # Windows: no flock; runs are not locked there

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import signal
 import sys
 import time
@@ -27,7 +26,7 @@ from .distributed import ShardedMinibatchSampler, from_environment, parameter_ch
 from .errors import TrainingDiverged, UserError
 from .images import grid_scale, make_grid, save_image, save_points_plot
 from .models import MODELS, Batch, DataInfo, GANModel, Phase
-from .rundir import lock_run_dir, remove_stale_temporaries
+from .rundir import atomic_write_text, lock_run_dir, remove_stale_temporaries
 
 NUM_FIXED_SAMPLES = 64
 #: Rank r > 0 reseeds torch's global RNG (dropout masks) with ``seed + RANK_SEED_STRIDE * r``.
@@ -541,9 +540,7 @@ class Trainer:
                 continue  # torn by a kill during the write
             if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
                 kept.append(line)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text("".join(ln + "\n" for ln in kept))
-        os.replace(tmp, path)
+        atomic_write_text(path, "".join(ln + "\n" for ln in kept))
 
     @torch.inference_mode()
     def generate(self, latent) -> torch.Tensor:

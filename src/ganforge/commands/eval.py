@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 from ..errors import UserError
+from ..rundir import atomic_write_text
 
 IMAGE_METRICS = "parzen,fid,kid,is,pr,dc,modes,memorisation"
 POINT_METRICS = "parzen,fid,kid,pr,dc,modes,memorisation"
@@ -61,9 +61,7 @@ def _write_json(obj: dict, path: Path) -> None:
             f.write(json.dumps(obj, indent=2) + "\n")
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
