@@ -114,7 +114,9 @@ def build_model(cfg: TrainConfig, data: DataInfo) -> GANModel:
     if data.kind not in spec.data_kinds:
         raise UserError(f"model {cfg.model} cannot model {data.kind} data ({cfg.data}): "
                         f"it takes {' or '.join(spec.data_kinds)} data")
-    return spec.build(cfg, data)
+    model = spec.build(cfg, data)
+    model.keep_generator_ema()
+    return model
 
 
 class Trainer:
@@ -202,7 +204,7 @@ class Trainer:
         self.sampler = ShardedMinibatchSampler(train, labels, cfg.batch_size, cfg.seed, self.dist.rank,
                                                self.dist.world_size,
                                                torch.channels_last if self.channels_last else None)
-        self.model.on_train_data(train, labels, torch.Generator().manual_seed(cfg.seed + 4))
+        self.model.begin_training(train, labels, torch.Generator().manual_seed(cfg.seed + 4))
         self.noise_rng = torch.Generator().manual_seed(cfg.seed + 1)
         self.fixed_latent = self.model.sample_latent(NUM_FIXED_SAMPLES, torch.Generator().manual_seed(cfg.seed + 2))
 
@@ -303,6 +305,7 @@ class Trainer:
                 logs.update(self.run_phase(phase))
         finally:
             self.model.requires_grad_(True)
+        self.model.after_iteration()
         self.step += 1
         return logs
 

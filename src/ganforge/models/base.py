@@ -121,6 +121,29 @@ class GANModel(nn.Module):
         schedule (annealed instance noise; progressive growing) derive their state from it here. The state
         must be a function of ``step``, so that resumed runs continue bit-identically."""
 
+    # ----------------------------------------------------------------- G's weight average (--g-ema), every model
+    def keep_generator_ema(self) -> None:
+        """``--g-ema HALF_LIFE``: keep ``generator_ema``, a frozen copy of ``generator`` that
+        :meth:`after_iteration` averages G's weights into and that eval mode samples from. ``build_model`` calls
+        this for every model once its networks exist; a model that made its own copy keeps it."""
+        if self.cfg.g_ema and getattr(self, "generator_ema", None) is None:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+
+    def begin_training(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator) -> None:
+        """Called by the loop once before training: :meth:`on_train_data`, then the average restarts from G as
+        data-dependent initialisation left it (a resumed run then loads the saved average over it)."""
+        self.on_train_data(x, y, rng)
+        ema = getattr(self, "generator_ema", None)
+        if ema is not None:
+            ema.load_state_dict(self.generator.state_dict())
+
+    def after_iteration(self) -> None:
+        """Called by the loop after each iteration's phases: generator_ema <- beta generator_ema + (1 - beta) G,
+        beta from the half-life in generated images (``remedies.ema_decay``)."""
+        ema = getattr(self, "generator_ema", None)
+        if ema is not None:
+            remedies.update_ema_(ema, self.generator, remedies.ema_decay(self.cfg.g_ema, self.cfg.batch_size))
+
 
 def split_last_layer(net: nn.Sequential, example_shape: tuple[int, ...]) -> tuple[nn.Sequential, nn.Module, int]:
     """A discriminator's ``net`` as ``(body, last, F)``: its layers but the last, the last layer (the map to
@@ -161,6 +184,8 @@ def discriminator_shape(cfg: TrainConfig, data: DataInfo) -> tuple[int, ...]:
 def refuse_remedies(cfg: TrainConfig, model: str, names: tuple[str, ...] | None = None) -> None:
     """A model refuses remedy options it cannot apply (``names``; all of them when None), in one line."""
     for name in cfg.remedies_in_use():
+        if name == "g_ema":  # every model keeps a weight average of G (GANModel.keep_generator_ema)
+            continue
         if names is None or name in names:
             raise UserError(f"model {model}: option {name}={getattr(cfg, name)!r} is invalid: this model does "
                             "not support it (remedies apply to gan, dcgan, wgan, wgan-gp, lsgan, sngan; see "
@@ -286,9 +311,6 @@ class AdversarialGAN(GANModel):
             self.history_d.update_()
 
     def after_g_step(self) -> None:
-        if self.generator_ema is not None:
-            remedies.update_ema_(self.generator_ema, self.generator,
-                                 remedies.ema_decay(self.cfg.g_ema, self.cfg.batch_size))
         if self.cfg.historical_averaging:
             self.history_g.update_()
 
@@ -298,7 +320,7 @@ class AdversarialGAN(GANModel):
             d_loss = self.with_history(d_loss, self.history_d, "D")
             g_loss = self.with_history(g_loss, self.history_g, "G")
         d_after = self.after_d_step if self.clip is not None or self.cfg.historical_averaging else None
-        g_after = self.after_g_step if self.generator_ema is not None or self.cfg.historical_averaging else None
+        g_after = self.after_g_step if self.cfg.historical_averaging else None
         return [Phase("D", d_loss, list(self.discriminator.parameters()), repeats=self.cfg.k_disc,
                       after_step=d_after, lr=self.cfg.lr_d),
                 Phase("G", g_loss, list(self.generator.parameters()),
