@@ -132,7 +132,8 @@ class ConditionalGAN(AdversarialGAN):
             raise UserError(f"model cgan needs labelled data: {cfg.data} has no class labels "
                             "(use digits, mnist, fashion-mnist or cifar10)")
         # D(x, y) takes the label, so the remedies that change D's input or read its features are refused
-        refuse_remedies(cfg, "cgan", ("unroll", "pack", "minibatch_features", "feature_matching", "instance_noise"))
+        refuse_remedies(cfg, "cgan", ("unroll", "pack", "minibatch_features", "feature_matching", "instance_noise",
+                                  "augment"))
         super().__init__(cfg, data, *build_conditional_networks(data, cfg.latent_dim, cfg.width, cfg.conditioning),
                          penalty=resolved_penalty(cfg), clip=cfg.clip)
         self.num_classes = data.num_classes
