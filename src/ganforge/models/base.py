@@ -122,6 +122,12 @@ class GANModel(nn.Module):
         schedule (annealed instance noise; progressive growing) derive their state from it here. The state
         must be a function of ``step``, so that resumed runs continue bit-identically."""
 
+    def discriminator_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """D's verdict on ``x (N, *shape)`` in the model range: logits ``(N,)``, > 0 meaning "real", for commands
+        that judge with a trained D (``ganforge gam``). Models without a D of x alone refuse."""
+        raise UserError(f"model {self.cfg.model}: has no discriminator of x alone to judge with: expected a GAN "
+                        "whose D maps an example to one logit (gan, dcgan, wgan, wgan-gp, lsgan, sngan, gman)")
+
     # ----------------------------------------------------------------- G's weight average (--g-ema), every model
     def keep_generator_ema(self) -> None:
         """``--g-ema HALF_LIFE``: keep ``generator_ema``, a frozen copy of ``generator`` that
@@ -235,6 +241,11 @@ class AdversarialGAN(GANModel):
 
     def on_step(self, step: int, total_steps: int) -> None:
         self.instance_noise = remedies.instance_noise_std(self.cfg.instance_noise, step, total_steps)
+
+    def discriminator_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """D's logits ``(N,)`` for ``x``; a packed D (``--pack M``) judges packs of M, so ``(N // M,)``."""
+        pack = self.cfg.pack
+        return self.discriminator(x[:len(x) - len(x) % pack]).flatten()
 
     def noisy(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` plus N(0, sigma^2) instance noise while sigma > 0 (annealed to 0 over the run)."""

@@ -32,6 +32,7 @@ from .base import (
     AdversarialGAN,
     Batch,
     DataInfo,
+    GANModel,
     ModelSpec,
     refuse_remedies,
     register_model,
@@ -151,6 +152,9 @@ class ConditionalGAN(AdversarialGAN):
     def generate(self, latent: tuple[torch.Tensor, ...]) -> torch.Tensor:
         z, y = latent
         return self.sampling_generator(z, y)
+
+    def discriminator_logits(self, x: torch.Tensor) -> torch.Tensor:
+        return GANModel.discriminator_logits(self, x)  # D(x, y) needs the label: it cannot judge x alone
 
     def d_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z, _ = batch.latent
