@@ -219,9 +219,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer.started = min(trainer.started, time.perf_counter() - seconds_since_process_start())
     say = print if trainer.is_main else (lambda *a, **k: None)  # under torchrun, rank 0 speaks for all
     sizes = ", ".join(f"{name} {sum(p.numel() for p in m.parameters()):,} params"
-                      for name, m in trainer.model.named_children())
-    say(f"ganforge: training {cfg.model} on {cfg.data} ({trainer.dataset.source}; {len(trainer.dataset)} train "
-        f"examples of shape {trainer.dataset.shape}) on {trainer.device}; {sizes}; "
+                      for name, m in trainer.model.named_children() if any(True for _ in m.parameters()))
+    subset = f"a fixed subset of {cfg.subset} of its " if cfg.subset else ""
+    say(f"ganforge: training {cfg.model} on {cfg.data} ({trainer.dataset.source}; {subset}{len(trainer.dataset)} "
+        f"train examples of shape {trainer.dataset.shape}) on {trainer.device}; {sizes}; "
         f"steps {trainer.step} -> {trainer.total_steps}; run dir {run_dir}"
         + (f"; {args.thread_choice}" if getattr(args, "thread_choice", None) else ""), flush=True)
     try:
