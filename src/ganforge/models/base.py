@@ -272,7 +272,7 @@ class AdversarialGAN(GANModel):
         if self.ada is not None:
             self.ada.observe(logits_real)
         if self.cfg.augment != "none":
-            logs["augment/p"] = torch.tensor(self.augment_p)
+            logs["augment/p"] = torch.tensor(self.augment_p, device=logits_real.device)
         return logs
 
     def objective_d_loss(self, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
