@@ -30,6 +30,7 @@ REQUIRED = {
     "ae": {},
     "vae": {},
     "sgan": dict(labels=20),
+    "gman": dict(n_disc=2),
     "infogan": {},
     "aae": {},
     "ebgan": {},

@@ -56,8 +56,9 @@ def test_report_links_only_files_inside_the_run_directory(run_dir):
     page = (run_dir / "report.html").read_text()
     parser = ImageSources()
     parser.feed(page)
-    # 2 curves, the D gap, the memorisation panel, progression strip and GIF, final grid, 2 interpolations
-    assert len(parser.sources) == 9
+    # 3 curves (losses, D outputs, r_t), the D gap, the memorisation panel, progression strip and GIF, final
+    # grid, 2 interpolations
+    assert len(parser.sources) == 10
     for link in parser.links:
         assert not re.match(r"^[a-z]+:", link), f"{link} is not a relative path"
         assert (run_dir / link).resolve().is_file(), f"{link} is missing"

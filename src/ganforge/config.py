@@ -40,6 +40,8 @@ ON_OFF = ("on", "off")
 CHANNELS_LAST_MODES = ("auto", "on", "off")
 #: Where the loop logs besides metrics.jsonl (always written): nothing else, or TensorBoard event files.
 LOG_MODES = ("jsonl", "tensorboard")
+#: D's input augmentation (issue 11, ``ganforge.augment``): none, DiffAugment at a fixed p, or ADA's adaptive p.
+AUGMENTS = ("none", "diffaug", "ada")
 
 #: Default learning rates: DCGAN's Adam (Radford et al. 2016), the 2014 paper's SGD with momentum,
 #: WGAN's RMSProp (Arjovsky et al. 2017).
@@ -121,6 +123,17 @@ class TrainConfig:
     # working with other tools (issue 17)
     time_budget: str | None = None
     log: str = "jsonl"
+    # milestones after DCGAN (issue 11): D's input augmentation, a fixed training subset, GMAN
+    augment: str = "none"
+    augment_p: float = 0.3
+    ada_target: float = 0.6
+    ada_interval: int = 4
+    ada_kimg: float = 100.0
+    subset: int = 0
+    subset_seed: int = 0
+    n_disc: int = 1
+    gman_lambda: float = 0.0
+    gman_learn_lambda: str = "off"
 
     def validate(self) -> TrainConfig:
         """Check every value once; raise :class:`UserError` naming the first bad one."""
@@ -197,7 +210,27 @@ class TrainConfig:
         need(self.time_budget is None or parse_duration(self.time_budget) is not None, "time_budget",
              "a duration such as 90s, 25m, 2h or 1h30m (0 for none)")
         need(self.log in LOG_MODES, "log", " or ".join(LOG_MODES))
+        self._validate_milestones(need)
         return self
+
+    def _validate_milestones(self, need: Any) -> None:
+        """Issue 11's options: augmentation, the training subset, GMAN's discriminators."""
+        need(self.augment in AUGMENTS, "augment", " or ".join(AUGMENTS))
+        from .augment import ADA_P_MAX
+
+        need(0 <= self.augment_p <= ADA_P_MAX, "augment_p", f"a number in [0, {ADA_P_MAX}] (each augmentation "
+             "must be applied with probability < 1)")
+        need(-1 < self.ada_target < 1, "ada_target", "a number in (-1, 1) (a mean of signs)")
+        need(isinstance(self.ada_interval, int) and self.ada_interval >= 1, "ada_interval", "an integer >= 1")
+        need(self.ada_kimg > 0 and math.isfinite(self.ada_kimg), "ada_kimg", "a number > 0")
+        for name in ("subset", "subset_seed"):
+            need(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name, "an integer >= 0")
+        need(isinstance(self.n_disc, int) and self.n_disc >= 1, "n_disc", "an integer >= 1")
+        need(self.gman_lambda >= 0 and math.isfinite(self.gman_lambda), "gman_lambda", "a number >= 0")
+        need(self.gman_learn_lambda in ON_OFF, "gman_learn_lambda", " or ".join(ON_OFF))
+        if self.model != "gman":
+            for name, off in (("n_disc", 1), ("gman_lambda", 0.0), ("gman_learn_lambda", "off")):
+                need(getattr(self, name) == off, name, f"{off!r} unless --model gman")
 
     @property
     def time_budget_s(self) -> float | None:
@@ -212,7 +245,7 @@ class TrainConfig:
     #: Remedy options (issue 15) and their "off" values: models that are not plain adversarial refuse the others.
     REMEDIES_OFF = {"label_smoothing": 0.0, "feature_matching": 0.0, "minibatch_features": 0,
                     "historical_averaging": 0.0, "unroll": 0, "pack": 1, "instance_noise": 0.0, "lr_d": None,
-                    "lr_g": None, "g_ema": 0.0}
+                    "lr_g": None, "g_ema": 0.0, "augment": "none"}
 
     def remedies_in_use(self) -> list[str]:
         """Names of the remedy options set away from "off", in field order."""

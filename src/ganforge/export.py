@@ -7,8 +7,8 @@ U[-1, 1]), plus the code tensors of conditional models (cgan's class ``y (N,)`` 
 ``z``, ``latent_1``, ``latent_2`` ... in the order ``sample_latent`` returns them. The batch axis is dynamic.
 
 Metadata travel inside the file: ONNX ``metadata_props`` (``ganforge`` = a JSON record, plus ``latent_dim``,
-``prior`` and ``output_range`` as plain keys), TorchScript an extra file ``ganforge.json``. ganforge keeps no
-EMA copy of the generator today; the record's ``weights`` says which weights were exported.
+``prior`` and ``output_range`` as plain keys), TorchScript an extra file ``ganforge.json``. A run trained with
+``--g-ema`` exports G's weight average (what eval mode samples from); the record's ``weights`` says which.
 
 ONNX export uses torch's TorchScript-based exporter (``dynamo=False``): it needs only the ``onnx`` package
 (for the metadata), works offline, and does not need ``onnxscript``, which the newer exporter requires.
@@ -86,7 +86,8 @@ def export_metadata(run, latents: tuple[torch.Tensor, ...], fmt: str) -> dict[st
     return {
         "format": FORMAT_TAG, "exported_as": fmt, "ganforge_version": __version__,
         "model": run.config.model, "data": run.data_name, "step": run.step,
-        "weights": "generator (ganforge keeps no EMA copy)",
+        "weights": ("generator_ema (G's weight average, --g-ema)"
+                    if getattr(run.model, "generator_ema", None) is not None else "generator"),
         "latent_dim": run.config.latent_dim, "prior": run.config.prior,
         "inputs": [{"name": nm, "shape": [-1, *t.shape[1:]], "dtype": str(t.dtype).replace("torch.", "")}
                    for nm, t in zip(names, latents, strict=True)],

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -108,13 +109,29 @@ def strict_json(record: dict[str, Any]) -> str:
     return json.dumps(clean, allow_nan=False)
 
 
+def train_subset(dataset: ArrayDataset, subset: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The training examples and labels the sampler draws from: the whole train split, or with ``--subset N``
+    a fixed choice of N of them (without replacement, from ``subset_seed`` alone, so every run and seed sees
+    the same images). Evaluation keeps the whole dataset as its reference."""
+    x, y = dataset.split("train"), dataset.labels.get("train")
+    if not subset:
+        return x, y
+    if subset > len(x):
+        raise UserError(f"subset={subset} is invalid: dataset {dataset.name}'s train split has only {len(x)} "
+                        "examples")
+    chosen = np.sort(np.random.default_rng(seed).choice(len(x), subset, replace=False))
+    return x[chosen], (y[chosen] if y is not None else None)
+
+
 def build_model(cfg: TrainConfig, data: DataInfo) -> GANModel:
     """The registered model named by ``cfg.model``, checked against the kind of data it is given."""
     spec = MODELS.get_or_fail(cfg.model)
     if data.kind not in spec.data_kinds:
         raise UserError(f"model {cfg.model} cannot model {data.kind} data ({cfg.data}): "
                         f"it takes {' or '.join(spec.data_kinds)} data")
-    return spec.build(cfg, data)
+    model = spec.build(cfg, data)
+    model.keep_generator_ema()
+    return model
 
 
 class Trainer:
@@ -192,17 +209,17 @@ class Trainer:
         # DDP averages each phase's gradients over ranks; single-process training calls the phases directly.
         self.ddp = wrap_ddp(self.model, self.phases, self.dist, self.device) if self.dist.enabled else None
 
-        n_train, global_batch = len(self.dataset.split("train")), cfg.batch_size * self.dist.world_size
+        train_x, labels = train_subset(self.dataset, cfg.subset, cfg.subset_seed)
+        n_train, global_batch = len(train_x), cfg.batch_size * self.dist.world_size
         if n_train < global_batch:
             raise UserError(f"dataset {self.dataset.name}: its train split has {n_train} examples: expected at "
                             f"least one minibatch of {global_batch} (lower --batch-size)")
-        train = torch.tensor(self.dataset.split("train"), device=self.device)  # a copy: caches are read-only
-        labels = self.dataset.labels.get("train")
+        train = torch.tensor(train_x, device=self.device)  # a copy: caches are read-only
         labels = torch.from_numpy(labels).to(self.device) if labels is not None else None
         self.sampler = ShardedMinibatchSampler(train, labels, cfg.batch_size, cfg.seed, self.dist.rank,
                                                self.dist.world_size,
                                                torch.channels_last if self.channels_last else None)
-        self.model.on_train_data(train, labels, torch.Generator().manual_seed(cfg.seed + 4))
+        self.model.begin_training(train, labels, torch.Generator().manual_seed(cfg.seed + 4))
         self.noise_rng = torch.Generator().manual_seed(cfg.seed + 1)
         self.fixed_latent = self.model.sample_latent(NUM_FIXED_SAMPLES, torch.Generator().manual_seed(cfg.seed + 2))
 
@@ -210,7 +227,7 @@ class Trainer:
         global_batch = cfg.batch_size * self.dist.world_size
         real_per_step = global_batch * sum(ph.repeats for ph in self.phases if ph.needs_real)
         self.images_per_step = max(real_per_step, global_batch)
-        self.steps_per_epoch = math.ceil(len(self.dataset) / self.images_per_step)
+        self.steps_per_epoch = math.ceil(n_train / self.images_per_step)
         if cfg.steps is not None:
             self.total_steps = cfg.steps
         elif cfg.epochs is not None:
@@ -303,6 +320,7 @@ class Trainer:
                 logs.update(self.run_phase(phase))
         finally:
             self.model.requires_grad_(True)
+        self.model.after_iteration()
         self.step += 1
         return logs
 

@@ -104,6 +104,22 @@ TRAIN_HELP = {
                    "the command started: 90s, 25m, 2h, 1h30m; --resume starts a new budget; 0 for none  [none]",
     "log": "jsonl (metrics.jsonl only) or tensorboard: also TensorBoard event files in RUN_DIR (scalars, "
            "sample grids, the config; pip install 'ganforge[tensorboard]')  [jsonl]",
+    "augment": "augment what D sees, real and fake alike, with differentiable translation, cutout and colour: "
+               "diffaug (DiffAugment, Zhao et al. 2020: each with probability --augment-p) or ada (Karras et al. "
+               "2020: p adapted so that r_t = E[sign D(x_real)] stays near --ada-target); image data  [none]",
+    "augment_p": "--augment diffaug's probability of each augmentation, in [0, 0.8]  [0.3]",
+    "ada_target": "--augment ada: the target of r_t = E[sign D(x_real)]; above it p rises, below it falls  [0.6]",
+    "ada_interval": "--augment ada: adjust p every this many D steps  [4]",
+    "ada_kimg": "--augment ada: thousands of real images over which p can move from 0 to 1 (the paper: 500)  "
+                "[100]",
+    "subset": "train on a fixed, seeded subset of this many training examples (evaluation still uses the "
+              "whole dataset)  [0: all]",
+    "subset_seed": "seed of --subset's choice of examples (independent of --seed)  [0]",
+    "n_disc": "gman: the number of discriminators N (Durugkar et al. 2017)  [gman: 2]",
+    "gman_lambda": "gman: G's loss is the softmax(lambda * L_i)-weighted mean of its N losses L_i: 0 the mean, "
+                   "large the max (the harshest D)  [0]",
+    "gman_learn_lambda": "gman: on for GMAN*, lambda learned by G (starting at --gman-lambda), with a reward "
+                         "of 0.001 lambda that keeps it from collapsing to 0  [off]",
 }
 #: What may change when a run is resumed; anything else would make a different run. The one list: --help,
 #: the error message and the README (checked by a test) are made from it.
@@ -203,9 +219,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer.started = min(trainer.started, time.perf_counter() - seconds_since_process_start())
     say = print if trainer.is_main else (lambda *a, **k: None)  # under torchrun, rank 0 speaks for all
     sizes = ", ".join(f"{name} {sum(p.numel() for p in m.parameters()):,} params"
-                      for name, m in trainer.model.named_children())
-    say(f"ganforge: training {cfg.model} on {cfg.data} ({trainer.dataset.source}; {len(trainer.dataset)} train "
-        f"examples of shape {trainer.dataset.shape}) on {trainer.device}; {sizes}; "
+                      for name, m in trainer.model.named_children() if any(True for _ in m.parameters()))
+    subset = f"a fixed subset of {cfg.subset} of its " if cfg.subset else ""
+    say(f"ganforge: training {cfg.model} on {cfg.data} ({trainer.dataset.source}; {subset}{len(trainer.dataset)} "
+        f"train examples of shape {trainer.dataset.shape}) on {trainer.device}; {sizes}; "
         f"steps {trainer.step} -> {trainer.total_steps}; run dir {run_dir}"
         + (f"; {args.thread_choice}" if getattr(args, "thread_choice", None) else ""), flush=True)
     try:

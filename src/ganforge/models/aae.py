@@ -54,7 +54,7 @@ class AdversarialAutoencoder(GANModel):
         return self.encoder(x)
 
     def generate(self, latent: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(0.5 * self.decoder(latent))  # sigmoid(l) in [0, 1] mapped to [-1, 1]
+        return torch.tanh(0.5 * self.sampling_generator(latent))  # sigmoid(l) in [0, 1] mapped to [-1, 1]
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.generate(self.encode(x))

@@ -105,7 +105,7 @@ class Autoencoder(GANModel):
         return sample_noise(n, math.prod(self.code_shape), "normal", rng, self.device)
 
     def generate(self, latent: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(0.5 * self.decode_logits(latent))
+        return torch.tanh(0.5 * self.sampling_generator(latent.view(-1, *self.code_shape)))
 
     def reconstruction_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss = reconstruction_bce(self.decode_logits(self.encode(self.corrupt(batch.x_real))), batch.x_real)

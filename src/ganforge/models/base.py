@@ -18,6 +18,7 @@ from torch import nn
 from torch.func import functional_call
 
 from .. import remedies
+from ..augment import AdaptiveAugment, augment
 from ..config import TrainConfig
 from ..errors import UserError
 from ..noise import sample_noise
@@ -121,6 +122,35 @@ class GANModel(nn.Module):
         schedule (annealed instance noise; progressive growing) derive their state from it here. The state
         must be a function of ``step``, so that resumed runs continue bit-identically."""
 
+    def discriminator_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """D's verdict on ``x (N, *shape)`` in the model range: logits ``(N,)``, > 0 meaning "real", for commands
+        that judge with a trained D (``ganforge gam``). Models without a D of x alone refuse."""
+        raise UserError(f"model {self.cfg.model}: has no discriminator of x alone to judge with: expected a GAN "
+                        "whose D maps an example to one logit (gan, dcgan, wgan, wgan-gp, lsgan, sngan, gman)")
+
+    # ----------------------------------------------------------------- G's weight average (--g-ema), every model
+    def keep_generator_ema(self) -> None:
+        """``--g-ema HALF_LIFE``: keep ``generator_ema``, a frozen copy of ``generator`` that
+        :meth:`after_iteration` averages G's weights into and that eval mode samples from. ``build_model`` calls
+        this for every model once its networks exist; a model that made its own copy keeps it."""
+        if self.cfg.g_ema and getattr(self, "generator_ema", None) is None:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+
+    def begin_training(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator) -> None:
+        """Called by the loop once before training: :meth:`on_train_data`, then the average restarts from G as
+        data-dependent initialisation left it (a resumed run then loads the saved average over it)."""
+        self.on_train_data(x, y, rng)
+        ema = getattr(self, "generator_ema", None)
+        if ema is not None:
+            ema.load_state_dict(self.generator.state_dict())
+
+    def after_iteration(self) -> None:
+        """Called by the loop after each iteration's phases: generator_ema <- beta generator_ema + (1 - beta) G,
+        beta from the half-life in generated images (``remedies.ema_decay``)."""
+        ema = getattr(self, "generator_ema", None)
+        if ema is not None:
+            remedies.update_ema_(ema, self.generator, remedies.ema_decay(self.cfg.g_ema, self.cfg.batch_size))
+
 
 def split_last_layer(net: nn.Sequential, example_shape: tuple[int, ...]) -> tuple[nn.Sequential, nn.Module, int]:
     """A discriminator's ``net`` as ``(body, last, F)``: its layers but the last, the last layer (the map to
@@ -161,6 +191,8 @@ def discriminator_shape(cfg: TrainConfig, data: DataInfo) -> tuple[int, ...]:
 def refuse_remedies(cfg: TrainConfig, model: str, names: tuple[str, ...] | None = None) -> None:
     """A model refuses remedy options it cannot apply (``names``; all of them when None), in one line."""
     for name in cfg.remedies_in_use():
+        if name == "g_ema":  # every model keeps a weight average of G (GANModel.keep_generator_ema)
+            continue
         if names is None or name in names:
             raise UserError(f"model {model}: option {name}={getattr(cfg, name)!r} is invalid: this model does "
                             "not support it (remedies apply to gan, dcgan, wgan, wgan-gp, lsgan, sngan; see "
@@ -197,6 +229,11 @@ class AdversarialGAN(GANModel):
         self.penalty_name, self.clip = penalty, clip
         self.penalty = PENALTIES.get_or_fail(penalty) if penalty != "none" else None
         self.instance_noise = cfg.instance_noise  # current std; on_step anneals it
+        if cfg.augment != "none" and data.kind != "image":
+            raise UserError(f"augment={cfg.augment} is invalid with {data.kind} data: expected image data "
+                            "(it translates, cuts out and recolours images)")
+        self.ada = (AdaptiveAugment(cfg.ada_target, cfg.ada_interval, cfg.ada_kimg, cfg.batch_size)
+                    if cfg.augment == "ada" else None)
         self.generator_ema = copy.deepcopy(generator).requires_grad_(False) if cfg.g_ema else None
         if cfg.historical_averaging:
             self.history_d = remedies.HistoricalAverage(list(self.discriminator.parameters()))
@@ -205,9 +242,38 @@ class AdversarialGAN(GANModel):
     def on_step(self, step: int, total_steps: int) -> None:
         self.instance_noise = remedies.instance_noise_std(self.cfg.instance_noise, step, total_steps)
 
+    def discriminator_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """D's logits ``(N,)`` for ``x``; a packed D (``--pack M``) judges packs of M, so ``(N // M,)``."""
+        pack = self.cfg.pack
+        return self.discriminator(x[:len(x) - len(x) % pack]).flatten()
+
     def noisy(self, x: torch.Tensor) -> torch.Tensor:
-        """D's view of ``x``: plus N(0, sigma^2) instance noise while sigma > 0 (annealed to 0 over the run)."""
+        """``x`` plus N(0, sigma^2) instance noise while sigma > 0 (annealed to 0 over the run)."""
         return x + self.instance_noise * torch.randn_like(x) if self.instance_noise > 0 else x
+
+    @property
+    def augment_p(self) -> float:
+        """The probability with which each augmentation is applied now: ADA's current p, ``augment_p`` under
+        ``diffaug``, 0 without augmentation."""
+        if self.ada is not None:
+            return float(self.ada.p)
+        return self.cfg.augment_p if self.cfg.augment == "diffaug" else 0.0
+
+    def d_input(self, x: torch.Tensor) -> torch.Tensor:
+        """D's view of real or fake ``x``: instance noise, then ``--augment``'s transformations (both
+        differentiable in ``x``, so G learns through them)."""
+        x = self.noisy(x)
+        return augment(x, self.augment_p) if self.cfg.augment != "none" else x
+
+    def augment_logs(self, logits_real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``D/r_t`` = mean sign D(x_real), ADA's overfitting heuristic (logged for every run), and under
+        ``--augment`` the probability ``augment/p``; ADA also counts the signs toward its next adjustment."""
+        logs = {"D/r_t": torch.sign(logits_real.detach()).mean()}
+        if self.ada is not None:
+            self.ada.observe(logits_real)
+        if self.cfg.augment != "none":
+            logs["augment/p"] = torch.tensor(self.augment_p, device=logits_real.device)
+        return logs
 
     def objective_d_loss(self, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
         """The objective's D loss; with ``label_smoothing`` a, real targets are 1 - a."""
@@ -236,9 +302,10 @@ class AdversarialGAN(GANModel):
 
     def d_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x_fake = self.generate(batch.latent)  # (m, *shape); G's parameters are frozen: no graph through G
-        x_real, x_fake = self.noisy(batch.x_real), self.noisy(x_fake)
+        x_real, x_fake = self.d_input(batch.x_real), self.d_input(x_fake)
         logits_real, logits_fake = self.discriminator(x_real), self.discriminator(x_fake)  # (m,), (m,) [/ pack]
-        return self.regularised_d_loss(x_real, x_fake, logits_real, logits_fake)
+        loss, logs = self.regularised_d_loss(x_real, x_fake, logits_real, logits_fake)
+        return loss, {**logs, **self.augment_logs(logits_real)}
 
     def unrolled_discriminator(self, x_real: torch.Tensor, x_fake: torch.Tensor
                                ) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -249,7 +316,7 @@ class AdversarialGAN(GANModel):
         def d_loss(params: dict[str, torch.Tensor]) -> torch.Tensor:
             def d(x: torch.Tensor) -> torch.Tensor:
                 return functional_call(self.discriminator, {**params, **buffers}, (x,))
-            return self.objective_d_loss(d(self.noisy(x_real)), d(self.noisy(x_fake)))
+            return self.objective_d_loss(d(self.d_input(x_real)), d(self.d_input(x_fake)))
 
         params = remedies.unrolled_parameters(self.discriminator, d_loss, self.cfg.unroll, self.cfg.unroll_lr)
         return lambda x: functional_call(self.discriminator, {**params, **buffers}, (x,))
@@ -258,11 +325,11 @@ class AdversarialGAN(GANModel):
         x_fake = self.generate(batch.latent)
         discriminator = (self.unrolled_discriminator(batch.x_real, x_fake) if self.cfg.unroll
                          else self.discriminator)
-        x_seen = self.noisy(x_fake)
+        x_seen = self.d_input(x_fake)
         loss, logs = self.objective.g_loss(discriminator(x_seen)), {}
         if self.cfg.feature_matching:
             matching = remedies.feature_matching_loss(
-                remedies.discriminator_features(self.discriminator, self.noisy(batch.x_real)),
+                remedies.discriminator_features(self.discriminator, self.d_input(batch.x_real)),
                 remedies.discriminator_features(self.discriminator, x_seen))
             loss = loss + self.cfg.feature_matching * matching
             logs["G/feature_matching"] = matching
@@ -284,11 +351,10 @@ class AdversarialGAN(GANModel):
             self.clip_discriminator()
         if self.cfg.historical_averaging:
             self.history_d.update_()
+        if self.ada is not None:
+            self.ada.step_()
 
     def after_g_step(self) -> None:
-        if self.generator_ema is not None:
-            remedies.update_ema_(self.generator_ema, self.generator,
-                                 remedies.ema_decay(self.cfg.g_ema, self.cfg.batch_size))
         if self.cfg.historical_averaging:
             self.history_g.update_()
 
@@ -297,8 +363,9 @@ class AdversarialGAN(GANModel):
         if self.cfg.historical_averaging:
             d_loss = self.with_history(d_loss, self.history_d, "D")
             g_loss = self.with_history(g_loss, self.history_g, "G")
-        d_after = self.after_d_step if self.clip is not None or self.cfg.historical_averaging else None
-        g_after = self.after_g_step if self.generator_ema is not None or self.cfg.historical_averaging else None
+        d_after = (self.after_d_step if self.clip is not None or self.cfg.historical_averaging or self.ada is not None
+                   else None)
+        g_after = self.after_g_step if self.cfg.historical_averaging else None
         return [Phase("D", d_loss, list(self.discriminator.parameters()), repeats=self.cfg.k_disc,
                       after_step=d_after, lr=self.cfg.lr_d),
                 Phase("G", g_loss, list(self.generator.parameters()),

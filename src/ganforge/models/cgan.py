@@ -32,6 +32,7 @@ from .base import (
     AdversarialGAN,
     Batch,
     DataInfo,
+    GANModel,
     ModelSpec,
     refuse_remedies,
     register_model,
@@ -132,7 +133,8 @@ class ConditionalGAN(AdversarialGAN):
             raise UserError(f"model cgan needs labelled data: {cfg.data} has no class labels "
                             "(use digits, mnist, fashion-mnist or cifar10)")
         # D(x, y) takes the label, so the remedies that change D's input or read its features are refused
-        refuse_remedies(cfg, "cgan", ("unroll", "pack", "minibatch_features", "feature_matching", "instance_noise"))
+        refuse_remedies(cfg, "cgan", ("unroll", "pack", "minibatch_features", "feature_matching", "instance_noise",
+                                  "augment"))
         super().__init__(cfg, data, *build_conditional_networks(data, cfg.latent_dim, cfg.width, cfg.conditioning),
                          penalty=resolved_penalty(cfg), clip=cfg.clip)
         self.num_classes = data.num_classes
@@ -150,6 +152,9 @@ class ConditionalGAN(AdversarialGAN):
     def generate(self, latent: tuple[torch.Tensor, ...]) -> torch.Tensor:
         z, y = latent
         return self.sampling_generator(z, y)
+
+    def discriminator_logits(self, x: torch.Tensor) -> torch.Tensor:
+        return GANModel.discriminator_logits(self, x)  # D(x, y) needs the label: it cannot judge x alone
 
     def d_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z, _ = batch.latent

@@ -91,7 +91,7 @@ class InfoGAN(GANModel):
         return torch.cat(parts + [c_cont], 1)
 
     def generate(self, latent: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        return self.generator(self.generator_input(latent))
+        return self.sampling_generator(self.generator_input(latent))
 
     def code_sweep_latent(self, code: str, rows: int, cols: int, rng: torch.Generator | None = None):
         """Latents for a grid: each row keeps z and the other codes, and sweeps ``code`` along the row:

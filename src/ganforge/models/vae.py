@@ -78,7 +78,7 @@ class VAE(GANModel):
 
     def generate(self, latent: torch.Tensor) -> torch.Tensor:
         """Decoded pixel means sigmoid(l), as images in [-1, 1] (= tanh(l / 2))."""
-        return torch.tanh(0.5 * self.decoder(latent))
+        return torch.tanh(0.5 * self.sampling_generator(latent))
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """The decoded posterior mean: ``x (N, *shape)`` in [-1, 1] -> ``(N, *shape)`` in [-1, 1]."""

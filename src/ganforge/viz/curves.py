@@ -12,7 +12,10 @@ from ..errors import UserError
 from .plotting import pyplot, save_figure
 
 #: How the loop's log keys read on a plot.
-PRETTY = {"D/real": "mean D(x)", "D/fake": "mean D(G(z))"}
+PRETTY = {"D/real": "mean D(x)", "D/fake": "mean D(G(z))", "D/r_t": "r_t = mean sign D(x_real)",
+          "augment/p": "augmentation probability p"}
+#: Keys of the augmentation panel: ADA's overfitting heuristic and its probability p (``ganforge.augment``).
+AUGMENTATION_KEYS = ("D/r_t", "augment/p")
 BOOKKEEPING = {"step", "epoch", "time_s", "images_per_s"}
 
 
@@ -45,13 +48,17 @@ def read_metrics(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def group_series(series: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, list[str]]:
-    """Panels: ``losses`` (loss/*), ``discriminator`` (D/real, D/fake), ``metrics`` (metric/*), ``other``."""
-    groups: dict[str, list[str]] = {"losses": [], "discriminator": [], "metrics": [], "other": []}
+    """Panels: ``losses`` (loss/*), ``discriminator`` (D/real, D/fake), ``augmentation`` (D/r_t, augment/p),
+    ``metrics`` (metric/*), ``other``."""
+    groups: dict[str, list[str]] = {"losses": [], "discriminator": [], "augmentation": [], "metrics": [],
+                                    "other": []}
     for key in sorted(series):
         if key.startswith("loss/"):
             groups["losses"].append(key)
         elif key in ("D/real", "D/fake"):
             groups["discriminator"].append(key)
+        elif key in AUGMENTATION_KEYS:
+            groups["augmentation"].append(key)
         elif key.startswith("metric/"):
             groups["metrics"].append(key)
         elif key not in BOOKKEEPING:
@@ -59,9 +66,21 @@ def group_series(series: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, 
     return {g: keys for g, keys in groups.items() if keys}
 
 
+def ada_target(run_dir: Path) -> float:
+    """The run's ``ada_target`` from its config.yaml (the default 0.6 when absent or unreadable)."""
+    import yaml
+
+    try:
+        value = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("ada_target", 0.6)
+    except (OSError, yaml.YAMLError, AttributeError):
+        value = 0.6
+    return float(value) if isinstance(value, (int, float)) else 0.6
+
+
 def plot_training_curves(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
     """One PNG per non-empty group of :func:`group_series` (``curves_losses.png``, ``curves_discriminator.png``,
-    ``curves_metrics.png``, ``curves_other.png``); returns the files written (none when there is no log)."""
+    ``curves_augmentation.png``, ``curves_metrics.png``, ``curves_other.png``); returns the files written
+    (none when there is no log)."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
         return []
@@ -69,6 +88,7 @@ def plot_training_curves(run_dir: str | Path, out_dir: str | Path) -> list[Path]
     plt = pyplot()
     written = []
     titles = {"losses": "losses", "discriminator": "discriminator outputs (1/2 at the equilibrium)",
+              "augmentation": "overfitting heuristic r_t and augmentation probability p",
               "metrics": "metrics", "other": "other logged values"}
     for group, keys in group_series(series).items():
         if group == "metrics":  # metrics differ in scale: one small panel each
@@ -86,6 +106,10 @@ def plot_training_curves(run_dir: str | Path, out_dir: str | Path) -> list[Path]
             if group == "discriminator":
                 ax.axhline(0.5, color="gray", lw=0.8, ls=":")
                 ax.set_ylim(-0.02, 1.02)
+            if group == "augmentation":
+                target = ada_target(Path(run_dir))
+                ax.axhline(target, color="gray", lw=0.8, ls=":", label=f"ADA target {target:g}")
+                ax.set_ylim(-1.02, 1.02)
             ax.set_xlabel("step")
             ax.set_title(titles[group], fontsize=10)
             ax.legend(fontsize=8, loc="best")

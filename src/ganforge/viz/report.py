@@ -179,7 +179,9 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
     curves = plot_training_curves(run_dir, assets)
     captions = {"losses": "losses per phase (mean over each logging interval)",
                 "discriminator": "mean D(x) on real and D(G(z)) on generated minibatches; both tend to 1/2 at "
-                                 "the equilibrium", "metrics": "metrics logged during training", "other": "other logs"}
+                                 "the equilibrium", "metrics": "metrics logged during training", "other": "other logs",
+                "augmentation": "r_t = mean sign D(x_real), ADA's overfitting heuristic (near 1: D is sure of "
+                                "every real image it trains on), and --augment's probability p"}
     for p in curves:
         s.parts.append(_figure(run_dir, p, captions.get(p.stem.removeprefix("curves_"), p.stem)))
     if not curves:
