@@ -73,6 +73,8 @@ def test_busy_cores_sees_a_busy_process_at_once_where_the_load_average_lags():
             pass
 
     quiet = busy_cores(0.3)
+    if quiet is not None and quiet > (os.cpu_count() or 1) - 0.8:
+        pytest.skip(f"{quiet:.1f} of {os.cpu_count()} cores already busy: no room to see one more process")
     proc = mp.get_context("fork").Process(target=spin, args=(time.time() + 5,))
     proc.start()
     try:
