@@ -18,7 +18,8 @@ from .errors import UserError
 from .threads import apply_threads, choose_threads, is_tiny_workload
 
 #: Subcommand modules under ganforge.commands, in --help order.
-COMMANDS = ("train", "sample", "eval", "export", "features", "lab", "report", "latent", "bench", "datasets")
+COMMANDS = ("train", "sample", "eval", "export", "features", "lab", "report", "latent", "bench", "datasets",
+            "upscale")
 
 
 def build_parser() -> argparse.ArgumentParser:

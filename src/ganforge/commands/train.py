@@ -104,6 +104,16 @@ TRAIN_HELP = {
                    "the command started: 90s, 25m, 2h, 1h30m; --resume starts a new budget; 0 for none  [none]",
     "log": "jsonl (metrics.jsonl only) or tensorboard: also TensorBoard event files in RUN_DIR (scalars, "
            "sample grids, the config; pip install 'ganforge[tensorboard]')  [jsonl]",
+    "pairs": "super-resolution pairs made on the fly from the dataset: sr2 or sr4 (bicubic x2 / x4 "
+             "downsample; srresnet and srgan need it)  [none]",
+    "pair_blur": "--pairs: Gaussian blur (sigma, high-resolution pixels) before the downsample  [0: none]",
+    "pair_noise": "--pairs: Gaussian noise (std in [0, 1] intensity) added to the low-resolution input  [0: none]",
+    "sr_blocks": "srresnet/srgan: residual blocks of the generator (Ledig et al. 2017: 16)  [16]",
+    "init_from": "srgan: start G from this SRResNet run directory's generator (its latest checkpoint)  [none]",
+    "content_features": "srgan: domain-classifier weights file (.safetensors, 'ganforge features train') whose "
+                        "features the content loss compares  [the dataset's shipped classifier]",
+    "adversarial_weight": "srgan: weight of the adversarial term beside the content loss (Ledig et al. 2017: "
+                          "1e-3)  [0.001]",
 }
 #: What may change when a run is resumed; anything else would make a different run. The one list: --help,
 #: the error message and the README (checked by a test) are made from it.
