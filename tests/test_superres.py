@@ -213,3 +213,21 @@ def test_srresnet_learns_to_beat_bicubic_on_fashion_mnist_x4(tmp_path):
     values = super_resolution_measures(load_run(run).model, load_dataset("fashion-mnist").split("test")[:500],
                                        "fashion-mnist")
     assert values["psnr"] > values["bicubic_psnr"]
+
+
+def test_report_shows_input_bicubic_srresnet_srgan_ground_truth(sr_run, tmp_path):
+    from ganforge.run import load_run
+    from ganforge.viz.superres import comparison_grid, write_sr_comparison
+
+    out = tmp_path / "srgan"
+    assert main(["train", "--model", "srgan", *TINY_SR, "--steps", "1", "--init-from", str(sr_run), "--out",
+                 str(out)]) == 0
+    path, caption = write_sr_comparison(load_run(out), tmp_path / "cmp.png", n=3)
+    assert caption.endswith("input / bicubic / SRResNet / SRGAN / ground truth")
+    with Image.open(path) as im:  # 3 rows of 5 images of 8x8, 2-pixel padding, scaled by 8 for display
+        assert im.size == ((5 * 10 + 2) * 8, (3 * 10 + 2) * 8)
+    cols = [torch.full((2, 1, 2, 2), v) for v in (0.0, 1.0)]
+    grid = comparison_grid(cols)  # row i: image i of each column, in order
+    assert grid[2, 2, 0] == 0 and grid[2, 6, 0] == 255 and grid[6, 2, 0] == 0
+    assert main(["report", str(out)]) == 0
+    assert "sr_comparison.png" in (out / "report.html").read_text()
