@@ -45,10 +45,10 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--sr-blocks", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--srresnet-steps", type=int, default=1500)
+    parser.add_argument("--srresnet-steps", type=int, default=800)
     parser.add_argument("--srresnet-lr", type=float, default=1e-3,
                         help="SRResNet's Adam rate (the paper's 1e-4 needs far more steps than a CPU run has)")
-    parser.add_argument("--srgan-steps", type=int, default=500)
+    parser.add_argument("--srgan-steps", type=int, default=300)
     parser.add_argument("--srgan-lr", type=float, default=1e-4, help="SRGAN's Adam rate (the paper's)")
     parser.add_argument("--n", type=int, default=2000, help="test images measured")
     parser.add_argument("--seed", type=int, default=0)

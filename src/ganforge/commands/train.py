@@ -11,7 +11,8 @@ from ..config import DEFAULT_LR, DEFAULT_STEPS, OBJECTIVES, OPTIMIZERS, PRIORS, 
 from ..errors import UserError
 
 TRAIN_HELP = {
-    "model": "gan, dcgan, cgan, sgan, wgan, wgan-gp, lsgan, sngan, infogan, aae, ebgan, vaegan, ae, vae "
+    "model": "gan, dcgan, cgan, sgan, wgan, wgan-gp, lsgan, sngan, infogan, aae, ebgan, vaegan, ae, vae, srresnet, "
+             "srgan "
              "(docs/models.md; each brings its paper's recipe as defaults)  [dcgan]",
     "data": "dataset: digits, mnist, fashion-mnist, cifar10, folder:PATH, gauss1d, ring8, grid25  [digits]",
     "data_dir": "directory holding the dataset's files (also searched: $GANFORGE_DATA, ~/.ganforge/data, "
@@ -105,7 +106,7 @@ TRAIN_HELP = {
     "log": "jsonl (metrics.jsonl only) or tensorboard: also TensorBoard event files in RUN_DIR (scalars, "
            "sample grids, the config; pip install 'ganforge[tensorboard]')  [jsonl]",
     "pairs": "super-resolution pairs made on the fly from the dataset: sr2 or sr4 (bicubic x2 / x4 "
-             "downsample; srresnet and srgan need it)  [none]",
+             "downsample; srresnet and srgan need it)  [none; srresnet, srgan: sr4]",
     "pair_blur": "--pairs: Gaussian blur (sigma, high-resolution pixels) before the downsample  [0: none]",
     "pair_noise": "--pairs: Gaussian noise (std in [0, 1] intensity) added to the low-resolution input  [0: none]",
     "sr_blocks": "srresnet/srgan: residual blocks of the generator (Ledig et al. 2017: 16)  [16]",

@@ -270,8 +270,8 @@ class SRGAN(SuperResolution, AdversarialGAN):
                 Phase("G", self.g_loss, list(self.generator.parameters()))]
 
 
-#: Adam with beta1 0.9 at 1e-4, minibatches of 16: the paper's (Ledig et al. 2017, Section 3.2).
-SR_DEFAULTS = {"optimizer": "adam", "lr": 1e-4, "beta1": 0.9, "batch_size": 16}
+#: Adam with beta1 0.9 at 1e-4, minibatches of 16, x4: the paper's (Ledig et al. 2017, Section 3.2).
+SR_DEFAULTS = {"optimizer": "adam", "lr": 1e-4, "beta1": 0.9, "batch_size": 16, "pairs": "sr4"}
 
 register_model(ModelSpec("srresnet", "SRResNet (Ledig et al. 2017): residual super-resolution network, pixel MSE; "
                          "needs --pairs sr2|sr4", SRResNet, ("image",), SR_DEFAULTS, eval_metrics="sr"))
