@@ -75,8 +75,10 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, width: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.PReLU(width),
-                                  nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width))
+        # no conv bias before batch norm: BN's shift replaces it (and its gradient would be zero)
+        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                                  nn.PReLU(width), nn.Conv2d(width, width, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -94,7 +96,7 @@ class SRResNetGenerator(nn.Module):
         self.scale = scale
         self.head = nn.Sequential(nn.Conv2d(channels, width, 9, padding=4), nn.PReLU(width))
         self.blocks = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
-        self.fuse = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width))
+        self.fuse = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width))
         self.upsample = nn.Sequential(*[SubPixelUpsample(width) for _ in range(steps)])
         self.tail = nn.Conv2d(width, channels, 9, padding=4)
 
@@ -115,8 +117,9 @@ class SRDiscriminator(nn.Module):
         c_in, c_out, first = width, width, True
         while size > 4 and c_out <= 8 * width:
             if not first:
-                layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2)]
-            layers += [nn.Conv2d(c_out, c_out, 3, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2)]
+                layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2)]
+            layers += [nn.Conv2d(c_out, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                       nn.LeakyReLU(0.2)]
             size, c_in, c_out, first = (size + 1) // 2, c_out, c_out * 2, False
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(c_in * size * size, 1024), nn.LeakyReLU(0.2),
