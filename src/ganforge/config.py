@@ -42,6 +42,8 @@ CHANNELS_LAST_MODES = ("auto", "on", "off")
 LOG_MODES = ("jsonl", "tensorboard")
 #: D's input augmentation (issue 11, ``ganforge.augment``): none, DiffAugment at a fixed p, or ADA's adaptive p.
 AUGMENTS = ("none", "diffaug", "ada")
+#: ``--pairs``: super-resolution pairs, bicubic x2 or x4 (``ganforge.data.pairs``).
+PAIR_KINDS = ("sr2", "sr4")
 
 #: Default learning rates: DCGAN's Adam (Radford et al. 2016), the 2014 paper's SGD with momentum,
 #: WGAN's RMSProp (Arjovsky et al. 2017).
@@ -134,6 +136,14 @@ class TrainConfig:
     n_disc: int = 1
     gman_lambda: float = 0.0
     gman_learn_lambda: str = "off"
+    # super-resolution (issue 14): low/high-resolution pairs from any image dataset, srresnet and srgan
+    pairs: str | None = None
+    pair_blur: float = 0.0
+    pair_noise: float = 0.0
+    sr_blocks: int = 16
+    init_from: str | None = None
+    content_features: str | None = None
+    adversarial_weight: float = 1e-3
 
     def validate(self) -> TrainConfig:
         """Check every value once; raise :class:`UserError` naming the first bad one."""
@@ -211,6 +221,10 @@ class TrainConfig:
              "a duration such as 90s, 25m, 2h or 1h30m (0 for none)")
         need(self.log in LOG_MODES, "log", " or ".join(LOG_MODES))
         self._validate_milestones(need)
+        need(self.pairs is None or self.pairs in PAIR_KINDS, "pairs", " or ".join(PAIR_KINDS))
+        for name in ("pair_blur", "pair_noise", "adversarial_weight"):
+            need(getattr(self, name) >= 0 and math.isfinite(getattr(self, name)), name, "a number >= 0")
+        need(isinstance(self.sr_blocks, int) and self.sr_blocks >= 1, "sr_blocks", "an integer >= 1")
         return self
 
     def _validate_milestones(self, need: Any) -> None:

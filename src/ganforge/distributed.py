@@ -16,6 +16,7 @@ one integer, so resume works exactly as on one process.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ import torch
 from torch import nn
 
 from .data import MinibatchSampler, to_model_range
+from .data.pairs import condition_seed
 from .errors import UserError
 
 #: Environment variables torchrun sets for every worker.
@@ -120,8 +122,10 @@ class ShardedMinibatchSampler:
     """
 
     def __init__(self, data: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int,
-                 rank: int = 0, world_size: int = 1, memory_format: torch.memory_format | None = None):
+                 rank: int = 0, world_size: int = 1, memory_format: torch.memory_format | None = None,
+                 condition: Callable[[torch.Tensor, int], Any] | None = None):
         self.global_sampler = MinibatchSampler(data, labels, batch_size * world_size, seed)
+        self.seed, self.condition = seed, condition  # the dataset's condition (SR pairs' inputs), or None
         self.data, self.labels = data, labels
         self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
         self.memory_format = memory_format
@@ -147,6 +151,15 @@ class ShardedMinibatchSampler:
             x = x.contiguous(memory_format=self.memory_format)
         y = self.labels.index_select(0, idx) if self.labels is not None else None
         return x, y
+
+    def next_with_condition(self) -> tuple[torch.Tensor, torch.Tensor | None, Any]:
+        """:meth:`next` plus the dataset's condition of this minibatch (None without one), its randomness a
+        pure function of the seed, the cursor and the rank (resumed runs draw the same)."""
+        cursor = self.cursor
+        x, y = self.next()
+        if self.condition is None:
+            return x, y, None
+        return x, y, self.condition(x, condition_seed(self.seed, cursor, self.rank))
 
 
 class PhaseStep(nn.Module):

@@ -23,6 +23,7 @@ from torch import nn
 from .checkpoint import FORMAT, atomic_torch_save, load_checkpoint, load_model_weights
 from .config import DEFAULT_STEPS, TrainConfig, save_yaml_config
 from .data import ArrayDataset, load_dataset, to_data_range
+from .data.pairs import with_pairs
 from .distributed import ShardedMinibatchSampler, from_environment, parameter_checksums, slice_latent, wrap_ddp
 from .errors import TrainingDiverged, UserError
 from .images import grid_scale, make_grid, save_image, save_points_plot
@@ -184,8 +185,8 @@ class Trainer:
             raise UserError(f"run directory {self.run_dir} already holds a run: add --resume to continue it, "
                             "or choose another --out")
         self.progress = (sys.stderr.isatty() if progress is None else progress) and self.is_main
-        self.dataset = dataset or load_dataset(cfg.data, cfg.data_dir, download, cfg.image_size,
-                                               cfg.max_image_pixels)
+        dataset = dataset or load_dataset(cfg.data, cfg.data_dir, download, cfg.image_size, cfg.max_image_pixels)
+        self.dataset = with_pairs(dataset, cfg.pairs, cfg.pair_blur, cfg.pair_noise)  # SR pairs: a condition
         self.data_info = DataInfo(self.dataset.kind, self.dataset.shape, self.dataset.num_classes)
 
         torch.manual_seed(cfg.seed)  # initial weights (identical on every rank) and dropout masks
@@ -218,7 +219,8 @@ class Trainer:
         labels = torch.from_numpy(labels).to(self.device) if labels is not None else None
         self.sampler = ShardedMinibatchSampler(train, labels, cfg.batch_size, cfg.seed, self.dist.rank,
                                                self.dist.world_size,
-                                               torch.channels_last if self.channels_last else None)
+                                               torch.channels_last if self.channels_last else None,
+                                               self.dataset.condition)
         self.model.begin_training(train, labels, torch.Generator().manual_seed(cfg.seed + 4))
         self.noise_rng = torch.Generator().manual_seed(cfg.seed + 1)
         self.fixed_latent = self.model.sample_latent(NUM_FIXED_SAMPLES, torch.Generator().manual_seed(cfg.seed + 2))
@@ -283,8 +285,8 @@ class Trainer:
         optimizer = self.optimizers[phase.name]
         index = next(i for i, ph in enumerate(self.phases) if ph is phase)
         for _ in range(phase.repeats):
-            x_real, y_real = self.sampler.next() if phase.needs_real else (None, None)
-            batch = Batch(x_real, y_real, self.next_latent())
+            x_real, y_real, condition = self.sampler.next_with_condition() if phase.needs_real else (None,) * 3
+            batch = Batch(x_real, y_real, self.next_latent(), condition)
             with self.autocast():
                 loss, logs = self.ddp(index, batch) if self.ddp is not None else phase.loss(batch)
             optimizer.zero_grad(set_to_none=True)

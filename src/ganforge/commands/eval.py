@@ -84,7 +84,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         run = load_run(args.run_dir, args.checkpoint)
         ds = load_dataset(run.config.data, args.data_dir or run.config.data_dir, False, run.config.image_size)
-    metrics = parse_metrics(args.metrics or (IMAGE_METRICS if ds.kind == "image" else POINT_METRICS))
+    model_metrics = models.MODELS.get_or_fail(run.config.model).eval_metrics if run is not None else None
+    metrics = parse_metrics(args.metrics or model_metrics or (IMAGE_METRICS if ds.kind == "image" else POINT_METRICS))
     features = args.features or default_features(ds)
     # one n for model and floor: the floor's candidates are test images, so n is capped by the test split too
     n = min(args.n, len(ds.split("train")), len(ds.split("test")))

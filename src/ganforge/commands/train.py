@@ -11,7 +11,8 @@ from ..config import DEFAULT_LR, DEFAULT_STEPS, OBJECTIVES, OPTIMIZERS, PRIORS, 
 from ..errors import UserError
 
 TRAIN_HELP = {
-    "model": "gan, dcgan, cgan, sgan, wgan, wgan-gp, lsgan, sngan, infogan, aae, ebgan, vaegan, ae, vae "
+    "model": "gan, dcgan, cgan, sgan, wgan, wgan-gp, lsgan, sngan, infogan, aae, ebgan, vaegan, ae, vae, srresnet, "
+             "srgan "
              "(docs/models.md; each brings its paper's recipe as defaults)  [dcgan]",
     "data": "dataset: digits, mnist, fashion-mnist, cifar10, folder:PATH, gauss1d, ring8, grid25  [digits]",
     "data_dir": "directory holding the dataset's files (also searched: $GANFORGE_DATA, ~/.ganforge/data, "
@@ -120,6 +121,16 @@ TRAIN_HELP = {
                    "large the max (the harshest D)  [0]",
     "gman_learn_lambda": "gman: on for GMAN*, lambda learned by G (starting at --gman-lambda), with a reward "
                          "of 0.001 lambda that keeps it from collapsing to 0  [off]",
+    "pairs": "super-resolution pairs made on the fly from the dataset: sr2 or sr4 (bicubic x2 / x4 "
+             "downsample; srresnet and srgan need it)  [none; srresnet, srgan: sr4]",
+    "pair_blur": "--pairs: Gaussian blur (sigma, high-resolution pixels) before the downsample  [0: none]",
+    "pair_noise": "--pairs: Gaussian noise (std in [0, 1] intensity) added to the low-resolution input  [0: none]",
+    "sr_blocks": "srresnet/srgan: residual blocks of the generator (Ledig et al. 2017: 16)  [16]",
+    "init_from": "srgan: start G from this SRResNet run directory's generator (its latest checkpoint)  [none]",
+    "content_features": "srgan: domain-classifier weights file (.safetensors, 'ganforge features train') whose "
+                        "features the content loss compares  [the dataset's shipped classifier]",
+    "adversarial_weight": "srgan: weight of the adversarial term beside the content loss (Ledig et al. 2017: "
+                          "1e-3)  [0.001]",
 }
 #: What may change when a run is resumed; anything else would make a different run. The one list: --help,
 #: the error message and the README (checked by a test) are made from it.

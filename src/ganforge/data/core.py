@@ -39,6 +39,9 @@ class ArrayDataset:
     class_names: list[str] | None = None
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    #: ``condition(x, seed)``: what the model is conditioned on for a minibatch ``x`` of targets (model range),
+    #: made on the fly (SR pairs' low-resolution inputs, ``ganforge.data.pairs``); None for plain datasets
+    condition: Callable[[torch.Tensor, int], Any] | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:

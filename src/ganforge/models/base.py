@@ -47,11 +47,14 @@ class DataInfo:
 @dataclass
 class Batch:
     """One phase step's inputs: a real minibatch ``x_real (m, *shape)`` in the model range with labels
-    ``y_real (m,)`` (either may be None), and fresh latents from :meth:`GANModel.sample_latent`."""
+    ``y_real (m,)`` (either may be None), fresh latents from :meth:`GANModel.sample_latent`, and what the
+    dataset conditions ``x_real`` on (``condition``: SR pairs' low-resolution inputs ``(m, C, H/s, W/s)`` in
+    [-1, 1]; None for plain datasets and phases without a real minibatch)."""
 
     x_real: torch.Tensor | None
     y_real: torch.Tensor | None
     latent: Any
+    condition: Any = None
 
 
 LossFn = Callable[[Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
@@ -386,6 +389,8 @@ class ModelSpec:
     build: Callable[[TrainConfig, DataInfo], GANModel]
     data_kinds: tuple[str, ...]
     defaults: dict[str, Any] = field(default_factory=dict)
+    #: what ``ganforge eval RUN`` measures by default for this model (None: the sample metrics)
+    eval_metrics: str | None = None
 
 
 MODELS: Registry[ModelSpec] = Registry("model")

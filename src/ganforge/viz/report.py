@@ -245,8 +245,20 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
                        "</code> and then this report again</p>")
     sections.append(s)
 
-    # ---- interpolations
-    if run is not None and interpolations and run.data.kind == "image":
+    # ---- super-resolution: input / bicubic / SRResNet / SRGAN / ground truth
+    is_sr = run is not None and hasattr(run.model, "spec") and hasattr(run.model, "inputs")
+    if is_sr and sample:
+        from .superres import write_sr_comparison
+
+        say("super-resolution comparison ...")
+        try:
+            path, caption = write_sr_comparison(run, assets / "sr_comparison.png")
+            sections.append(Section("Super-resolution", [_figure(run_dir, path, caption, True)]))
+        except UserError as e:  # the dataset is not on this machine
+            sections.append(Section("Super-resolution", [f'<p class="note">{html.escape(str(e))}</p>']))
+
+    # ---- interpolations (a super-resolution run's "latents" are low-resolution images: nothing to walk)
+    if run is not None and interpolations and run.data.kind == "image" and not is_sr:
         from ..images import grid_scale, save_image
         from .latent import interpolation_grid, require_tensor_latent
 

@@ -1,0 +1,85 @@
+"""``ganforge upscale``: super-resolve image files with a trained srresnet/srgan run (PNG in, PNG out)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("upscale", help="super-resolve images with an srresnet or srgan run",
+                       description="Upsample image files by the run's scale (x2 or x4) with its generator and write "
+                                   "one PNG per input, same name, into --out. Images of any size; their channels "
+                                   "must be the run's (grey for Fashion-MNIST/digits runs, RGB for colour ones; "
+                                   "an alpha channel is dropped).")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("images", metavar="IMAGES", nargs="+", help="image files, or folders of them")
+    p.add_argument("--out", required=True, metavar="DIR", help="directory for the upscaled PNGs")
+    p.add_argument("--checkpoint", default="latest", metavar="WHICH",
+                   help="latest, best (checkpoints/best.pt of a --keep-best run) or a checkpoint file  [latest]")
+    p.set_defaults(func=cmd_upscale)
+
+
+def image_files(paths: list[str]) -> list[Path]:
+    """Files named, and the image files directly inside folders named, in order; a UserError if none."""
+    files: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(f"image {path}: not found")
+    if not files:
+        raise UserError(f"IMAGES {' '.join(paths)}: no image files found (expected {', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def read_image(path: Path, channels: int):
+    """One file -> float ``(1, channels, H, W)`` in [0, 1]; a UserError when its channels are not ``channels``."""
+    import numpy as np
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            if im.mode == "P":
+                im = im.convert("RGBA")
+            bands = [b for b in im.getbands() if b != "A"]
+            if len(bands) != channels:
+                kind = {1: "grey", 3: "RGB"}
+                raise UserError(f"image {path}: {len(bands)} channel(s) ({im.mode}): the run models "
+                                f"{channels}-channel ({kind.get(channels, '?')}) images")
+            x = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as e:
+        raise UserError(f"image {path}: cannot be read as an image ({e})") from None
+    x = x[:, :, None] if x.ndim == 2 else x
+    return torch.from_numpy(x.copy()).permute(2, 0, 1)[None].float() / 255.0
+
+
+def cmd_upscale(args: argparse.Namespace) -> int:
+    from ..images import save_image
+    from ..models.srgan import SuperResolution, upscale
+    from ..run import load_run
+
+    run = load_run(args.run_dir, args.checkpoint)
+    if not isinstance(run.model, SuperResolution):
+        raise UserError(f"run {args.run_dir}: a {run.config.model} run: expected an srresnet or srgan run")
+    files = image_files(args.images)
+    channels = run.data.shape[0]
+    images = [read_image(p, channels) for p in files]  # all read first: a bad file fails before any is written
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file, expected a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    for path, x in zip(files, images, strict=True):
+        y = upscale(run.model, x)[0]  # (C, sH, sW) in [0, 1]
+        target = out / f"{path.stem}.png"
+        save_image((y * 255.0).round().byte().permute(1, 2, 0).numpy(), target)
+        print(f"{path} ({x.shape[-1]}x{x.shape[-2]}) -> {target} ({y.shape[-1]}x{y.shape[-2]})")
+    return 0

@@ -1,0 +1,339 @@
+"""``srresnet`` and ``srgan``: single-image super-resolution of Ledig et al. (2017), on ``--pairs sr2|sr4`` data.
+
+The generator (SRResNet) maps a low-resolution image ``(N, C, H/s, W/s)`` in [-1, 1] to ``(N, C, H, W)``:
+a 9x9 convolution and PReLU, ``sr_blocks`` residual blocks (conv3x3, batch norm, PReLU, conv3x3, batch norm,
+plus the block's input), a conv3x3 and batch norm added to the first layer's output (the long skip), then
+log2(s) sub-pixel upsampling steps (conv3x3 to 4x the channels, :func:`pixel_shuffle` by 2, PReLU; Shi et al.
+2016) and a 9x9 convolution to C channels. The output is linear (the loss and the metrics see it clamped to
+the image range only when saved).
+
+- ``srresnet``: one phase, G minimises the pixel MSE to the high-resolution image (the PSNR-oriented model).
+- ``srgan``: G starts from an SRResNet run (``--init-from RUN``) and minimises the perceptual loss
+  ``content + adversarial_weight * adversarial`` (1e-3 in the paper); the content loss is the MSE between the
+  feature maps of a fixed network (here the dataset's shipped domain classifier's last convolutional block,
+  ``ganforge.features.domain``, or a user's ``--content-features`` weights file; the paper's VGG19 plays this
+  role for photos). D is the paper's: conv3x3 blocks with leaky ReLU, stride 2 every second block, batch norm
+  after the first, then dense 1024, leaky ReLU, dense 1, trained with the chosen objective (nonsaturating).
+
+The low-resolution input of each training minibatch comes from the data layer in ``Batch.condition``
+(``ganforge.data.pairs``). For sample grids and ``LoadedRun.sample`` a model keeps 64 fixed low-resolution
+training inputs (``inputs``, drawn once in :meth:`on_train_data`); ``sample_latent`` draws among them, so a
+"latent" of these models is a low-resolution image and ``generate(latent)`` its super-resolved version.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import TrainConfig
+from ..data.pairs import PairSpec, degrade, pair_spec
+from ..errors import UserError
+from .base import (
+    AdversarialGAN,
+    Batch,
+    DataInfo,
+    GANModel,
+    ModelSpec,
+    Phase,
+    refuse_remedies,
+    register_model,
+    resolved_penalty,
+)
+
+#: Low-resolution training inputs a model keeps for its sample grids (the loop draws 64).
+NUM_KEPT_INPUTS = 64
+
+
+def pixel_shuffle(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Sub-pixel rearrangement (Shi et al. 2016): ``(N, C r^2, H, W) -> (N, C, H r, W r)``, input channel
+    ``c r^2 + i r + j`` becoming output pixel ``(h r + i, w r + j)`` of channel c (torch's ``pixel_shuffle``)."""
+    n, cr2, h, w = x.shape
+    c = cr2 // (r * r)
+    return x.reshape(n, c, r, r, h, w).permute(0, 1, 4, 2, 5, 3).reshape(n, c, h * r, w * r)
+
+
+class SubPixelUpsample(nn.Module):
+    """``(N, width, H, W) -> (N, width, 2H, 2W)``: conv3x3 to 4 width channels, :func:`pixel_shuffle` by 2,
+    PReLU."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.conv = nn.Conv2d(width, width * 4, 3, padding=1)
+        self.act = nn.PReLU(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(pixel_shuffle(self.conv(x), 2))
+
+
+class ResidualBlock(nn.Module):
+    """``x + BN(conv(PReLU(BN(conv(x)))))``, shape-preserving ``(N, width, H, W)``."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        # no conv bias before batch norm: BN's shift replaces it (and its gradient would be zero)
+        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                                  nn.PReLU(width), nn.Conv2d(width, width, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class SRResNetGenerator(nn.Module):
+    """``x_low (N, channels, h, w)`` in [-1, 1] -> ``(N, channels, h scale, w scale)`` (linear; images in
+    [-1, 1] once trained). ``scale`` a power of two."""
+
+    def __init__(self, channels: int, scale: int, width: int = 64, blocks: int = 16):
+        super().__init__()
+        steps = int(math.log2(scale))
+        if 2 ** steps != scale:
+            raise UserError(f"srresnet: scale {scale}: expected a power of two")
+        self.scale = scale
+        self.head = nn.Sequential(nn.Conv2d(channels, width, 9, padding=4), nn.PReLU(width))
+        self.blocks = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
+        self.fuse = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width))
+        self.upsample = nn.Sequential(*[SubPixelUpsample(width) for _ in range(steps)])
+        self.tail = nn.Conv2d(width, channels, 9, padding=4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.head(x)
+        h = h + self.fuse(self.blocks(h))  # the long skip over all residual blocks
+        return self.tail(self.upsample(h))
+
+
+class SRDiscriminator(nn.Module):
+    """``x (N, channels, H, W)`` in [-1, 1] -> logits ``(N,)``: pairs of conv3x3 blocks (stride 1, then 2)
+    with widths ``width, 2 width, 4 width, 8 width`` while the image is larger than 4 pixels, leaky ReLU 0.2,
+    batch norm after all but the first convolution; dense 1024, leaky ReLU, dense 1."""
+
+    def __init__(self, channels: int, size: int, width: int = 64):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.LeakyReLU(0.2)]
+        c_in, c_out, first = width, width, True
+        while size > 4 and c_out <= 8 * width:
+            if not first:
+                layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2)]
+            layers += [nn.Conv2d(c_out, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                       nn.LeakyReLU(0.2)]
+            size, c_in, c_out, first = (size + 1) // 2, c_out, c_out * 2, False
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c_in * size * size, 1024), nn.LeakyReLU(0.2),
+                                  nn.Linear(1024, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)).flatten()
+
+
+class FrozenFeatures:
+    """The content loss's fixed network, outside the model's module tree (not trained, not saved, never put in
+    train mode): ``features(x)`` maps images ``(N, C, H, W)`` in [-1, 1] to the domain classifier's last
+    convolutional feature maps ``(N, F, h, w)``, differentiable in x. Loaded on first use."""
+
+    def __init__(self, data_name: str, path: str | None, channels: int):
+        self.data_name, self.path, self.channels = data_name, path, channels
+        self.net = None
+
+    def load(self) -> None:
+        from ..features.domain import load_domain_classifier
+
+        if self.net is None:
+            net = load_domain_classifier(self.data_name, self.path).eval().requires_grad_(False)
+            if net.channels != self.channels:
+                source = self.path or f"the {self.data_name} classifier"
+                raise UserError(f"--content-features {source}: a classifier of {net.channels}-channel images, "
+                                f"expected one of {self.channels}-channel images like the run's data")
+            self.net = net
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.load()
+        net = self.net
+        if next(net.parameters()).device != x.device:
+            net.to(x.device)
+        if x.shape[-2:] != (net.image_size, net.image_size):
+            x = F.interpolate(x, size=(net.image_size, net.image_size), mode="bilinear", antialias=True,
+                              align_corners=False)
+        return net.conv(x)  # the classifier's own input range is [-1, 1]
+
+
+class SuperResolution:
+    """What both SR models share (a mixin on a :class:`GANModel`): the pair spec, the kept low-resolution
+    inputs, latents that are those inputs, and ``--init-from``."""
+
+    spec: PairSpec
+
+    def setup_inputs(self, cfg: TrainConfig, data: DataInfo) -> None:
+        spec = pair_spec(cfg)
+        if spec is None:
+            raise UserError(f"model {cfg.model}: needs paired data: add --pairs sr2 or --pairs sr4")
+        if data.kind != "image" or data.shape[-1] % spec.scale or data.shape[-2] % spec.scale:
+            raise UserError(f"model {cfg.model}: images {data.shape} with --pairs {cfg.pairs}: expected sides "
+                            f"divisible by {spec.scale}")
+        self.spec = spec
+        self.register_buffer("inputs", torch.zeros(NUM_KEPT_INPUTS, *spec.low_shape(data.shape)))
+
+    def kept_inputs(self, x: torch.Tensor, rng: torch.Generator) -> None:
+        """Degrade ``NUM_KEPT_INPUTS`` training images (uint8 ``(N, C, H, W)``) chosen by ``rng`` into
+        ``inputs`` (model range)."""
+        idx = torch.randperm(len(x), generator=rng)[:NUM_KEPT_INPUTS].to(x.device)
+        noise_rng = torch.Generator().manual_seed(int(torch.randint(2 ** 62, (1,), generator=rng)))
+        low = degrade(x.index_select(0, idx).float() / 255.0, self.spec, noise_rng) * 2.0 - 1.0
+        self.inputs[: len(low)] = low.to(self.inputs)
+
+    def sample_latent(self, n: int, rng: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` of the kept low-resolution inputs ``(n, C, H/s, W/s)`` in [-1, 1], in a random order (all of
+        them, distinct, when ``n`` <= 64)."""
+        k = len(self.inputs)
+        idx = torch.randperm(k, generator=rng)[:n] if n <= k else torch.randint(k, (n,), generator=rng)
+        return self.inputs.index_select(0, idx.to(self.inputs.device))
+
+    def init_from_run(self, run_dir: str) -> None:
+        """G's weights from the latest checkpoint of an srresnet/srgan run of the same scale and channels."""
+        from ..checkpoint import load_checkpoint
+
+        path = Path(run_dir) / "checkpoints" / "latest.pt"
+        if not path.is_file():
+            raise UserError(f"--init-from {run_dir}: no checkpoint at {path}: expected an srresnet run directory")
+        ckpt = load_checkpoint(path)
+        other = ckpt["config"]
+        if other.get("model") not in ("srresnet", "srgan") or other.get("pairs") != self.cfg.pairs:
+            raise UserError(f"--init-from {run_dir}: a {other.get('model')} run with pairs {other.get('pairs')}: "
+                            f"expected an srresnet or srgan run with --pairs {self.cfg.pairs}")
+        state = {k[len("generator."):]: v for k, v in ckpt["model"].items() if k.startswith("generator.")}
+        try:
+            self.generator.load_state_dict(state)
+        except RuntimeError:
+            raise UserError(f"--init-from {run_dir}: its generator does not fit this one: expected the same "
+                            "--width, --sr-blocks and image channels") from None
+
+
+class SRResNet(SuperResolution, GANModel):
+    """SRResNet: G alone, minimising the pixel MSE to the high-resolution target."""
+
+    def __init__(self, cfg: TrainConfig, data: DataInfo):
+        GANModel.__init__(self, cfg, data)
+        self.setup_inputs(cfg, data)
+        self.generator = SRResNetGenerator(data.shape[0], self.spec.scale, cfg.width or 64, cfg.sr_blocks)
+        self.discriminator = None
+
+    def on_train_data(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator) -> None:
+        self.kept_inputs(x, rng)
+        if self.cfg.init_from:
+            self.init_from_run(self.cfg.init_from)
+
+    def mse_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x_sr = self.generator(batch.condition)  # (m, C, H, W)
+        loss = F.mse_loss(x_sr, batch.x_real)
+        # PSNR of the minibatch on the [0, 1] scale: the model range is twice as wide (MSE 4x)
+        return loss, {"G/psnr": 10.0 * torch.log10(4.0 / loss.detach().clamp_min(1e-12))}
+
+    def phases(self) -> list[Phase]:
+        return [Phase("G", self.mse_loss, list(self.generator.parameters()))]
+
+
+class SRGAN(SuperResolution, AdversarialGAN):
+    """SRGAN: G fine-tuned with content + ``adversarial_weight`` x adversarial loss against the SR D."""
+
+    def __init__(self, cfg: TrainConfig, data: DataInfo):
+        refuse_remedies(cfg, "srgan")
+        spec = pair_spec(cfg)
+        scale = spec.scale if spec is not None else 2
+        generator = SRResNetGenerator(data.shape[0], scale, cfg.width or 64, cfg.sr_blocks)
+        discriminator = SRDiscriminator(data.shape[0], data.shape[-1], cfg.width or 64)
+        AdversarialGAN.__init__(self, cfg, data, generator, discriminator, resolved_penalty(cfg))
+        self.setup_inputs(cfg, data)
+        self.content_net = FrozenFeatures(cfg.data, cfg.content_features, data.shape[0])
+
+    def on_train_data(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator) -> None:
+        self.kept_inputs(x, rng)
+        self.content_net.load()  # a missing or unfitting feature network fails before training starts
+        if self.cfg.init_from:
+            self.init_from_run(self.cfg.init_from)
+
+    def d_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x_sr = self.generator(batch.condition)  # G frozen in this phase: no graph through it
+        logits_real, logits_fake = self.discriminator(batch.x_real), self.discriminator(x_sr)
+        return self.regularised_d_loss(batch.x_real, x_sr, logits_real, logits_fake)
+
+    def g_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x_sr = self.generator(batch.condition)
+        content = F.mse_loss(self.content_net(x_sr), self.content_net(batch.x_real))
+        adversarial = self.objective.g_loss(self.discriminator(x_sr))
+        mse = F.mse_loss(x_sr.detach(), batch.x_real)
+        return content + self.cfg.adversarial_weight * adversarial, {
+            "G/content": content.detach(), "G/adversarial": adversarial.detach(),
+            "G/psnr": 10.0 * torch.log10(4.0 / mse.clamp_min(1e-12))}
+
+    def phases(self) -> list[Phase]:
+        return [Phase("D", self.d_loss, list(self.discriminator.parameters()), repeats=self.cfg.k_disc),
+                Phase("G", self.g_loss, list(self.generator.parameters()))]
+
+
+#: Adam with beta1 0.9 at 1e-4, minibatches of 16, x4: the paper's (Ledig et al. 2017, Section 3.2).
+SR_DEFAULTS = {"optimizer": "adam", "lr": 1e-4, "beta1": 0.9, "batch_size": 16, "pairs": "sr4"}
+
+register_model(ModelSpec("srresnet", "SRResNet (Ledig et al. 2017): residual super-resolution network, pixel MSE; "
+                         "needs --pairs sr2|sr4", SRResNet, ("image",), SR_DEFAULTS, eval_metrics="sr"))
+register_model(ModelSpec("srgan", "SRGAN (Ledig et al. 2017): SRResNet fine-tuned with a feature content loss "
+                         "and 1e-3 adversarial loss; --init-from an srresnet run", SRGAN, ("image",), SR_DEFAULTS,
+                         eval_metrics="sr"))
+
+
+def _register_sr_metric() -> None:
+    from ..metrics.evaluate import register_metric
+
+    @register_metric("sr", "super-resolution runs: PSNR, SSIM and domain-feature distance of the upscaled test "
+                           "split, beside bicubic upsampling (bicubic_psnr, ...)")
+    def sr_metric(ctx) -> dict[str, float]:
+        model = ctx.model
+        if not isinstance(model, SuperResolution):
+            raise UserError("metric sr: needs an srresnet or srgan run")
+        return super_resolution_measures(model, ctx.dataset.split("test")[: ctx.n], ctx.dataset.name,
+                                         ctx.features_spec)
+
+
+def upscale(model: GANModel, x_low: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Low-resolution images ``(N, C, h, w)`` float in [0, 1] -> the model's ``(N, C, h s, w s)`` in [0, 1]
+    (eval mode, on the CPU)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            out = [model.generator(x_low[s:s + batch_size].to(model.device) * 2.0 - 1.0).add(1.0).mul(0.5)
+                   .clamp(0.0, 1.0).cpu() for s in range(0, len(x_low), batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(out)
+
+
+def super_resolution_measures(model: GANModel, test_uint8, data_name: str, features_spec: str = "domain"
+                              ) -> dict[str, float]:
+    """PSNR, SSIM and perceptual distance (domain features, when the dataset has a classifier) of the model's
+    and of bicubic upsampling's reconstructions of ``test_uint8`` ``(N, C, H, W)`` from its degraded inputs."""
+    from ..data.pairs import bicubic_upsample, evaluation_pairs
+    from ..metrics.restoration import restoration_measures
+
+    low, high = evaluation_pairs(test_uint8, model.spec)
+    features = None
+    if features_spec.startswith("domain") or features_spec.startswith("inception"):
+        from ..features.extractors import build_extractor
+
+        try:
+            extractor = build_extractor(features_spec, data_name, "image")
+            features = lambda x: extractor.features_and_probs(x)[0]  # noqa: E731
+        except UserError:
+            features = None  # no classifier for this data (cifar10, a folder): PSNR and SSIM only
+    values = {k: v for k, v in restoration_measures(upscale(model, low), high, features).items()}
+    bicubic = restoration_measures(bicubic_upsample(low, model.spec.scale), high, features)
+    values.update({f"bicubic_{k}": v for k, v in bicubic.items()})
+    return values
+
+
+_register_sr_metric()
+
+__all__ = ["SRGAN", "SRDiscriminator", "SRResNet", "SRResNetGenerator", "pixel_shuffle", "super_resolution_measures",
+           "upscale"]

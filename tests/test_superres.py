@@ -1,0 +1,234 @@
+"""Super-resolution (issue 14): sub-pixel upsampling, PSNR/SSIM against reference computations, low/high pairs
+from the data layer, srresnet/srgan through the shared loop, ``ganforge upscale`` and ``ganforge eval``."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from conftest import HAS_FASHION
+from ganforge.cli import main
+from ganforge.data import load_dataset
+from ganforge.data.pairs import LowResCondition, PairSpec, degrade, evaluation_pairs, with_pairs
+from ganforge.distributed import ShardedMinibatchSampler
+from ganforge.errors import UserError
+from ganforge.metrics.restoration import luminance, psnr, ssim
+from ganforge.models import MODELS, DataInfo, config_for
+from ganforge.models.srgan import SRResNetGenerator, pixel_shuffle
+
+TINY_SR = ["--data", "digits", "--pairs", "sr2", "--width", "8", "--sr-blocks", "1", "--batch-size", "8",
+           "--no-progress", "--device", "cpu"]
+
+
+# ----------------------------------------------------------------------------- sub-pixel upsampling
+def test_pixel_shuffle_puts_channel_c_r2_plus_i_r_plus_j_at_pixel_i_j():
+    x = torch.arange(8.0).view(1, 8, 1, 1)  # two output channels of one 2x2 block each
+    out = pixel_shuffle(x, 2)
+    assert out.shape == (1, 2, 2, 2)
+    assert out[0, 0].tolist() == [[0.0, 1.0], [2.0, 3.0]]
+    assert out[0, 1].tolist() == [[4.0, 5.0], [6.0, 7.0]]
+
+
+@pytest.mark.parametrize("r", [2, 3, 4])
+def test_pixel_shuffle_equals_torch_reference(r):
+    x = torch.randn(3, 2 * r * r, 5, 7, generator=torch.Generator().manual_seed(r))
+    assert pixel_shuffle(x, r).shape == (3, 2, 5 * r, 7 * r)
+    assert torch.equal(pixel_shuffle(x, r), F.pixel_shuffle(x, r))
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_srresnet_generator_upsamples_by_its_scale(scale):
+    g = SRResNetGenerator(3, scale, width=8, blocks=2)
+    assert g(torch.zeros(2, 3, 5, 6)).shape == (2, 3, 5 * scale, 6 * scale)
+
+
+# ----------------------------------------------------------------------------- PSNR and SSIM
+def numpy_ssim(x: np.ndarray, y: np.ndarray, data_range: float = 1.0) -> float:
+    """Wang et al. (2004) with scikit-image's choices, written here from the formula with scipy: a Gaussian
+    filter (sigma 1.5, truncate 3.5), population variances, K1 0.01, K2 0.03, 5-pixel border cropped."""
+    from scipy.ndimage import gaussian_filter
+
+    x, y = x.astype(np.float64), y.astype(np.float64)
+
+    def filt(a):
+        return gaussian_filter(a, sigma=1.5, truncate=3.5, mode="reflect")
+
+    ux, uy = filt(x), filt(y)
+    vx, vy, vxy = filt(x * x) - ux * ux, filt(y * y) - uy * uy, filt(x * y) - ux * uy
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux ** 2 + uy ** 2 + c1) * (vx + vy + c2))
+    return float(s[5:-5, 5:-5].mean())
+
+
+def test_ssim_equals_the_reference_computation_on_fixed_arrays():
+    rng = np.random.default_rng(0)
+    a = rng.random((3, 1, 28, 28))
+    b = np.clip(a + 0.1 * rng.standard_normal(a.shape), 0, 1)
+    got = ssim(torch.from_numpy(a), torch.from_numpy(b))
+    want = [numpy_ssim(a[i, 0], b[i, 0]) for i in range(3)]
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-6)
+    assert ssim(torch.from_numpy(a), torch.from_numpy(a)).tolist() == pytest.approx([1.0] * 3)
+    assert 0 < float(got.mean()) < 0.99  # a noisy copy is similar, not identical
+
+
+def test_ssim_equals_scikit_image():
+    metrics = pytest.importorskip("skimage.metrics")
+    rng = np.random.default_rng(1)
+    a = rng.random((32, 30))
+    b = np.clip(a + 0.2 * rng.standard_normal(a.shape), 0, 1)
+    want = metrics.structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                         data_range=1.0)
+    assert float(ssim(torch.from_numpy(a)[None, None], torch.from_numpy(b)[None, None])[0]) == pytest.approx(want,
+                                                                                                          abs=1e-6)
+
+
+def test_ssim_of_images_smaller_than_its_window_is_nan():
+    assert math.isnan(float(ssim(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8))[0]))
+
+
+def test_psnr_is_10_log10_of_range_squared_over_mse_on_luminance_for_colour():
+    rng = np.random.default_rng(2)
+    a, b = rng.random((2, 3, 6, 6)), rng.random((2, 3, 6, 6))
+    ya = 16 / 255 + (65.481 * a[:, 0] + 128.553 * a[:, 1] + 24.966 * a[:, 2]) / 255  # BT.601 luma, by hand
+    yb = 16 / 255 + (65.481 * b[:, 0] + 128.553 * b[:, 1] + 24.966 * b[:, 2]) / 255
+    want = 10 * np.log10(1.0 / ((ya - yb) ** 2).reshape(2, -1).mean(1))
+    np.testing.assert_allclose(psnr(torch.from_numpy(a), torch.from_numpy(b)).numpy(), want, rtol=1e-5)
+    grey = torch.full((1, 1, 4, 4), 0.5)
+    assert float(psnr(grey, grey + 0.1)[0]) == pytest.approx(20.0, abs=1e-4)  # MSE 0.01 -> 20 dB
+    assert luminance(grey) is grey
+
+
+# ----------------------------------------------------------------------------- pairs from the data layer
+def test_low_resolution_input_is_the_bicubic_downsample():
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (4, 1, 28, 28), dtype=np.uint8)
+    low, high = evaluation_pairs(x, PairSpec(4))
+    assert low.shape == (4, 1, 7, 7) and torch.equal(high, torch.from_numpy(x).float() / 255)
+    for i in range(4):  # PIL's bicubic resize (a = -0.5, antialiased), integer arithmetic: within one level
+        want = np.asarray(Image.fromarray(x[i, 0]).resize((7, 7), Image.Resampling.BICUBIC)).astype(int)
+        assert np.abs((low[i, 0] * 255).round().int().numpy() - want).max() <= 1
+
+
+def test_pairs_noise_is_deterministic_for_a_seed_and_blur_smooths():
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    cond = LowResCondition(PairSpec(2, blur=1.0, noise=0.05))
+    assert torch.equal(cond(x, 7), cond(x, 7))
+    assert not torch.equal(cond(x, 7), cond(x, 8))
+    plain = LowResCondition(PairSpec(2))(x, 7)
+    blurred = LowResCondition(PairSpec(2, blur=1.0))(x, 7)
+    assert blurred.std() < plain.std()  # a blur removes the high frequencies a downsample would alias
+
+
+def test_the_sampler_carries_each_minibatch_low_resolution_input():
+    ds = with_pairs(load_dataset("digits"), "sr2")
+    train = torch.from_numpy(ds.split("train"))
+    sampler = ShardedMinibatchSampler(train, None, 8, seed=0, condition=ds.condition)
+    x, y, low = sampler.next_with_condition()
+    assert low.shape == (8, 1, 4, 4)
+    assert torch.allclose(low, degrade((x + 1) / 2, PairSpec(2)) * 2 - 1)
+    plain = ShardedMinibatchSampler(train, None, 8, seed=0)
+    assert plain.next_with_condition()[2] is None
+
+
+def test_a_scale_that_does_not_divide_the_image_is_one_line(tmp_path, capsys):
+    with pytest.raises(UserError, match="divisible by 4"):
+        with_pairs(load_dataset("digits", image_size=10), "sr4")
+    assert main(["train", "--model", "srresnet", *TINY_SR, "--image-size", "10", "--pairs", "sr4", "--steps", "1",
+                 "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "divisible by 4" in err
+    with pytest.raises(UserError, match="needs paired data: add --pairs"):
+        config = config_for(model="srresnet", pairs=None)
+        MODELS["srresnet"].build(config, DataInfo("image", (1, 8, 8)))
+
+
+# ----------------------------------------------------------------------------- the models through the loop
+@pytest.fixture(scope="module")
+def sr_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("sr") / "srresnet"
+    assert main(["train", "--model", "srresnet", *TINY_SR, "--steps", "3", "--sample-every", "3",
+                 "--out", str(run)]) == 0
+    return run
+
+
+def test_srgan_starts_from_the_srresnet_generator(sr_run, tmp_path):
+    from ganforge.checkpoint import load_checkpoint
+    from ganforge.run import load_run
+
+    out = tmp_path / "srgan"
+    assert main(["train", "--model", "srgan", *TINY_SR, "--steps", "1", "--init-from", str(sr_run), "--out",
+                 str(out)]) == 0
+    before = load_checkpoint(sr_run / "checkpoints" / "latest.pt")["model"]
+    after = load_run(out).model.state_dict()
+    changed = [k for k, v in before.items() if k.startswith("generator.") and not torch.equal(v, after[k])]
+    # one G step moved G's weights from the SRResNet's, but only by an Adam step of lr 1e-4 (batch-norm
+    # running statistics move by their momentum, more)
+    weights = [k for k in changed if "running_" not in k and "num_batches" not in k]
+    assert weights and all(float((before[k] - after[k]).abs().max()) < 2e-4 for k in weights)
+    logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert "G/content" in logs[-1] and "loss/D" in logs[-1]
+
+
+def test_srgan_init_from_a_run_of_another_model_is_one_line(tmp_path, capsys):
+    run = tmp_path / "dcgan"
+    assert main(["train", "--data", "digits", "--width", "8", "--latent-dim", "4", "--steps", "1", "--out",
+                 str(run), "--no-progress"]) == 0
+    assert main(["train", "--model", "srgan", *TINY_SR, "--steps", "1", "--init-from", str(run), "--out",
+                 str(tmp_path / "g")]) == 2
+    assert "expected an srresnet or srgan run" in capsys.readouterr().err
+
+
+def test_upscale_writes_pngs_scale_times_larger_and_refuses_other_channels(sr_run, tmp_path, capsys):
+    Image.fromarray(np.arange(30, dtype=np.uint8).reshape(5, 6) * 8).save(tmp_path / "a.png")
+    Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(tmp_path / "rgb.png")
+    assert main(["upscale", str(sr_run), str(tmp_path / "a.png"), "--out", str(tmp_path / "up")]) == 0
+    with Image.open(tmp_path / "up" / "a.png") as im:
+        assert im.size == (12, 10) and im.mode == "L"
+    capsys.readouterr()
+    assert main(["upscale", str(sr_run), str(tmp_path / "rgb.png"), "--out", str(tmp_path / "up2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "3 channel" in err and not (tmp_path / "up2").exists()
+
+
+def test_eval_of_an_sr_run_reports_psnr_beside_bicubic(sr_run, tmp_path):
+    assert main(["eval", str(sr_run), "--n", "50", "--out", str(tmp_path / "e.json")]) == 0
+    values = json.loads((tmp_path / "e.json").read_text())["values"]
+    assert {"psnr", "bicubic_psnr", "ssim", "bicubic_ssim"} <= set(values)
+    assert values["bicubic_psnr"] > 5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_FASHION, reason="Fashion-MNIST not installed")
+def test_srresnet_learns_to_beat_bicubic_on_fashion_mnist_x4(tmp_path):
+    from ganforge.models.srgan import super_resolution_measures
+    from ganforge.run import load_run
+
+    run = tmp_path / "sr4"
+    assert main(["train", "--model", "srresnet", "--data", "fashion-mnist", "--pairs", "sr4", "--width", "32",
+                 "--sr-blocks", "4", "--lr", "1e-3", "--steps", "300", "--sample-every", "300", "--no-progress",
+                 "--device", "cpu", "--out", str(run)]) == 0
+    values = super_resolution_measures(load_run(run).model, load_dataset("fashion-mnist").split("test")[:500],
+                                       "fashion-mnist")
+    assert values["psnr"] > values["bicubic_psnr"]
+
+
+def test_report_shows_input_bicubic_srresnet_srgan_ground_truth(sr_run, tmp_path):
+    from ganforge.run import load_run
+    from ganforge.viz.superres import comparison_grid, write_sr_comparison
+
+    out = tmp_path / "srgan"
+    assert main(["train", "--model", "srgan", *TINY_SR, "--steps", "1", "--init-from", str(sr_run), "--out",
+                 str(out)]) == 0
+    path, caption = write_sr_comparison(load_run(out), tmp_path / "cmp.png", n=3)
+    assert caption.endswith("input / bicubic / SRResNet / SRGAN / ground truth")
+    with Image.open(path) as im:  # 3 rows of 5 images of 8x8, 2-pixel padding, scaled by 8 for display
+        assert im.size == ((5 * 10 + 2) * 8, (3 * 10 + 2) * 8)
+    cols = [torch.full((2, 1, 2, 2), v) for v in (0.0, 1.0)]
+    grid = comparison_grid(cols)  # row i: image i of each column, in order
+    assert grid[2, 2, 0] == 0 and grid[2, 6, 0] == 255 and grid[6, 2, 0] == 0
+    assert main(["report", str(out)]) == 0
+    assert "sr_comparison.png" in (out / "report.html").read_text()
