@@ -121,6 +121,9 @@ class TrainConfig:
     # working with other tools (issue 17)
     time_budget: str | None = None
     log: str = "jsonl"
+    # tables (issue 13): column kinds a csv:PATH table overrides (comma-separated names)
+    discrete_columns: str | None = None
+    continuous_columns: str | None = None
 
     def validate(self) -> TrainConfig:
         """Check every value once; raise :class:`UserError` naming the first bad one."""

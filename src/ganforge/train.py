@@ -168,8 +168,9 @@ class Trainer:
                             "or choose another --out")
         self.progress = (sys.stderr.isatty() if progress is None else progress) and self.is_main
         self.dataset = dataset or load_dataset(cfg.data, cfg.data_dir, download, cfg.image_size,
-                                               cfg.max_image_pixels)
-        self.data_info = DataInfo(self.dataset.kind, self.dataset.shape, self.dataset.num_classes)
+                                               cfg.max_image_pixels, cfg.discrete_columns, cfg.continuous_columns)
+        self.data_info = DataInfo(self.dataset.kind, self.dataset.shape, self.dataset.num_classes,
+                                  self.dataset.meta.get("table"))
 
         torch.manual_seed(cfg.seed)  # initial weights (identical on every rank) and dropout masks
         self.model = build_model(cfg, self.data_info).to(self.device)
@@ -555,7 +556,14 @@ class Trainer:
     def write_samples(self) -> Path:
         """Images: a grid of G(fixed noise). Points: 2,000 samples over the test data (also fixed noise)."""
         path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
-        if self.dataset.kind == "image":
+        if self.dataset.kind == "table":  # a table's samples are rows: a CSV of 500 decoded ones
+            from .data.table import TableSpec
+
+            spec, path = TableSpec(self.data_info.table), path.with_suffix(".csv")
+            latent = self.model.sample_latent(500, torch.Generator().manual_seed(self.cfg.seed + 3))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            spec.write_csv(spec.decode(self.generate(latent).numpy()), path)
+        elif self.dataset.kind == "image":
             x = self.generate(self.fixed_latent)
             save_image(make_grid(x, nrow=8), path, scale=grid_scale(x.shape[-1]))
         else:

@@ -1,0 +1,86 @@
+"""ctgan and tvae (issue 13) through the shared loop: training-by-sampling draws conditions at the configured
+rates and real rows that match them; one step of each phase; resume continues bit-identically."""
+
+import numpy as np
+import pytest
+import torch
+
+from ganforge.cli import main
+from ganforge.data import load_dataset
+from ganforge.models import DataInfo, config_for
+from ganforge.models.ctgan import CTGAN
+from ganforge.train import Trainer, build_model
+from test_tables_data import write_mixed_csv
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    path = write_mixed_csv(tmp_path_factory.mktemp("tables") / "t.csv", n=600)
+    return load_dataset(f"csv:{path}")
+
+
+def info(ds):
+    return DataInfo(ds.kind, ds.shape, None, ds.meta["table"])
+
+
+def test_training_by_sampling_draws_each_category_at_the_configured_rates(table):
+    model = build_model(config_for(model="ctgan", batch_size=100), info(table))
+    model.on_train_data(torch.from_numpy(table.split("train")), None, torch.Generator())
+    layout, n = model.layout, 200_000
+    rng = torch.Generator().manual_seed(0)
+    model.train()
+    choice, u = (model.sample_latent(n, rng)[i] for i in (1, 2))
+    model.eval()
+    choice_eval = model.sample_latent(n, rng)[1]
+    k = len(layout.cond_spans)
+    assert k == 3  # colour, member, rating
+    for i, span in enumerate(layout.cond_spans):
+        counts = np.array(table.meta["table"]["columns"][span.column]["counts"], dtype=float)
+        cats = np.arange(layout.cond_offsets[i], layout.cond_offsets[i] + span.width)
+        for got, expected in ((choice, np.log1p(counts) / np.log1p(counts).sum() / k),  # training: log-frequency
+                              (choice_eval, counts / counts.sum() / k)):  # sampling: the data's frequencies
+            rates = np.array([(got == c).float().mean().item() for c in cats])
+            # binomial standard error of a rate p from n draws: sqrt(p (1 - p) / n) < 0.0012; 5 of them
+            np.testing.assert_allclose(rates, expected, atol=0.006)
+    # the real rows D sees under condition c all have category c
+    rows = model.conditions.real_rows(choice[:5000], u[:5000])
+    for i, span in enumerate(layout.cond_spans):
+        picked = choice[:5000] - layout.cond_offsets[i]
+        mine = (picked >= 0) & (picked < span.width)
+        got = rows[mine, span.start:span.start + span.width].argmax(1)
+        assert torch.equal(got, picked[mine])
+
+
+def test_generator_honours_the_condition_vector_layout(table):
+    model = build_model(config_for(model="ctgan", batch_size=100), info(table))
+    assert isinstance(model, CTGAN)
+    choice = torch.tensor([0, model.layout.cond_dim - 1, -1])
+    c = model.condition(choice)
+    assert c.shape == (3, model.layout.cond_dim)
+    assert c[0, 0] == 1 and c[1, -1] == 1 and c.sum() == 2
+
+
+@pytest.mark.parametrize("name", ["ctgan", "tvae"])
+def test_each_phase_steps_only_its_own_parameters_with_finite_losses(name, table, tmp_path):
+    cfg = config_for(model=name, data="unused", batch_size=50, steps=2, sample_every=2, checkpoint_every=2,
+                     device="cpu")
+    trainer = Trainer(cfg, tmp_path / "run", dataset=table, progress=False)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    logs = trainer.train_step()
+    assert all(torch.isfinite(v).all() for v in logs.values())
+    changed = [k for k, v in trainer.model.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed
+
+
+def test_table_runs_resume_bit_identically(tmp_path, table):
+    path = tmp_path / "t.csv"
+    write_mixed_csv(path, n=600)
+    common = ["train", "--model", "ctgan", "--data", f"csv:{path}", "--batch-size", "50", "--no-progress",
+              "--sample-every", "2", "--checkpoint-every", "2"]
+    assert main([*common, "--steps", "4", "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--steps", "2", "--out", str(tmp_path / "b")]) == 0
+    assert main(["train", "--out", str(tmp_path / "b"), "--resume", "--steps", "4", "--no-progress"]) == 0
+    a = torch.load(tmp_path / "a/checkpoints/latest.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "b/checkpoints/latest.pt", weights_only=True)["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
