@@ -84,3 +84,45 @@ def test_table_runs_resume_bit_identically(tmp_path, table):
     b = torch.load(tmp_path / "b/checkpoints/latest.pt", weights_only=True)["model"]
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+@pytest.fixture(scope="module")
+def table_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("table-run")
+    path = write_mixed_csv(folder / "t.csv", n=600)
+    run = folder / "run"
+    assert main(["train", "--model", "ctgan", "--data", f"csv:{path}", "--batch-size", "50", "--steps", "4",
+                 "--no-progress", "--out", str(run)]) == 0
+    return path, run
+
+
+def test_sample_writes_the_original_columns_kinds_and_categories(table_run, tmp_path):
+    from ganforge.data.table import read_csv
+
+    source, run = table_run
+    header, rows = read_csv(source)
+    assert main(["sample", str(run), "--n", "700", "--seed", "3", "--out", str(tmp_path / "s.csv")]) == 0
+    header2, rows2 = read_csv(tmp_path / "s.csv")
+    assert header2 == header and len(rows2) == 700
+    for j, name in enumerate(header):
+        values = {r[j] for r in rows2}
+        if name in ("colour", "member", "rating"):
+            assert values <= {r[j] for r in rows}, name
+        elif name == "visits":  # an integer column comes back as integers within the training range
+            assert all(v.isdigit() and 0 <= int(v) <= 59 for v in values)
+        else:  # income: 3 decimals as in the file, or empty (it had missing values)
+            assert all(v == "" or len(v.split(".")[1]) == 3 for v in values)
+    assert main(["sample", str(run), "--n", "50", "--seed", "4", "--condition", "rating=2",
+                 "--out", str(tmp_path / "c.csv")]) == 0
+    _, rows3 = read_csv(tmp_path / "c.csv")
+    assert rows3 and {r[4] for r in rows3} == {"2"}
+
+
+@pytest.mark.parametrize("condition,needle", [("nosuch=1", "no column 'nosuch'"), ("income=3", "is continuous"),
+                                              ("rating=9", "no category '9'"), ("rating", "expected COLUMN=VALUE")])
+def test_a_bad_condition_is_one_line_and_exit_2(condition, needle, table_run, tmp_path, capsys):
+    _, run = table_run
+    got = main(["sample", str(run), "--condition", condition, "--out", str(tmp_path / "c.csv")])
+    err = capsys.readouterr().err
+    assert got == 2 and needle in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "c.csv").exists()
