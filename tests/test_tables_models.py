@@ -126,3 +126,19 @@ def test_a_bad_condition_is_one_line_and_exit_2(condition, needle, table_run, tm
     err = capsys.readouterr().err
     assert got == 2 and needle in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "c.csv").exists()
+
+
+def test_eval_picks_the_table_measures_for_a_table_run(table_run, tmp_path, capsys):
+    import json
+
+    _, run = table_run
+    assert main(["eval", str(run), "--n", "200", "--out", str(tmp_path / "e.json")]) == 0
+    record = json.loads((tmp_path / "e.json").read_text())
+    values = record["values"]
+    for key in ("shape", "trends", "efficacy_rating", "efficacy_rating_real", "privacy_dcr_train",
+                "privacy_dcr_holdout", "privacy_closer_to_train", "privacy_exact_copies", "detection_auroc"):
+        assert key in values, key
+    assert 0 <= values["shape"] <= 1 and 0 <= values["detection_auroc"] <= 1
+    assert set(record["columns"]) == {"income", "visits", "colour", "member", "rating"}
+    assert main(["eval", str(run), "--target", "nosuch", "--n", "200"]) == 2
+    assert "--target nosuch: no such column" in capsys.readouterr().err
