@@ -29,7 +29,11 @@ inside the run's checkpoints (``DataInfo.table``) and ``ganforge sample`` can wr
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import math
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from .core import ArrayDataset, split_fixed
+from .core import ArrayDataset, cache_dir, file_key, split_fixed
 
 MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
 #: Integer columns with at most this many distinct values are inferred discrete.
@@ -354,6 +358,30 @@ class TableSpec:
                 writer.writerow([self.format_value(j, c[i]) for j, c in enumerate(cols)])
 
 
+#: Bumped whenever the fitted transformer would change for the same file and options (the cache key).
+TABLE_FORMAT = 1
+
+
+def cached_table(key_parts: list[Any], build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The fitted transformer (mixtures take seconds per column) from ``cache_dir()/table-<hash>.json``, or
+    built and written there atomically; the key must identify the file's content and the options."""
+    key = hashlib.sha256(repr(key_parts).encode()).hexdigest()[:20]
+    path = cache_dir() / f"table-{key}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass  # absent or damaged: fitted again below
+    table = build()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(table))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home is no reason to fail
+    return table
+
+
 def load_table(path: str | Path, name: str | None = None, discrete: str | None = None,
                continuous: str | None = None, target: str | None = None, description: str = "") -> ArrayDataset:
     """A CSV file as a table :class:`ArrayDataset`: ``arrays[split]`` the encoded rows ``float32 (N, D)``,
@@ -371,7 +399,8 @@ def load_table(path: str | Path, name: str | None = None, discrete: str | None =
     n_val, n_test = max(1, round(VAL_FRACTION * n)), max(1, round(TEST_FRACTION * n))
     index = dict(zip(("train", "val", "test"), split_fixed(n, (n_val, n_test)), strict=True))
     frames = {s: take(frame, i) for s, i in index.items()}
-    table = fit_table(columns, frames["train"], frame)
+    table = cached_table([TABLE_FORMAT, file_key(path), discrete, continuous],
+                         lambda: fit_table(columns, frames["train"], frame))
     if target is not None and target not in header:
         raise UserError(f"target column {target!r}: no such column in {source}")
     table["target"] = target or header[-1]
