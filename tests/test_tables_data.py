@@ -115,3 +115,29 @@ def test_a_bad_csv_is_one_line_and_exit_2(case, text, extra, needle, tmp_path, c
     assert needle in err
     assert err.count("\n") == 1 and err.startswith("ganforge: error: ") and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_the_bundled_tables_are_listed_with_how_to_get_them(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert main(["datasets"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    for name in ("fair", "randhie"):
+        assert name in lines
+        assert "statsmodels" in lines[name]
+
+
+def test_a_bundled_table_is_read_from_a_copy_of_its_csv_in_the_data_dir(tmp_path):
+    # the same file layout as statsmodels ships (DIR/fair/fair.csv), made small here
+    (tmp_path / "fair").mkdir()
+    rng = np.random.default_rng(0)
+    lines = ['"rate_marriage","age","yrs_married","children","religious","educ","occupation","occupation_husb",'
+             '"affairs"']
+    for _ in range(60):
+        lines.append(",".join([str(rng.integers(1, 6)), f"{rng.choice([22, 27, 32])}", f"{rng.choice([0.5, 2.5, 9])}",
+                               f"{rng.choice([0, 1, 5.5])}", str(rng.integers(1, 5)), str(rng.choice([12, 14, 16])),
+                               str(rng.integers(1, 7)), str(rng.integers(1, 7)), f"{rng.exponential():.7f}"]))
+    (tmp_path / "fair" / "fair.csv").write_text("\n".join(lines) + "\n")
+    ds = load_dataset("fair", str(tmp_path))
+    assert ds.kind == "table" and ds.meta["table"]["target"] == "rate_marriage"
+    kinds = {c["name"]: c["kind"] for c in ds.meta["table"]["columns"]}
+    assert kinds["rate_marriage"] == "discrete" and kinds["affairs"] == "continuous"
