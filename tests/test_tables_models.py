@@ -142,3 +142,18 @@ def test_eval_picks_the_table_measures_for_a_table_run(table_run, tmp_path, caps
     assert set(record["columns"]) == {"income", "visits", "colour", "member", "rating"}
     assert main(["eval", str(run), "--target", "nosuch", "--n", "200"]) == 2
     assert "--target nosuch: no such column" in capsys.readouterr().err
+
+
+def test_eval_every_measures_a_table_run_and_keeps_the_best_by_shape(tmp_path):
+    import json
+
+    path = write_mixed_csv(tmp_path / "t.csv", n=300)
+    run = tmp_path / "run"
+    assert main(["train", "--model", "tvae", "--data", f"csv:{path}", "--batch-size", "50", "--steps", "4",
+                 "--eval-every", "2", "--eval-metrics", "shape,trends", "--eval-n", "100", "--keep-best", "shape",
+                 "--no-progress", "--out", str(run)]) == 0
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in lines if "metric/shape" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    assert all(0 <= r["metric/shape"] <= 1 and 0 <= r["metric/trends"] <= 1 for r in evals)
+    assert (run / "checkpoints" / "best.pt").is_file()
