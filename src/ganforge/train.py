@@ -554,16 +554,20 @@ class Trainer:
             self.model.train(was_training)
 
     def write_samples(self) -> Path:
-        """Images: a grid of G(fixed noise). Points: 2,000 samples over the test data (also fixed noise)."""
+        """Images: a grid of G(fixed noise). Points: 2,000 samples over the test data (also fixed noise).
+        Tables: a CSV of 500 decoded rows."""
         path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
-        if self.dataset.kind == "table":  # a table's samples are rows: a CSV of 500 decoded ones
-            from .data.table import TableSpec
+        if self.dataset.kind == "table":  # a table's samples are rows: a CSV of 500 decoded ones, drawn as
+            from .data.table import TableSpec  # `ganforge sample` draws them (eval mode)
 
             spec, path = TableSpec(self.data_info.table), path.with_suffix(".csv")
+            self.model.eval()
             latent = self.model.sample_latent(500, torch.Generator().manual_seed(self.cfg.seed + 3))
+            self.model.train()
             path.parent.mkdir(parents=True, exist_ok=True)
             spec.write_csv(spec.decode(self.generate(latent).numpy()), path)
-        elif self.dataset.kind == "image":
+            return path
+        if self.dataset.kind == "image":
             x = self.generate(self.fixed_latent)
             save_image(make_grid(x, nrow=8), path, scale=grid_scale(x.shape[-1]))
         else:
