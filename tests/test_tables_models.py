@@ -157,3 +157,9 @@ def test_eval_every_measures_a_table_run_and_keeps_the_best_by_shape(tmp_path):
     assert [r["step"] for r in evals] == [2, 4]
     assert all(0 <= r["metric/shape"] <= 1 and 0 <= r["metric/trends"] <= 1 for r in evals)
     assert (run / "checkpoints" / "best.pt").is_file()
+
+
+def test_a_table_run_refuses_a_png_grid(table_run, tmp_path, capsys):
+    _, run = table_run
+    assert main(["sample", str(run), "--out", str(tmp_path / "s.png")]) == 2
+    assert "expected a .csv file name" in capsys.readouterr().err

@@ -57,6 +57,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out}: cannot create its directory {out.parent} ({e.strerror}): expected a "
                         "writable directory") from None
     run = load_run(args.run_dir, args.checkpoint)
+    if run.data.kind == "table" and out.suffix == ".png":
+        raise UserError(f"--out {out}: run {args.run_dir} models a table: expected a .csv file name (or .npy for "
+                        "the encoded rows)")
     if args.n is not None and args.n < 1:
         raise UserError(f"--n {args.n}: expected an integer >= 1")
     if args.nrow is not None and args.nrow < 1:
