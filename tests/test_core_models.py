@@ -1,5 +1,6 @@
 """Architectures: the 2014 MLPs and the DCGAN rules of Radford et al. (2016)."""
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -69,7 +70,15 @@ def test_2014_mlp_sizes_for_mnist():
 def test_every_registered_model_builds_and_samples(name):
     spec = MODELS[name]
     data = DataInfo("image", (1, 28, 28), 10) if "image" in spec.data_kinds else DataInfo("points", (2,))
-    model = spec.build(config_for(model=name, data="fashion-mnist" if data.kind == "image" else "ring8"), data)
+    if "table" in spec.data_kinds:  # a two-column table: one continuous, one discrete
+        from ganforge.data.table import TableSpec, fit_table
+
+        frame = {"x": np.linspace(0.0, 1.0, 50), "c": np.array(["a", "b"] * 25, dtype=object)}
+        table = fit_table([{"name": "x", "kind": "continuous", "missing": False, "decimals": 2},
+                           {"name": "c", "kind": "discrete", "missing": False}], frame, frame)
+        data = DataInfo("table", (TableSpec(table).dim,), None, table)
+    model = spec.build(config_for(model=name, data={"image": "fashion-mnist", "points": "ring8"}.get(data.kind, "t"),
+                                  batch_size=10), data)
     x = model.generate(model.sample_latent(3, torch.Generator().manual_seed(0)))
     assert x.shape == (3, *data.shape)
     assert model.phases(), "a model must have at least one phase"

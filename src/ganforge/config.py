@@ -144,6 +144,9 @@ class TrainConfig:
     init_from: str | None = None
     content_features: str | None = None
     adversarial_weight: float = 1e-3
+    # tables (issue 13): column kinds a csv:PATH table overrides (comma-separated names)
+    discrete_columns: str | None = None
+    continuous_columns: str | None = None
 
     def validate(self) -> TrainConfig:
         """Check every value once; raise :class:`UserError` naming the first bad one."""

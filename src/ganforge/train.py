@@ -185,9 +185,11 @@ class Trainer:
             raise UserError(f"run directory {self.run_dir} already holds a run: add --resume to continue it, "
                             "or choose another --out")
         self.progress = (sys.stderr.isatty() if progress is None else progress) and self.is_main
-        dataset = dataset or load_dataset(cfg.data, cfg.data_dir, download, cfg.image_size, cfg.max_image_pixels)
+        dataset = dataset or load_dataset(cfg.data, cfg.data_dir, download, cfg.image_size, cfg.max_image_pixels,
+                                          cfg.discrete_columns, cfg.continuous_columns)
         self.dataset = with_pairs(dataset, cfg.pairs, cfg.pair_blur, cfg.pair_noise)  # SR pairs: a condition
-        self.data_info = DataInfo(self.dataset.kind, self.dataset.shape, self.dataset.num_classes)
+        self.data_info = DataInfo(self.dataset.kind, self.dataset.shape, self.dataset.num_classes,
+                                  self.dataset.meta.get("table"))
 
         torch.manual_seed(cfg.seed)  # initial weights (identical on every rank) and dropout masks
         self.model = build_model(cfg, self.data_info).to(self.device)
@@ -573,8 +575,19 @@ class Trainer:
             self.model.train(was_training)
 
     def write_samples(self) -> Path:
-        """Images: a grid of G(fixed noise). Points: 2,000 samples over the test data (also fixed noise)."""
+        """Images: a grid of G(fixed noise). Points: 2,000 samples over the test data (also fixed noise).
+        Tables: a CSV of 500 decoded rows."""
         path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
+        if self.dataset.kind == "table":  # a table's samples are rows: a CSV of 500 decoded ones, drawn as
+            from .data.table import TableSpec  # `ganforge sample` draws them (eval mode)
+
+            spec, path = TableSpec(self.data_info.table), path.with_suffix(".csv")
+            self.model.eval()
+            latent = self.model.sample_latent(500, torch.Generator().manual_seed(self.cfg.seed + 3))
+            self.model.train()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            spec.write_csv(spec.decode(self.generate(latent).numpy()), path)
+            return path
         if self.dataset.kind == "image":
             x = self.generate(self.fixed_latent)
             save_image(make_grid(x, nrow=8), path, scale=grid_scale(x.shape[-1]))

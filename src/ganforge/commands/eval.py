@@ -48,6 +48,8 @@ def add_parser(sub) -> None:
                    help="CPU threads for torch  [chosen from the cores and the load]")
     p.add_argument("--no-cache", action="store_true", help="recompute real-data reference statistics")
     p.add_argument("--out", default=None, help="JSON file for the results  [RUN_DIR/eval.json; --real: none]")
+    p.add_argument("--target", default=None, metavar="COLUMN",
+                   help="tables: the column ML efficacy predicts  [the dataset's own; csv:PATH the last column]")
     p.set_defaults(func=cmd_eval)
 
 
@@ -83,7 +85,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from ..run import load_run
 
         run = load_run(args.run_dir, args.checkpoint)
-        ds = load_dataset(run.config.data, args.data_dir or run.config.data_dir, False, run.config.image_size)
+        ds = load_dataset(run.config.data, args.data_dir or run.config.data_dir, False, run.config.image_size,
+                          None, run.config.discrete_columns, run.config.continuous_columns)
+    if ds.kind == "table":
+        return cmd_eval_table(args, run, ds)
     model_metrics = models.MODELS.get_or_fail(run.config.model).eval_metrics if run is not None else None
     metrics = parse_metrics(args.metrics or model_metrics or (IMAGE_METRICS if ds.kind == "image" else POINT_METRICS))
     features = args.features or default_features(ds)
@@ -234,4 +239,51 @@ def cmd_eval_samples(args: argparse.Namespace) -> int:
     if args.out:
         _write_json(record, Path(args.out))
         print(f"ganforge: wrote {args.out}")
+    return 0
+
+
+#: What a table run is measured with (ganforge.metrics.table), picked automatically.
+TABLE_MEASURES = "shape, trends, efficacy (synthetic -> real beside real -> real), privacy (DCR), detection"
+
+
+def cmd_eval_table(args: argparse.Namespace, run, ds) -> int:
+    """A table run (or, with ``--real``, the validation split as if it were synthetic: the floor): every
+    measure of :func:`ganforge.metrics.table.evaluate_table`, printed and written to eval.json."""
+    from ..data.table import TableSpec, frame_rows
+    from ..metrics.table import evaluate_table
+
+    if args.metrics:
+        raise UserError(f"--metrics {args.metrics}: a table is measured with {TABLE_MEASURES} (leave --metrics "
+                        "unset)")
+    t_start = time.perf_counter()
+    table, frames = ds.meta["table"], ds.meta["frames"]
+    if args.target is not None and args.target not in [c["name"] for c in table["columns"]]:
+        raise UserError(f"--target {args.target}: no such column: expected one of "
+                        f"{', '.join(c['name'] for c in table['columns'])}")
+    train, test, val = frames["train"], frames["test"], frames["val"]
+    n = min(args.n, frame_rows(train))
+    columns: dict[str, dict[str, float]] = {}
+    record: dict = {"dataset": ds.name, "n": n, "seed": args.seed, "measures": TABLE_MEASURES}
+    if args.real or args.compare_real:
+        print(f"ganforge: measuring held-out real {ds.name} (validation split, {frame_rows(val):,} rows) against "
+              f"train, holdout test", flush=True)
+        real = evaluate_table(val, train, test, test, table, args.target, args.seed)
+        columns[f"real {ds.name} (val)"] = real["values"]
+        record["real"] = real
+    if run is not None:
+        print(f"ganforge: measuring {run.config.model} run {run.run_dir} (step {run.step}) on {ds.name}: {n:,} "
+              "synthetic rows against train; efficacy on test; privacy against test", flush=True)
+        spec = TableSpec(run.data.table)
+        synth = spec.decode(run.sample(n, seed=args.seed).numpy())
+        result = evaluate_table(synth, train, test, test, table, args.target, args.seed)
+        columns[f"{run.config.model} step {run.step}"] = result["values"]
+        record.update({"run_dir": str(run.run_dir), "model": run.config.model, "step": run.step, **result})
+    record["total_seconds"] = round(time.perf_counter() - t_start, 2)
+    from ..metrics.evaluate import format_table
+
+    print(format_table(columns))
+    out = Path(args.out) if args.out else (run.run_dir / "eval.json" if run is not None else None)
+    if out is not None:
+        _write_json(record, out)
+        print(f"ganforge: wrote {out}")
     return 0

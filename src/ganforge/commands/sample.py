@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
                                    "(images float (N, C, H, W) in [0, 1]; toy points (N, D)).")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--n", type=int, default=None, help="number of samples (rows with --vary-code)  [64; 10 rows]")
-    p.add_argument("--out", required=True, help="output file: .png for a grid, .npy for the raw array")
+    p.add_argument("--out", required=True, help="output file: .png for a grid, .npy for the raw array; a table "
+                                                "run: .csv (the original columns, kinds and categories)")
     p.add_argument("--seed", type=int, default=None, help="noise seed (same seed, same samples)  [random]")
     p.add_argument("--nrow", type=int, default=None, help="images per grid row  [square; 10 with --by-class]")
     p.add_argument("--label", type=int, default=None,
@@ -31,6 +32,9 @@ def add_parser(sub) -> None:
     p.add_argument("--temperature", type=float, default=1.0, metavar="T",
                    help="scale the noise z by T (labels and codes untouched): T < 1 trades diversity for "
                         "typical samples, the truncation trick; 1 is the prior the model was trained with  [1]")
+    p.add_argument("--condition", default=None, metavar="COLUMN=VALUE",
+                   help="table runs: only rows whose discrete COLUMN is VALUE (ctgan feeds the condition to G; "
+                        "every model's rows are then kept only where they match)")
     p.set_defaults(func=cmd_sample)
 
 
@@ -41,6 +45,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from ..run import load_run
 
     out = Path(args.out)
+    if out.suffix == ".csv" or args.condition is not None:
+        return sample_table(args, out)
     if out.suffix not in (".png", ".npy"):
         raise UserError(f"--out {out}: expected a .png (image grid) or .npy (raw array) file name")
     if out.is_dir():
@@ -51,6 +57,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out}: cannot create its directory {out.parent} ({e.strerror}): expected a "
                         "writable directory") from None
     run = load_run(args.run_dir, args.checkpoint)
+    if run.data.kind == "table" and out.suffix == ".png":
+        raise UserError(f"--out {out}: run {args.run_dir} models a table: expected a .csv file name (or .npy for "
+                        "the encoded rows)")
     if args.n is not None and args.n < 1:
         raise UserError(f"--n {args.n}: expected an integer >= 1")
     if args.nrow is not None and args.nrow < 1:
@@ -166,3 +175,73 @@ def sample_code_sweep(run, args: argparse.Namespace):
         latent = run.model.code_sweep_latent(args.vary_code, rows, args.nrow or 10, _rng(args.seed))
         x = run.model.generate(with_temperature(latent, args.temperature))
     return _to_data_range(run, x), len(x) // rows
+
+
+#: ``--condition``: at most this many rounds of sampling to collect ``--n`` matching rows.
+MAX_CONDITION_ROUNDS = 50
+
+
+def sample_table(args: argparse.Namespace, out: Path) -> int:
+    """A table run's samples as CSV: ``--n`` rows (1,000 by default) decoded to the original columns; with
+    ``--condition COLUMN=VALUE`` only rows whose COLUMN is VALUE (ctgan is also given that condition)."""
+    import numpy as np
+
+    from ..data.table import DISCRETE_KINDS, TableSpec, take
+    from ..run import load_run
+
+    if out.suffix != ".csv":
+        raise UserError(f"--out {out}: a table run writes a .csv file: expected a name ending in .csv")
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a directory, expected a file name")
+    run = load_run(args.run_dir, args.checkpoint)
+    if run.data.kind != "table" or run.data.table is None:
+        raise UserError(f"--out {out} / --condition: run {args.run_dir} models {run.data.kind} data, not a table "
+                        "(expected .png or .npy, and no --condition)")
+    spec = TableSpec(run.data.table)
+    n = args.n if args.n is not None else 1000
+    if n < 1:
+        raise UserError(f"--n {n}: expected an integer >= 1")
+    column = value = None
+    if args.condition is not None:
+        column, sep, value = args.condition.partition("=")
+        discrete = [c["name"] for c in spec.columns if c["kind"] in DISCRETE_KINDS]
+        if not sep or not column:
+            raise UserError(f"--condition {args.condition}: expected COLUMN=VALUE")
+        if column not in spec.names:
+            raise UserError(f"--condition {args.condition}: no column {column!r}: expected one of "
+                            f"{', '.join(discrete) or '(no discrete column)'}")
+        if column not in discrete:
+            kind = spec.columns[spec.names.index(column)]["kind"]
+            raise UserError(f"--condition {args.condition}: column {column!r} is {kind}: expected a discrete "
+                            f"column ({', '.join(discrete) or 'none in this table'})")
+        categories = spec.columns[spec.names.index(column)]["categories"]
+        if value not in categories:
+            raise UserError(f"--condition {args.condition}: no category {value!r} in {column}: expected one of "
+                            f"{', '.join(repr(c) for c in categories)}")
+        if hasattr(run.model, "forced_choice"):
+            run.model.forced_choice = run.model.layout.choice_for(column, value)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot create its directory {out.parent} ({e.strerror})") from None
+    seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
+    kept, drawn, rounds = [], 0, 0
+    while sum(frame_len(f) for f in kept) < n and rounds < (MAX_CONDITION_ROUNDS if column else 1):
+        frame = spec.decode(run.sample(n, seed=seed + rounds, temperature=args.temperature).numpy())
+        drawn, rounds = drawn + n, rounds + 1
+        if column is not None:
+            frame = take(frame, np.flatnonzero(frame[column] == value))
+        kept.append(frame)
+    frame = {k: np.concatenate([f[k] for f in kept])[:n] for k in spec.names}
+    got = frame_len(frame)
+    if got == 0:
+        raise UserError(f"--condition {args.condition}: none of {drawn:,} sampled rows has {column}={value}: the "
+                        "model does not produce this category")
+    spec.write_csv(frame, out)
+    note = f" ({got:,} of {drawn:,} sampled rows had {column}={value})" if column is not None else ""
+    print(f"ganforge: wrote {got:,} rows from {args.run_dir} (step {run.step}) to {out}{note}")
+    return 0
+
+
+def frame_len(frame) -> int:
+    return len(next(iter(frame.values())))

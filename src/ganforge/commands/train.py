@@ -11,10 +11,11 @@ from ..config import DEFAULT_LR, DEFAULT_STEPS, OBJECTIVES, OPTIMIZERS, PRIORS, 
 from ..errors import UserError
 
 TRAIN_HELP = {
-    "model": "gan, dcgan, cgan, sgan, wgan, wgan-gp, lsgan, sngan, infogan, aae, ebgan, vaegan, ae, vae, srresnet, "
-             "srgan "
+    "model": "gan, dcgan, cgan, sgan, wgan, wgan-gp, lsgan, sngan, infogan, aae, ebgan, vaegan, ae, vae, gman, "
+             "stylegan2, progan; super-resolution: srresnet, srgan; tables: ctgan, tvae "
              "(docs/models.md; each brings its paper's recipe as defaults)  [dcgan]",
-    "data": "dataset: digits, mnist, fashion-mnist, cifar10, folder:PATH, gauss1d, ring8, grid25  [digits]",
+    "data": "dataset: digits, mnist, fashion-mnist, cifar10, folder:PATH, gauss1d, ring8, grid25; tables: "
+            "csv:PATH, fair, randhie  [digits]",
     "data_dir": "directory holding the dataset's files (also searched: $GANFORGE_DATA, ~/.ganforge/data, "
                 "./data, /usr/share/datasets)",
     "image_size": "resize images to SIZE x SIZE once at load time (folder:PATH default 64)  [native size]",
@@ -131,6 +132,10 @@ TRAIN_HELP = {
                         "features the content loss compares  [the dataset's shipped classifier]",
     "adversarial_weight": "srgan: weight of the adversarial term beside the content loss (Ledig et al. 2017: "
                           "1e-3)  [0.001]",
+    "discrete_columns": "tables (csv:PATH, fair, randhie): model these comma-separated columns as discrete "
+                        "(categories), whatever their values look like  [inferred]",
+    "continuous_columns": "tables: model these columns as continuous; a value that is not a number is an "
+                          "error  [inferred]",
 }
 #: What may change when a run is resumed; anything else would make a different run. The one list: --help,
 #: the error message and the README (checked by a test) are made from it.
@@ -198,7 +203,7 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
         run_dir = Path(args.out) if args.out else None
     cfg = TrainConfig.from_dict(values, source="options").validate()
     if run_dir is None:
-        safe_data = cfg.data.replace("folder:", "folder-").replace("/", "_").strip("_")
+        safe_data = cfg.data.replace("folder:", "folder-").replace("csv:", "csv-").replace("/", "_").strip("_")
         run_dir = Path("runs") / f"{cfg.model}-{safe_data}"
     return cfg, run_dir
 
@@ -250,5 +255,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{run_dir} --resume --time-budget DURATION")
         return 0
     say(f"ganforge: done at step {trainer.step} in {trainer.elapsed_s:.1f} s; samples "
-        f"{run_dir / 'samples' / f'step_{trainer.step:06d}.png'}; checkpoint {run_dir / 'checkpoints' / 'latest.pt'}")
+        f"{run_dir / 'samples' / f'step_{trainer.step:06d}'}{'.csv' if trainer.dataset.kind == 'table' else '.png'}; "
+        f"checkpoint {run_dir / 'checkpoints' / 'latest.pt'}")
     return 0

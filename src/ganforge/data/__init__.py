@@ -1,6 +1,6 @@
-"""Datasets: one API over MNIST, Fashion-MNIST, CIFAR-10, a folder of images, digits and toy mixtures."""
+"""Datasets: one API over MNIST, Fashion-MNIST, CIFAR-10, a folder of images, digits, toy mixtures and tables."""
 
-from . import cifar, digits, mnist, toy  # noqa: F401  (registers the datasets)
+from . import cifar, digits, mnist, tables_bundled, toy  # noqa: F401  (registers the datasets)
 from .core import (
     DATASETS,
     ArrayDataset,

@@ -84,6 +84,8 @@ class DatasetSource:
     locate: Callable[[str | None], str | None]
     load: Callable[[str | None, bool], ArrayDataset]
     how_to_get: str = ""
+    #: a table: ``load`` also takes ``discrete_columns`` and ``continuous_columns`` (``ganforge.data.table``)
+    table: bool = False
 
 
 DATASETS: Registry[DatasetSource] = Registry("dataset")
@@ -141,10 +143,19 @@ def file_key(path: Path) -> tuple[str, int, int]:
 
 
 def load_dataset(name: str, data_dir: str | None = None, download: bool = False,
-                 image_size: int | None = None, max_image_pixels: int | None = None) -> ArrayDataset:
-    """Load a dataset by name (``folder:PATH`` for a folder of images), optionally resized to ``image_size``.
-    ``max_image_pixels``: the largest image a folder may hold (default ``folder.MAX_IMAGE_PIXELS``)."""
-    if name.startswith("folder:"):
+                 image_size: int | None = None, max_image_pixels: int | None = None,
+                 discrete_columns: str | None = None, continuous_columns: str | None = None) -> ArrayDataset:
+    """Load a dataset by name (``folder:PATH`` for a folder of images, ``csv:PATH`` for a table), optionally
+    resized to ``image_size``. ``max_image_pixels``: the largest image a folder may hold (default
+    ``folder.MAX_IMAGE_PIXELS``). ``discrete_columns``/``continuous_columns``: comma-separated column names
+    whose inferred kind a table overrides."""
+    if name.startswith("csv:"):
+        from .table import load_table
+
+        ds = load_table(name[len("csv:"):], None, discrete_columns, continuous_columns)
+    elif DATASETS.get(name) is not None and DATASETS.get(name).table:
+        ds = DATASETS.get(name).load(data_dir, download, discrete_columns, continuous_columns)
+    elif name.startswith("folder:"):
         from .folder import MAX_IMAGE_PIXELS, load_folder
 
         ds = load_folder(name[len("folder:"):], image_size or 64, max_image_pixels or MAX_IMAGE_PIXELS)

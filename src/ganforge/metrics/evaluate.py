@@ -267,7 +267,12 @@ def evaluate_model(model_or_run: Any, dataset: ArrayDataset, metrics: list[str] 
     """Evaluate a ``LoadedRun`` or a ``GANModel`` on ``dataset`` (the one it was trained on): ``n`` samples
     drawn with ``seed``, compared with the first ``n`` training examples. Returns ``{key: value}`` (e.g.
     ``fid``, ``kid``, ``kid_std``, ``precision``); per-metric seconds go into ``timings`` if given.
-    ``features``: ``domain``, ``inception[:PATH]`` or ``raw`` (default: domain for images, raw for points)."""
+    ``features``: ``domain``, ``inception[:PATH]`` or ``raw`` (default: domain for images, raw for points).
+    A table's ``metrics`` are the table measures (``ganforge.metrics.table.TABLE_METRICS``)."""
+    if dataset.kind == "table":
+        from .table import evaluate_table_model
+
+        return evaluate_table_model(model_or_run, dataset, metrics, n, seed)
     metrics = parse_metrics(metrics)
     if n < 2:
         raise UserError(f"--n {n}: expected an integer >= 2")

@@ -29,19 +29,22 @@ from ..registry import Registry
 
 @dataclass(frozen=True)
 class DataInfo:
-    """What a model needs to know of its data: ``kind`` ("image" or "points"), one example's ``shape``
-    (``(C, H, W)`` or ``(D,)``) and the number of classes (None when unlabelled)."""
+    """What a model needs to know of its data: ``kind`` ("image", "points" or "table"), one example's
+    ``shape`` (``(C, H, W)`` or ``(D,)``) and the number of classes (None when unlabelled). A table also
+    carries its column transformer, a plain dict (``ganforge.data.table``), saved in every checkpoint."""
 
     kind: str
     shape: tuple[int, ...]
     num_classes: int | None = None
+    table: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "shape": list(self.shape), "num_classes": self.num_classes}
+        d = {"kind": self.kind, "shape": list(self.shape), "num_classes": self.num_classes}
+        return {**d, "table": self.table} if self.table is not None else d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataInfo:
-        return cls(d["kind"], tuple(d["shape"]), d.get("num_classes"))
+        return cls(d["kind"], tuple(d["shape"]), d.get("num_classes"), d.get("table"))
 
 
 @dataclass

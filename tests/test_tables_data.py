@@ -1,0 +1,143 @@
+"""Tables as data (issue 13): a CSV's column kinds, missing values, splits, and the column transformer that
+encodes rows for a model and decodes them back (mode-specific normalisation, one-hot)."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ganforge.cli import main
+from ganforge.data import load_dataset
+from ganforge.data.table import TableSpec, fit_table, infer_columns, read_csv, to_frame
+
+
+def write_mixed_csv(path: Path, n: int = 400, seed: int = 0, missing: bool = True) -> Path:
+    """A mixed table: a bimodal continuous column (3 decimals), a wide integer, a string category, a 0/1
+    boolean and a 1-5 rating; with ``missing``, every 10th income and every 13th colour is empty."""
+    rng = np.random.default_rng(seed)
+    mode = rng.random(n) < 0.3
+    income = np.where(mode, rng.normal(20.0, 2.0, n), rng.normal(80.0, 5.0, n))
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["income", "visits", "colour", "member", "rating"])
+        for i in range(n):
+            w.writerow(["" if missing and i % 10 == 3 else f"{income[i]:.3f}", str(int(rng.integers(0, 60))),
+                        "" if missing and i % 13 == 5 else str(rng.choice(["red", "green", "blue, dark"])),
+                        str(int(rng.random() < 0.2)), str(int(rng.integers(1, 6)))])
+    return path
+
+
+def test_column_kinds_are_inferred_and_can_be_overridden(tmp_path):
+    path = write_mixed_csv(tmp_path / "t.csv")
+    header, rows = read_csv(path)
+    kinds = {c["name"]: c["kind"] for c in infer_columns(header, rows, "t")}
+    assert kinds == {"income": "continuous", "visits": "integer", "colour": "discrete", "member": "boolean",
+                     "rating": "discrete"}
+    kinds = {c["name"]: c["kind"] for c in infer_columns(header, rows, "t", discrete="visits",
+                                                        continuous="rating")}
+    assert kinds["visits"] == "discrete" and kinds["rating"] == "continuous"
+    missing = {c["name"]: c["missing"] for c in infer_columns(header, rows, "t")}
+    assert missing == {"income": True, "visits": False, "colour": True, "member": False, "rating": False}
+
+
+def test_splits_are_seeded_disjoint_and_cover_every_row(tmp_path):
+    path = write_mixed_csv(tmp_path / "t.csv", n=500)
+    a, b = load_dataset(f"csv:{path}"), load_dataset(f"csv:{path}")
+    assert {s: len(x) for s, x in a.arrays.items()} == {"train": 400, "val": 50, "test": 50}
+    for s in a.arrays:
+        np.testing.assert_array_equal(a.arrays[s], b.arrays[s])
+    income = np.concatenate([a.meta["frames"][s]["income"] for s in ("train", "val", "test")])
+    original = to_frame(infer_columns(*read_csv(path), "t"), read_csv(path)[1])["income"]
+    np.testing.assert_array_equal(np.sort(income[~np.isnan(income)]), np.sort(original[~np.isnan(original)]))
+    assert np.isnan(income).sum() == np.isnan(original).sum() == 50  # missing values are kept, never dropped
+
+
+def test_mode_specific_normaliser_finds_the_modes_and_inverts_to_the_original_values(tmp_path):
+    rng = np.random.default_rng(1)
+    x = np.round(np.concatenate([rng.normal(-10, 1, 3000), rng.normal(10, 1, 7000)]), 3)
+    columns = [{"name": "x", "kind": "continuous", "missing": False, "decimals": 3}]
+    table = fit_table(columns, {"x": x}, {"x": x})
+    col = table["columns"][0]
+    w, m = np.array(col["weights"]), np.array(col["means"])
+    left = m < 0  # the fitted modes split between the two true ones: 30% of the mass around -10, 70% at 10
+    assert abs(w[left].sum() - 0.3) < 0.02 and abs(w.sum() - 1) < 1e-9
+    assert abs(np.average(m[left], weights=w[left]) + 10) < 0.2
+    assert abs(np.average(m[~left], weights=w[~left]) - 10) < 0.2
+    spec = TableSpec(table)
+    encoded = spec.encode({"x": x})
+    assert encoded.shape == (len(x), spec.dim) and np.abs(encoded[:, 0]).max() <= 0.99
+    np.testing.assert_array_equal(encoded[:, 1:].sum(1), 1.0)  # one mode per value
+    np.testing.assert_allclose(spec.decode(encoded)["x"], x, atol=1e-9)
+
+
+def test_categories_missing_values_and_column_order_survive_the_round_trip_to_csv(tmp_path):
+    path = write_mixed_csv(tmp_path / "t.csv", n=300)
+    header, rows = read_csv(path)
+    columns = infer_columns(header, rows, "t")
+    frame = to_frame(columns, rows)
+    spec = TableSpec(fit_table(columns, frame, frame))
+    spec.write_csv(spec.decode(spec.encode(frame)), tmp_path / "back.csv")
+    header2, rows2 = read_csv(tmp_path / "back.csv")
+    assert header2 == header
+    for j, name in enumerate(header):
+        if name == "income":
+            a = np.array([np.nan if r[j] == "" else float(r[j]) for r in rows])
+            b = np.array([np.nan if r[j] == "" else float(r[j]) for r in rows2])
+            np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+            np.testing.assert_allclose(a[~np.isnan(a)], b[~np.isnan(b)], atol=1e-9)
+        else:
+            assert [r[j] for r in rows2] == [r[j] for r in rows], name
+
+
+def write_text(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+BAD_TABLES = [
+    ("ragged row", "a,b\n1,2\n3\n4,5\n", [], "row 2 (line 3) has 1 fields: expected 2"),
+    ("empty file", "", [], "the file is empty"),
+    ("all missing column", "a,b\n1,\n2,NA\n3,\n" * 1, [], "column 'b' has no values"),
+    ("non-numeric in a continuous column", "a,b\n1,2\n2,x\n3,4\n", ["--continuous-columns", "b"],
+     "'x' is not a number"),
+    ("unknown override column", "a,b\n1,2\n2,3\n", ["--discrete-columns", "c"], "--discrete-columns c: no such column"),
+]
+
+
+@pytest.mark.parametrize("case,text,extra,needle", BAD_TABLES, ids=[c[0] for c in BAD_TABLES])
+def test_a_bad_csv_is_one_line_and_exit_2(case, text, extra, needle, tmp_path, capsys):
+    path = write_text(tmp_path / "bad.csv", text)
+    got = main(["train", "--model", "ctgan", "--data", f"csv:{path}", *extra, "--steps", "1",
+                "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert got == 2, err
+    assert needle in err
+    assert err.count("\n") == 1 and err.startswith("ganforge: error: ") and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_bundled_tables_are_listed_with_how_to_get_them(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert main(["datasets"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    for name in ("fair", "randhie"):
+        assert name in lines
+        assert "statsmodels" in lines[name]
+
+
+def test_a_bundled_table_is_read_from_a_copy_of_its_csv_in_the_data_dir(tmp_path):
+    # the same file layout as statsmodels ships (DIR/fair/fair.csv), made small here
+    (tmp_path / "fair").mkdir()
+    rng = np.random.default_rng(0)
+    lines = ['"rate_marriage","age","yrs_married","children","religious","educ","occupation","occupation_husb",'
+             '"affairs"']
+    for _ in range(60):
+        lines.append(",".join([str(rng.integers(1, 6)), f"{rng.choice([22, 27, 32])}", f"{rng.choice([0.5, 2.5, 9])}",
+                               f"{rng.choice([0, 1, 5.5])}", str(rng.integers(1, 5)), str(rng.choice([12, 14, 16])),
+                               str(rng.integers(1, 7)), str(rng.integers(1, 7)), f"{rng.exponential():.7f}"]))
+    (tmp_path / "fair" / "fair.csv").write_text("\n".join(lines) + "\n")
+    ds = load_dataset("fair", str(tmp_path))
+    assert ds.kind == "table" and ds.meta["table"]["target"] == "rate_marriage"
+    kinds = {c["name"]: c["kind"] for c in ds.meta["table"]["columns"]}
+    assert kinds["rate_marriage"] == "discrete" and kinds["affairs"] == "continuous"

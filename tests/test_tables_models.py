@@ -1,0 +1,165 @@
+"""ctgan and tvae (issue 13) through the shared loop: training-by-sampling draws conditions at the configured
+rates and real rows that match them; one step of each phase; resume continues bit-identically."""
+
+import numpy as np
+import pytest
+import torch
+
+from ganforge.cli import main
+from ganforge.data import load_dataset
+from ganforge.models import DataInfo, config_for
+from ganforge.models.ctgan import CTGAN
+from ganforge.train import Trainer, build_model
+from test_tables_data import write_mixed_csv
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    path = write_mixed_csv(tmp_path_factory.mktemp("tables") / "t.csv", n=600)
+    return load_dataset(f"csv:{path}")
+
+
+def info(ds):
+    return DataInfo(ds.kind, ds.shape, None, ds.meta["table"])
+
+
+def test_training_by_sampling_draws_each_category_at_the_configured_rates(table):
+    model = build_model(config_for(model="ctgan", batch_size=100), info(table))
+    model.on_train_data(torch.from_numpy(table.split("train")), None, torch.Generator())
+    layout, n = model.layout, 200_000
+    rng = torch.Generator().manual_seed(0)
+    model.train()
+    choice, u = (model.sample_latent(n, rng)[i] for i in (1, 2))
+    model.eval()
+    choice_eval = model.sample_latent(n, rng)[1]
+    k = len(layout.cond_spans)
+    assert k == 3  # colour, member, rating
+    for i, span in enumerate(layout.cond_spans):
+        counts = np.array(table.meta["table"]["columns"][span.column]["counts"], dtype=float)
+        cats = np.arange(layout.cond_offsets[i], layout.cond_offsets[i] + span.width)
+        for got, expected in ((choice, np.log1p(counts) / np.log1p(counts).sum() / k),  # training: log-frequency
+                              (choice_eval, counts / counts.sum() / k)):  # sampling: the data's frequencies
+            rates = np.array([(got == c).float().mean().item() for c in cats])
+            # binomial standard error of a rate p from n draws: sqrt(p (1 - p) / n) < 0.0012; 5 of them
+            np.testing.assert_allclose(rates, expected, atol=0.006)
+    # the real rows D sees under condition c all have category c
+    rows = model.conditions.real_rows(choice[:5000], u[:5000])
+    for i, span in enumerate(layout.cond_spans):
+        picked = choice[:5000] - layout.cond_offsets[i]
+        mine = (picked >= 0) & (picked < span.width)
+        got = rows[mine, span.start:span.start + span.width].argmax(1)
+        assert torch.equal(got, picked[mine])
+
+
+def test_generator_honours_the_condition_vector_layout(table):
+    model = build_model(config_for(model="ctgan", batch_size=100), info(table))
+    assert isinstance(model, CTGAN)
+    choice = torch.tensor([0, model.layout.cond_dim - 1, -1])
+    c = model.condition(choice)
+    assert c.shape == (3, model.layout.cond_dim)
+    assert c[0, 0] == 1 and c[1, -1] == 1 and c.sum() == 2
+
+
+@pytest.mark.parametrize("name", ["ctgan", "tvae"])
+def test_each_phase_steps_only_its_own_parameters_with_finite_losses(name, table, tmp_path):
+    cfg = config_for(model=name, data="unused", batch_size=50, steps=2, sample_every=2, checkpoint_every=2,
+                     device="cpu")
+    trainer = Trainer(cfg, tmp_path / "run", dataset=table, progress=False)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    logs = trainer.train_step()
+    assert all(torch.isfinite(v).all() for v in logs.values())
+    changed = [k for k, v in trainer.model.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed
+
+
+def test_table_runs_resume_bit_identically(tmp_path, table):
+    path = tmp_path / "t.csv"
+    write_mixed_csv(path, n=600)
+    common = ["train", "--model", "ctgan", "--data", f"csv:{path}", "--batch-size", "50", "--no-progress",
+              "--sample-every", "2", "--checkpoint-every", "2"]
+    assert main([*common, "--steps", "4", "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--steps", "2", "--out", str(tmp_path / "b")]) == 0
+    assert main(["train", "--out", str(tmp_path / "b"), "--resume", "--steps", "4", "--no-progress"]) == 0
+    a = torch.load(tmp_path / "a/checkpoints/latest.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "b/checkpoints/latest.pt", weights_only=True)["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.fixture(scope="module")
+def table_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("table-run")
+    path = write_mixed_csv(folder / "t.csv", n=600)
+    run = folder / "run"
+    assert main(["train", "--model", "ctgan", "--data", f"csv:{path}", "--batch-size", "50", "--steps", "4",
+                 "--no-progress", "--out", str(run)]) == 0
+    return path, run
+
+
+def test_sample_writes_the_original_columns_kinds_and_categories(table_run, tmp_path):
+    from ganforge.data.table import read_csv
+
+    source, run = table_run
+    header, rows = read_csv(source)
+    assert main(["sample", str(run), "--n", "700", "--seed", "3", "--out", str(tmp_path / "s.csv")]) == 0
+    header2, rows2 = read_csv(tmp_path / "s.csv")
+    assert header2 == header and len(rows2) == 700
+    for j, name in enumerate(header):
+        values = {r[j] for r in rows2}
+        if name in ("colour", "member", "rating"):
+            assert values <= {r[j] for r in rows}, name
+        elif name == "visits":  # an integer column comes back as integers within the training range
+            assert all(v.isdigit() and 0 <= int(v) <= 59 for v in values)
+        else:  # income: 3 decimals as in the file, or empty (it had missing values)
+            assert all(v == "" or len(v.split(".")[1]) == 3 for v in values)
+    assert main(["sample", str(run), "--n", "50", "--seed", "4", "--condition", "rating=2",
+                 "--out", str(tmp_path / "c.csv")]) == 0
+    _, rows3 = read_csv(tmp_path / "c.csv")
+    assert rows3 and {r[4] for r in rows3} == {"2"}
+
+
+@pytest.mark.parametrize("condition,needle", [("nosuch=1", "no column 'nosuch'"), ("income=3", "is continuous"),
+                                              ("rating=9", "no category '9'"), ("rating", "expected COLUMN=VALUE")])
+def test_a_bad_condition_is_one_line_and_exit_2(condition, needle, table_run, tmp_path, capsys):
+    _, run = table_run
+    got = main(["sample", str(run), "--condition", condition, "--out", str(tmp_path / "c.csv")])
+    err = capsys.readouterr().err
+    assert got == 2 and needle in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "c.csv").exists()
+
+
+def test_eval_picks_the_table_measures_for_a_table_run(table_run, tmp_path, capsys):
+    import json
+
+    _, run = table_run
+    assert main(["eval", str(run), "--n", "200", "--out", str(tmp_path / "e.json")]) == 0
+    record = json.loads((tmp_path / "e.json").read_text())
+    values = record["values"]
+    for key in ("shape", "trends", "efficacy_rating", "efficacy_rating_real", "privacy_dcr_train",
+                "privacy_dcr_holdout", "privacy_closer_to_train", "privacy_exact_copies", "detection_auroc"):
+        assert key in values, key
+    assert 0 <= values["shape"] <= 1 and 0 <= values["detection_auroc"] <= 1
+    assert set(record["columns"]) == {"income", "visits", "colour", "member", "rating"}
+    assert main(["eval", str(run), "--target", "nosuch", "--n", "200"]) == 2
+    assert "--target nosuch: no such column" in capsys.readouterr().err
+
+
+def test_eval_every_measures_a_table_run_and_keeps_the_best_by_shape(tmp_path):
+    import json
+
+    path = write_mixed_csv(tmp_path / "t.csv", n=300)
+    run = tmp_path / "run"
+    assert main(["train", "--model", "tvae", "--data", f"csv:{path}", "--batch-size", "50", "--steps", "4",
+                 "--eval-every", "2", "--eval-metrics", "shape,trends", "--eval-n", "100", "--keep-best", "shape",
+                 "--no-progress", "--out", str(run)]) == 0
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in lines if "metric/shape" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    assert all(0 <= r["metric/shape"] <= 1 and 0 <= r["metric/trends"] <= 1 for r in evals)
+    assert (run / "checkpoints" / "best.pt").is_file()
+
+
+def test_a_table_run_refuses_a_png_grid(table_run, tmp_path, capsys):
+    _, run = table_run
+    assert main(["sample", str(run), "--out", str(tmp_path / "s.png")]) == 2
+    assert "expected a .csv file name" in capsys.readouterr().err
