@@ -121,6 +121,14 @@ class TrainConfig:
     # working with other tools (issue 17)
     time_budget: str | None = None
     log: str = "jsonl"
+    # progressive growing and StyleGAN2 (issue 11): progan's schedule; stylegan2's mapping, mixing, lazy regularisers
+    progan_phase_images: int = 800_000
+    progan_fade_images: int = 800_000
+    style_mapping_layers: int = 8
+    style_mixing: float = 0.9
+    r1_every: int = 16
+    pl_weight: float = 0.0
+    pl_every: int = 4
 
     def validate(self) -> TrainConfig:
         """Check every value once; raise :class:`UserError` naming the first bad one."""
@@ -197,6 +205,12 @@ class TrainConfig:
         need(self.time_budget is None or parse_duration(self.time_budget) is not None, "time_budget",
              "a duration such as 90s, 25m, 2h or 1h30m (0 for none)")
         need(self.log in LOG_MODES, "log", " or ".join(LOG_MODES))
+        for name in ("progan_phase_images", "progan_fade_images"):
+            need(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name, "an integer >= 0")
+        for name in ("style_mapping_layers", "r1_every", "pl_every"):
+            need(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name, "an integer >= 1")
+        need(0 <= self.style_mixing <= 1, "style_mixing", "a probability in [0, 1]")
+        need(self.pl_weight >= 0 and math.isfinite(self.pl_weight), "pl_weight", "a number >= 0")
         return self
 
     @property

@@ -2,6 +2,7 @@
 
 from . import dcgan, gan  # noqa: E402,F401,I001  (registers the models)
 from . import aae, ae, cgan, ebgan, infogan, sgan, vae, vaegan, wgan  # noqa: E402,F401,I001  (issue 4)
+from . import progan, stylegan2  # noqa: E402,F401,I001  (issue 11)
 from .base import (  # noqa: I001
     MODELS,
     AdversarialGAN,
