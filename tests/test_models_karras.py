@@ -210,3 +210,45 @@ def test_stylegan2_d_phase_leaves_g_unchanged_and_a_step_is_finite(tmp_path):
     x = Batch(trainer.sampler.next()[0], None, trainer.next_latent())
     loss, _ = trainer.model.g_loss(x)
     assert torch.isfinite(loss)
+
+
+# ----------------------------------------------------------------- the commands on a tiny stylegan2 run
+@pytest.fixture(scope="module")
+def stylegan_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("stylegan2") / "run"
+    Trainer(stylegan_cfg(steps=2, pl_weight=0.0), run, progress=False).fit()
+    return run
+
+
+def test_sample_with_truncation_and_the_style_mixing_grid(stylegan_run, tmp_path, capsys):
+    from PIL import Image
+
+    from ganforge.cli import main
+    from ganforge.images import grid_scale
+    from ganforge.run import load_run
+
+    assert main(["sample", str(stylegan_run), "--truncation", "0.7", "--n", "6", "--seed", "1",
+                 "--out", str(tmp_path / "t.npy")]) == 0
+    run = load_run(stylegan_run)
+    x_full, x_trunc = run.sample(6, seed=1), run.sample(6, seed=1, truncation=0.7)
+    np.testing.assert_array_equal(np.load(tmp_path / "t.npy"), x_trunc.numpy())
+    assert not torch.equal(x_full, x_trunc)
+    spread = lambda x: float(x.std(dim=0).mean())  # noqa: E731
+    assert spread(run.sample(64, seed=2, truncation=0.0)) < 1e-5 < spread(run.sample(64, seed=2, truncation=1.0))
+    assert main(["latent", "mix", str(stylegan_run), "--rows", "2", "--cols", "3", "--out",
+                 str(tmp_path / "mix.png")]) == 0
+    scale = grid_scale(8)  # (3 + 1) columns and (2 + 1) rows of 8x8 digits padded by 2
+    assert Image.open(tmp_path / "mix.png").size == (scale * (4 * 10 + 2), scale * (3 * 10 + 2))
+    assert main(["latent", "mix", str(stylegan_run), "--cutoff", "9", "--out", str(tmp_path / "bad.png")]) == 2
+    assert "--cutoff 9: expected an integer from 1 to 3" in capsys.readouterr().err
+
+
+def test_truncation_and_mixing_refuse_models_without_a_mapping_network(tmp_path, capsys):
+    from ganforge.cli import main
+
+    run = tmp_path / "dcgan"
+    Trainer(TrainConfig(model="dcgan", data="digits", steps=1, width=8, batch_size=16), run, progress=False).fit()
+    assert main(["sample", str(run), "--truncation", "0.7", "--out", str(tmp_path / "s.png")]) == 2
+    assert "model dcgan has no mapping network" in capsys.readouterr().err
+    assert main(["latent", "mix", str(run), "--out", str(tmp_path / "m.png")]) == 2
+    assert "expected stylegan2" in capsys.readouterr().err

@@ -31,6 +31,9 @@ def add_parser(sub) -> None:
     p.add_argument("--temperature", type=float, default=1.0, metavar="T",
                    help="scale the noise z by T (labels and codes untouched): T < 1 trades diversity for "
                         "typical samples, the truncation trick; 1 is the prior the model was trained with  [1]")
+    p.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
+                   help="stylegan2: the truncation trick, w = w_avg + PSI (w - w_avg) with w_avg the mean w tracked "
+                        "in training: PSI < 1 trades diversity for typical samples  [1: none]")
     p.set_defaults(func=cmd_sample)
 
 
@@ -51,6 +54,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out}: cannot create its directory {out.parent} ({e.strerror}): expected a "
                         "writable directory") from None
     run = load_run(args.run_dir, args.checkpoint)
+    run.set_truncation(args.truncation)
     if args.n is not None and args.n < 1:
         raise UserError(f"--n {args.n}: expected an integer >= 1")
     if args.nrow is not None and args.nrow < 1:

@@ -13,7 +13,8 @@ Training: the non-saturating loss; lazy R1 on real data (weight gamma = ``--gp-w
 ``--r1-every`` D steps, multiplied by that interval; style-mixing regularisation (with probability
 ``--style-mixing`` a minibatch takes its styles from two latents, switching at a random layer); optional lazy
 path-length regularisation (``--pl-weight``, every ``--pl-every`` G steps on half the minibatch); an exponential
-moving average of G (``--g-ema``, half-life in images) that sampling and evaluation use; the running mean of w
+moving average of G (``--g-ema``, half-life in images, ramped up as 5% of the images generated so far, as the
+ADA paper's small-data configurations do) that sampling and evaluation use; the running mean of w
 (decay 0.995 per G step) for the truncation trick ``w' = w_avg + psi (w - w_avg)``.
 
 Noise inputs are random while training and fixed per layer (buffers drawn at build time) in eval mode, so a
@@ -48,6 +49,9 @@ LEAK = 0.2
 W_AVG_BETA = 0.995
 #: decay of the running mean of path lengths the regulariser pulls towards
 PL_DECAY = 0.01
+#: EMA ramp-up (the ADA paper's small-data setting): the half-life is at most this fraction of the images G
+#: has generated so far, so that a short run's average is not dominated by the initial weights
+EMA_RAMPUP = 0.05
 
 
 def lrelu(x: torch.Tensor) -> torch.Tensor:
@@ -327,8 +331,10 @@ class StyleGAN2(GANModel):
         return loss, logs
 
     def after_g_step(self) -> None:
-        beta = remedies.ema_decay(self.cfg.g_ema, self.cfg.batch_size)
-        remedies.update_ema_(self.generator_ema, self.generator, beta)
+        """G's average with half-life ``min(g_ema, EMA_RAMPUP * images generated)`` (a function of the step)."""
+        images = self.g_index * self.cfg.batch_size  # g_index already counts this step
+        half_life = min(self.cfg.g_ema, max(EMA_RAMPUP * images, 1.0))
+        remedies.update_ema_(self.generator_ema, self.generator, remedies.ema_decay(half_life, self.cfg.batch_size))
 
     def phases(self) -> list[Phase]:
         return [Phase("D", self.d_loss, list(self.discriminator.parameters()), repeats=self.cfg.k_disc,
