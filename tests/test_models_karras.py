@@ -252,3 +252,16 @@ def test_truncation_and_mixing_refuse_models_without_a_mapping_network(tmp_path,
     assert "model dcgan has no mapping network" in capsys.readouterr().err
     assert main(["latent", "mix", str(run), "--out", str(tmp_path / "m.png")]) == 2
     assert "expected stylegan2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["progan", "stylegan2"])
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 32, 32), (3, 64, 64)])
+def test_both_models_build_for_28_32_and_64_pixel_images(model, shape):
+    cfg = TrainConfig(**{**config_for(model=model).to_dict(), "width": 8, "latent_dim": 8})
+    net = build_model(cfg, DataInfo("image", shape))
+    net.on_step(10**9, 10**9)  # progan fully grown
+    net.eval()
+    with torch.no_grad():
+        x = net.generate(net.sample_latent(4, torch.Generator().manual_seed(0)))
+        assert x.shape == (4, *shape)
+        assert net.discriminator(x).shape == (4,)
