@@ -28,6 +28,7 @@ from ganforge.train import Trainer
 
 MODELS = ["gan", "dcgan", "wgan", "wgan-gp", "lsgan", "sngan", "cgan", "sgan", "infogan", "aae", "ebgan",
           "vaegan", "ae", "vae"]
+MODELS += ["progan", "stylegan2"]  # issue 11
 CORE_RECIPES = {"gan": dict(model="gan"), "dcgan": dict(model="dcgan")}
 
 

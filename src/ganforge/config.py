@@ -147,6 +147,14 @@ class TrainConfig:
     # tables (issue 13): column kinds a csv:PATH table overrides (comma-separated names)
     discrete_columns: str | None = None
     continuous_columns: str | None = None
+    # progressive growing and StyleGAN2 (issue 11): progan's schedule; stylegan2's mapping, mixing, lazy regularisers
+    progan_phase_images: int = 800_000
+    progan_fade_images: int = 800_000
+    style_mapping_layers: int = 8
+    style_mixing: float = 0.9
+    r1_every: int = 16
+    pl_weight: float = 0.0
+    pl_every: int = 4
 
     def validate(self) -> TrainConfig:
         """Check every value once; raise :class:`UserError` naming the first bad one."""
@@ -228,6 +236,12 @@ class TrainConfig:
         for name in ("pair_blur", "pair_noise", "adversarial_weight"):
             need(getattr(self, name) >= 0 and math.isfinite(getattr(self, name)), name, "a number >= 0")
         need(isinstance(self.sr_blocks, int) and self.sr_blocks >= 1, "sr_blocks", "an integer >= 1")
+        for name in ("progan_phase_images", "progan_fade_images"):
+            need(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name, "an integer >= 0")
+        for name in ("style_mapping_layers", "r1_every", "pl_every"):
+            need(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name, "an integer >= 1")
+        need(0 <= self.style_mixing <= 1, "style_mixing", "a probability in [0, 1]")
+        need(self.pl_weight >= 0 and math.isfinite(self.pl_weight), "pl_weight", "a number >= 0")
         return self
 
     def _validate_milestones(self, need: Any) -> None:

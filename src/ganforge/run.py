@@ -40,14 +40,29 @@ class LoadedRun:
     def device(self) -> torch.device:
         return self.model.device
 
+    def set_truncation(self, psi: float) -> None:
+        """The truncation trick of style-based generators (stylegan2): samples from ``w_avg + psi (w - w_avg)``
+        from now on; psi = 1 leaves w as it is. Other models accept only psi = 1."""
+        if psi == 1.0 and not hasattr(self.model, "truncation_psi"):
+            return
+        if not hasattr(self.model, "truncation_psi"):
+            raise UserError(f"--truncation {psi}: model {self.config.model} has no mapping network to truncate "
+                            "(expected stylegan2; --temperature scales z for any model)")
+        if not 0.0 <= psi <= 1.0:
+            raise UserError(f"--truncation {psi}: expected a number between 0 (the average w) and 1 (none)")
+        self.model.truncation_psi = float(psi)
+
     @torch.inference_mode()
-    def sample(self, n: int, seed: int | None = None, batch_size: int = 1024, temperature: float = 1.0
-               ) -> torch.Tensor:
+    def sample(self, n: int, seed: int | None = None, batch_size: int = 1024, temperature: float = 1.0,
+               truncation: float | None = None) -> torch.Tensor:
         """``n`` samples on the CPU in the data's range: images float ``(n, C, H, W)`` in [0, 1],
         points ``(n, D)``. A given ``seed`` gives the same samples every time; ``temperature`` scales the
-        noise (``noise.with_temperature``; 1 = the training prior)."""
+        noise (``noise.with_temperature``; 1 = the training prior); ``truncation`` psi: see
+        :meth:`set_truncation` (None: as set before, 1 by default)."""
         if n < 1:
             raise UserError(f"number of samples n={n} is invalid: expected an integer >= 1")
+        if truncation is not None:
+            self.set_truncation(truncation)
         rng = torch.Generator()
         if seed is None:
             rng.seed()

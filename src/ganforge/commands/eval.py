@@ -40,6 +40,8 @@ def add_parser(sub) -> None:
                    help="feature extractor: domain, domain:PATH, domain:DATASET, inception, inception:PATH, raw  "
                         "[domain for images, raw for points]")
     p.add_argument("--seed", type=int, default=0, help="noise seed for the samples  [0]")
+    p.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
+                   help="stylegan2: sample with the truncation trick at PSI  [1: none]")
     p.add_argument("--checkpoint", default="latest", metavar="WHICH",
                    help="latest, best (checkpoints/best.pt of a --keep-best run) or a checkpoint file  [latest]")
     p.add_argument("--data-dir", default=None, help="directory holding the dataset's files")
@@ -85,6 +87,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from ..run import load_run
 
         run = load_run(args.run_dir, args.checkpoint)
+        run.set_truncation(args.truncation)
         ds = load_dataset(run.config.data, args.data_dir or run.config.data_dir, False, run.config.image_size,
                           None, run.config.discrete_columns, run.config.continuous_columns)
     if ds.kind == "table":
@@ -116,6 +119,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         values = evaluate_model(run, ds, metrics, n, features, args.seed, not args.no_cache, timings, notes, log)
         columns[f"{run.config.model} step {run.step}"] = values
         record.update({"run_dir": str(run.run_dir), "model": run.config.model, "step": run.step,
+                       **({"truncation": args.truncation} if args.truncation != 1.0 else {}),
                        "values": values, "seconds": timings, "notes": notes})
         if "memorisation" in metrics and ds.kind == "image":
             from ..images import grid_scale, save_image

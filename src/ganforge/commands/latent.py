@@ -56,6 +56,23 @@ def add_parser(sub) -> None:
     q.add_argument("--out", required=True, help="output .png")
     q.set_defaults(func=cmd_neighbours)
 
+    q = tools.add_parser("mix", help="stylegan2: style-mixing grid, coarse styles from a row of seeds, fine from a "
+                                     "column",
+                         description="Style mixing (Karras et al. 2019, 2020): the top row shows the samples of "
+                                     "--cols seeds, the left column those of --rows seeds; cell (i, j) takes the "
+                                     "first --cutoff style inputs (coarse: pose, shape) from top-row seed j and the "
+                                     "rest (fine: texture, detail) from left-column seed i.")
+    q.add_argument("run_dir", metavar="RUN_DIR")
+    q.add_argument("--rows", type=int, default=5, help="seeds of the fine styles, down the left  [5]")
+    q.add_argument("--cols", type=int, default=6, help="seeds of the coarse styles, along the top  [6]")
+    q.add_argument("--cutoff", type=int, default=None,
+                   help="style inputs taken from the top row (the rest from the left column)  [those of the "
+                        "4x4 and 8x8 layers]")
+    q.add_argument("--truncation", type=float, default=1.0, metavar="PSI", help="truncation psi  [1: none]")
+    q.add_argument("--seed", type=int, default=0, help="seed of the latents  [0]")
+    q.add_argument("--out", required=True, help="output .png")
+    q.set_defaults(func=cmd_mix)
+
 
 def _png_or_gif(out: str, allowed: tuple[str, ...]) -> Path:
     path = Path(out)
@@ -153,4 +170,24 @@ def cmd_neighbours(args: argparse.Namespace) -> int:
     samples = run.sample(args.n, seed=args.seed)
     neighbours_figure(samples, train, args.k, out)
     print(f"ganforge: wrote {args.n} samples and their {args.k} nearest of {len(train)} training images to {out}")
+    return 0
+
+
+def cmd_mix(args: argparse.Namespace) -> int:
+    from ..images import grid_scale, make_grid, save_image
+    from ..run import load_run
+    from ..viz.latent import style_mixing_grid
+
+    out = _png_or_gif(args.out, (".png",))
+    run = load_run(args.run_dir)
+    if not hasattr(run.model, "style_mix"):
+        raise UserError(f"latent mix: model {run.config.model} has no style inputs to mix (expected stylegan2)")
+    for name in ("rows", "cols"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name} {getattr(args, name)}: expected an integer >= 1")
+    run.set_truncation(args.truncation)
+    images, cutoff = style_mixing_grid(run, args.rows, args.cols, args.cutoff, args.seed)
+    save_image(make_grid(images, nrow=args.cols + 1), out, scale=grid_scale(run.data.shape[-1]))
+    print(f"ganforge: wrote a style-mixing grid of {args.run_dir} (step {run.step}; style inputs 0..{cutoff - 1} "
+          f"from the top row, the rest from the left column) to {out}")
     return 0

@@ -35,6 +35,9 @@ def add_parser(sub) -> None:
     p.add_argument("--condition", default=None, metavar="COLUMN=VALUE",
                    help="table runs: only rows whose discrete COLUMN is VALUE (ctgan feeds the condition to G; "
                         "every model's rows are then kept only where they match)")
+    p.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
+                   help="stylegan2: the truncation trick, w = w_avg + PSI (w - w_avg) with w_avg the mean w tracked "
+                        "in training: PSI < 1 trades diversity for typical samples  [1: none]")
     p.set_defaults(func=cmd_sample)
 
 
@@ -60,6 +63,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if run.data.kind == "table" and out.suffix == ".png":
         raise UserError(f"--out {out}: run {args.run_dir} models a table: expected a .csv file name (or .npy for "
                         "the encoded rows)")
+    run.set_truncation(args.truncation)
     if args.n is not None and args.n < 1:
         raise UserError(f"--n {args.n}: expected an integer >= 1")
     if args.nrow is not None and args.nrow < 1:

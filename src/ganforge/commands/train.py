@@ -136,6 +136,16 @@ TRAIN_HELP = {
                         "(categories), whatever their values look like  [inferred]",
     "continuous_columns": "tables: model these columns as continuous; a value that is not a number is an "
                           "error  [inferred]",
+    # progressive growing and StyleGAN2 (issue 11)
+    "progan_phase_images": "progan: real images shown at 4x4, and at each resolution after its fade-in  [800000]",
+    "progan_fade_images": "progan: real images over which each new resolution fades in (alpha 0 -> 1)  [800000]",
+    "style_mapping_layers": "stylegan2: fully connected layers of the mapping network z -> w  [8]",
+    "style_mixing": "stylegan2: probability that a training sample takes its styles from two latents, switching "
+                    "at a random layer (style-mixing regularisation)  [0.9]",
+    "r1_every": "stylegan2: lazy R1: the penalty (weight --gp-weight, gamma) enters D's loss every N D steps, "
+                "multiplied by N  [16]",
+    "pl_weight": "stylegan2: weight of the path-length regulariser on G  [0: off; the paper 2]",
+    "pl_every": "stylegan2: lazy path-length regularisation every N G steps, multiplied by N  [4]",
 }
 #: What may change when a run is resumed; anything else would make a different run. The one list: --help,
 #: the error message and the README (checked by a test) are made from it.

@@ -5,6 +5,7 @@ from . import aae, ae, cgan, ebgan, infogan, sgan, vae, vaegan, wgan  # noqa: E4
 from . import gman  # noqa: E402,F401,I001  (issue 11)
 from . import srgan  # noqa: E402,F401,I001  (issue 14: srresnet, srgan)
 from . import ctgan, tvae  # noqa: E402,F401,I001  (issue 13: tables)
+from . import progan, stylegan2  # noqa: E402,F401,I001  (issue 11)
 from .base import (  # noqa: I001
     MODELS,
     AdversarialGAN,

@@ -238,3 +238,29 @@ def neighbours_figure(samples: torch.Tensor, train: torch.Tensor, k: int, path: 
 
     save_image(grid, path, scale=grid_scale(samples.shape[-1]))
     return Path(path)
+
+
+@torch.inference_mode()
+def style_mixing_grid(run, rows: int, cols: int, cutoff: int | None = None, seed: int = 0
+                      ) -> tuple[torch.Tensor, int]:
+    """A stylegan2 run's style-mixing grid as images ``((rows + 1) * (cols + 1), C, H, W)`` in [0, 1], row by
+    row: a blank corner, the samples of ``cols`` top-row latents, then per row the sample of that row's latent
+    followed by the mixes that take style inputs ``0 .. cutoff - 1`` (coarse) from the column's latent and the
+    rest (fine) from the row's. ``cutoff`` defaults to the inputs of the first two resolutions (3). Returns the
+    images and the cutoff used."""
+    g = run.model.sampling_generator
+    cutoff = min(3, g.num_ws - 1) if cutoff is None else cutoff
+    if not 0 < cutoff < g.num_ws:
+        raise UserError(f"--cutoff {cutoff}: expected an integer from 1 to {g.num_ws - 1} (the generator has "
+                        f"{g.num_ws} style inputs)")
+    rng = torch.Generator().manual_seed(seed)
+    z_coarse = run.model.sample_latent(cols, rng)  # (cols, D): the top row
+    z_fine = run.model.sample_latent(rows, rng)  # (rows, D): the left column
+    top = to_data_range(run.model.style_mix(z_coarse, z_coarse, g.num_ws), "image").cpu()
+    left = to_data_range(run.model.style_mix(z_fine, z_fine, g.num_ws), "image").cpu()
+    blank = torch.ones_like(top[:1])
+    out = [blank, top]
+    for i in range(rows):
+        mixed = run.model.style_mix(z_coarse, z_fine[i:i + 1].expand(cols, -1), cutoff)
+        out += [left[i:i + 1], to_data_range(mixed, "image").cpu()]
+    return torch.cat(out), cutoff
