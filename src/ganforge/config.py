@@ -30,7 +30,7 @@ SGAN_NETWORKS = ("dcgan", "mlp")
 #: ``gan`` as ganforge builds it (tanh pixels, torch's initialisation, Algorithm 1's alternating steps), or as
 #: its authors' pylearn2 code did: sigmoid pixels in [0, 1], uniform initial weights, G's output bias from the
 #: data's pixel means, D's loss halved, and G and D updated simultaneously from one minibatch.
-GAN_RECIPES = ("default", "2014-code")
+GAN_RECIPES = ("default", "2014-code", "pacgan")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 PRIORS = ("normal", "uniform")
 DEVICES = ("auto", "cpu", "cuda")

@@ -71,7 +71,9 @@ TRAIN_HELP = {
     "gan_recipe": "gan on images: default, or 2014-code: as its authors' pylearn2 code (goodfeli/adversarial) "
                   "trained it: sigmoid pixels in [0, 1] for G's output and D's input, G's output bias from the "
                   "training data's pixel means, uniform initial weights (G +-0.05, D +-0.005), D's loss halved, "
-                  "G and D updated simultaneously by one optimizer from one minibatch  [default]",
+                  "G and D updated simultaneously by one optimizer from one minibatch; gan on points: pacgan: "
+                  "Lin et al. 2018's toy MLPs (G four batch-normed ReLU layers of --width, default 400; D three "
+                  "maxout layers of --width/2 units x 5 pieces)  [default]",
     "amp": "off, or bf16: bfloat16 autocast of the networks (meant for CUDA; slower on CPUs without bf16 "
            "units)  [off]",
     "compile": "on: torch.compile the networks (pays on GPUs for long runs; first steps are slow)  [off]",

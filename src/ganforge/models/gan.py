@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
+from ..errors import UserError
 from .base import (
     AdversarialGAN,
     Batch,
@@ -88,12 +89,54 @@ class MaxoutDiscriminator(nn.Module):
         return self.net(x).squeeze(1)
 
 
+class PacGANToyGenerator(nn.Module):
+    """``z (N, latent_dim) -> x (N, *example_shape)``, unbounded points: four ReLU layers of ``hidden`` units,
+    each after batch norm (Lin et al. 2018's toy generator: 400 units, z in R^2). The last linear layer works
+    in standardised units: its output is multiplied by ``data_scale`` (a buffer, 1 until :class:`PacGANToy`
+    sets it to the training points' standard deviation)."""
+
+    def __init__(self, example_shape: tuple[int, ...], latent_dim: int, hidden: int):
+        super().__init__()
+        self.example_shape = tuple(example_shape)
+        layers: list[nn.Module] = []
+        for i in range(4):
+            layers += [nn.Linear(latent_dim if i == 0 else hidden, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
+        self.net = nn.Sequential(*layers, nn.Linear(hidden, math.prod(example_shape)))
+        self.register_buffer("data_scale", torch.ones(()))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (self.net(z) * self.data_scale).view(-1, *self.example_shape)
+
+
+class PacGANToyDiscriminator(nn.Module):
+    """``x (N, *example_shape) -> logits (N,)`` through three maxout layers of ``units`` units x 5 pieces, no
+    dropout (Lin et al. 2018's toy discriminator: 200 units)."""
+
+    def __init__(self, example_shape: tuple[int, ...], units: int):
+        super().__init__()
+        d = math.prod(example_shape)
+        self.net = nn.Sequential(nn.Flatten(), Maxout(d, units, 5), Maxout(units, units, 5), Maxout(units, units, 5),
+                                 nn.Linear(units, 1))
+        self.register_buffer("data_scale", torch.ones(()))  # D reads x / data_scale (see PacGANToy)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x / self.data_scale).squeeze(1)
+
+
 def build_networks(example_shape: tuple[int, ...], latent_dim: int, width: int | None,
                    recipe: str = "default") -> tuple[nn.Module, nn.Module]:
     """``width`` is the generator's hidden size (1200 for images, 128 for points by default);
     the discriminator has ``width // 5`` maxout units of 5 pieces (240 for images). ``output="sigmoid"``
-    ``recipe="2014-code"`` gives images the 2014 code's units: G's sigmoid over pixels in [0, 1], which D reads."""
+    ``recipe="2014-code"`` gives images the 2014 code's units: G's sigmoid over pixels in [0, 1], which D reads.
+    ``recipe="pacgan"`` (points only) gives PacGAN's deeper toy MLPs: G four batch-normed ReLU layers of
+    ``width`` (400 by default), D three maxout layers of ``width // 2`` units x 5 pieces."""
     images = len(example_shape) == 3
+    if recipe == "pacgan":
+        if images:
+            raise UserError("gan_recipe pacgan: toy point data (its MLPs are PacGAN's for 2-d mixtures)")
+        hidden = width or 400
+        return (PacGANToyGenerator(example_shape, latent_dim, hidden),
+                PacGANToyDiscriminator(example_shape, max(hidden // 2, 8)))
     hidden = width or (1200 if images else 128)
     sigmoid = images and recipe == "2014-code"
     generator = MLPGenerator(example_shape, latent_dim, hidden, bounded=images, output="sigmoid" if sigmoid else "tanh")
@@ -151,12 +194,29 @@ class GAN2014(AdversarialGAN):
         return [Phase("GD", self.simultaneous_loss, params)]
 
 
+class PacGANToy(AdversarialGAN):
+    """``--gan-recipe pacgan`` on points: both networks work in standardised units, as if the points were
+    divided by their standard deviation ``s`` (one number over all coordinates of the training split): D reads
+    ``x / s``, G's last layer is multiplied by ``s``. Default initialisations then spread D's first-layer
+    kinks and G's first outputs over the data's extent (grid25: s = 2.83) instead of the unit square."""
+
+    def on_train_data(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator) -> None:
+        """``data_scale`` of G, G's average and D from the training points ``x (N, D)`` (resuming restores the
+        same value from the checkpoint)."""
+        scale = x.float().std()
+        inner = getattr(self.discriminator, "inner", self.discriminator)  # under --pack, the packed D's net
+        for net in (self.generator, self.generator_ema, inner):
+            if net is not None:
+                net.data_scale.fill_(scale)
+
+
 def build(cfg: TrainConfig, data: DataInfo) -> AdversarialGAN:
     """The paper's GAN by default; ``--objective``, ``--penalty`` and ``--clip`` combine as for any GAN."""
     generator, discriminator = build_networks(data.shape, cfg.latent_dim, cfg.width, cfg.gan_recipe)
     if cfg.pack > 1:  # PacGAN: D takes M examples at once (G's width sets D's, as without packing)
         discriminator = build_networks(discriminator_shape(cfg, data), cfg.latent_dim, cfg.width, cfg.gan_recipe)[1]
     cls = GAN2014 if cfg.gan_recipe == "2014-code" and data.kind == "image" else AdversarialGAN
+    cls = PacGANToy if cfg.gan_recipe == "pacgan" else cls
     return cls(cfg, data, generator, discriminator, penalty=resolved_penalty(cfg), clip=cfg.clip)
 
 
