@@ -71,7 +71,7 @@ def _write_json(obj: dict, path: Path) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .. import models  # noqa: F401  (models register their own metrics, e.g. sgan's accuracy)
     from ..data import load_dataset
-    from ..metrics.evaluate import default_features, evaluate_model, evaluate_real, format_table, parse_metrics
+    from ..metrics.evaluate import default_features, evaluate_model, evaluate_real, parse_metrics
 
     if args.samples:
         return cmd_eval_samples(args)
@@ -129,13 +129,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             x = run.sample(min(n, 2000), seed=args.seed)
             save_image(nearest_neighbour_grid(x, ds.split("train")), grid_path, scale=grid_scale(x.shape[-1]))
             record["nearest_neighbour_grid"] = str(grid_path)
-    record["total_seconds"] = round(time.perf_counter() - t_start, 2)
-    print(format_table(columns))
-    out = Path(args.out) if args.out else (run.run_dir / "eval.json" if run is not None else None)
-    if out is not None:
-        _write_json(record, out)
-        print(f"ganforge: wrote {out}")
-    return 0
+    return _report(record, columns, run, args, t_start)
 
 
 #: What two sets of samples can be compared with: metrics that need only candidates and reference features.
@@ -282,9 +276,14 @@ def cmd_eval_table(args: argparse.Namespace, run, ds) -> int:
         result = evaluate_table(synth, train, test, test, table, args.target, args.seed)
         columns[f"{run.config.model} step {run.step}"] = result["values"]
         record.update({"run_dir": str(run.run_dir), "model": run.config.model, "step": run.step, **result})
-    record["total_seconds"] = round(time.perf_counter() - t_start, 2)
+    return _report(record, columns, run, args, t_start)
+
+
+def _report(record: dict, columns: dict, run, args: argparse.Namespace, t_start: float) -> int:
+    """Print the results table and write ``record`` (with its total seconds) to --out or RUN_DIR/eval.json."""
     from ..metrics.evaluate import format_table
 
+    record["total_seconds"] = round(time.perf_counter() - t_start, 2)
     print(format_table(columns))
     out = Path(args.out) if args.out else (run.run_dir / "eval.json" if run is not None else None)
     if out is not None:
