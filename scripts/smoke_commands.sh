@@ -37,4 +37,23 @@ step features list
 step export img --format torchscript --out g.pt --check
 step report img
 step bench --quick --rounds 1 --steps 1
+# the milestones (issue 11): GAM between two runs, stylegan2's truncation and style mixing, progan
+step train --model gan --data digits "${TINY[@]}" --out img2
+step gam img img2 --n 100
+step train --model stylegan2 --data digits --width 8 --batch-size 16 --steps 4 --sample-every 2 --no-progress --out sg
+step sample sg --truncation 0.7 --out sg.png
+step latent mix sg --out mix.png
+step train --model progan --data digits --width 8 --batch-size 16 --steps 4 --sample-every 2 --no-progress --out pg
+# super-resolution (issue 14)
+step train --model srresnet --data digits --pairs sr2 --width 8 --sr-blocks 1 --batch-size 16 --steps 4 \
+    --sample-every 2 --no-progress --out sr
+step upscale sr s.png --out up
+# tables from a CSV (issue 13)
+{ echo "age,income,city,member"; for i in $(seq 1 300); do
+    echo "$((20 + i % 50)),$((1000 + (i * 37) % 5000)).5,c$((i % 3)),$((i % 2))"; done; } > t.csv
+step train --model ctgan --data csv:t.csv --batch-size 20 --steps 4 --no-progress --out tab
+step sample tab --n 50 --out synth.csv
+step sample tab --n 20 --condition city=c1 --out rare.csv
+step eval tab --n 100
+step train --model tvae --data csv:t.csv --batch-size 20 --steps 4 --no-progress --out tv
 echo "smoke: every command ran"
