@@ -265,3 +265,13 @@ def test_both_models_build_for_28_32_and_64_pixel_images(model, shape):
         x = net.generate(net.sample_latent(4, torch.Generator().manual_seed(0)))
         assert x.shape == (4, *shape)
         assert net.discriminator(x).shape == (4,)
+
+
+@pytest.mark.parametrize("model", ["progan", "stylegan2"])
+def test_both_models_refuse_augment_which_they_would_not_apply(model):
+    """Their D does not read AdversarialGAN.d_input, so --augment would silently do nothing: refused instead."""
+    from ganforge.errors import UserError
+
+    cfg = TrainConfig(**{**config_for(model=model).to_dict(), "width": 8, "latent_dim": 8, "augment": "ada"})
+    with pytest.raises(UserError, match="augment='ada' is invalid"):
+        build_model(cfg, DataInfo("image", (1, 32, 32)))

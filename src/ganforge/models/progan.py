@@ -230,7 +230,7 @@ class ProGAN(GANModel):
 
 def build(cfg: TrainConfig, data: DataInfo) -> ProGAN:
     refuse_remedies(cfg, "progan", ("label_smoothing", "feature_matching", "minibatch_features",
-                                    "historical_averaging", "unroll", "pack", "instance_noise"))
+                                    "historical_averaging", "unroll", "pack", "instance_noise", "augment"))
     if cfg.objective != "wasserstein" or cfg.penalty not in (None, "gp"):
         raise UserError(f"model progan: objective {cfg.objective} with penalty {cfg.penalty} is invalid: expected "
                         "wasserstein with gp (the paper's WGAN-GP; leave both at the recipe's)")

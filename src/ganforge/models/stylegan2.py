@@ -348,7 +348,7 @@ class StyleGAN2(GANModel):
 
 def build(cfg: TrainConfig, data: DataInfo) -> StyleGAN2:
     refuse_remedies(cfg, "stylegan2", ("label_smoothing", "feature_matching", "minibatch_features",
-                                       "historical_averaging", "unroll", "pack", "instance_noise"))
+                                       "historical_averaging", "unroll", "pack", "instance_noise", "augment"))
     if cfg.objective != "nonsaturating" or cfg.penalty not in (None, "r1", "none"):
         raise UserError(f"model stylegan2: objective {cfg.objective} with penalty {cfg.penalty} is invalid: "
                         "expected nonsaturating with r1 or none (the paper's loss)")
