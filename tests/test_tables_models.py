@@ -163,3 +163,31 @@ def test_a_table_run_refuses_a_png_grid(table_run, tmp_path, capsys):
     _, run = table_run
     assert main(["sample", str(run), "--out", str(tmp_path / "s.png")]) == 2
     assert "expected a .csv file name" in capsys.readouterr().err
+
+
+def test_category_frequencies_and_trend_matrix_match_hand_counts_and_the_trend_scores(table):
+    from ganforge.metrics.table import pair_trends
+    from ganforge.viz.tables import category_frequencies, trend_matrix
+
+    real = np.array(["a", "a", "b", "", "c", "a"], dtype=object)
+    synth = np.array(["b", "b", "z", "a"], dtype=object)
+    labels, fr, fs = category_frequencies(real, synth, max_bars=2)
+    assert labels == ["a", "(missing)", "other"]  # a x3, then "" before b and c (ties in sorted order)
+    np.testing.assert_allclose(fr, [3 / 6, 1 / 6, 2 / 6])
+    np.testing.assert_allclose(fs, [1 / 4, 0, 3 / 4])
+    t, frames = table.meta["table"], table.meta["frames"]
+    real_f, synth_f = frames["train"], frames["test"]
+    names, m = trend_matrix(real_f, synth_f, t)
+    scores = pair_trends(real_f, synth_f, t)
+    assert names == [c["name"] for c in t["columns"]] and np.allclose(np.diag(m), 0) and np.allclose(m, m.T)
+    assert m[0, 1] == pytest.approx(1 - scores[f"{names[0]}|{names[1]}"])
+    assert m[1, 2] == pytest.approx(1 - scores[f"{names[1]}|{names[2]}"])
+
+
+def test_report_of_a_table_run_draws_the_histograms_and_the_trend_heat_map(table_run):
+    pytest.importorskip("matplotlib")
+    _, run = table_run
+    assert main(["report", str(run)]) == 0
+    html = (run / "report.html").read_text()
+    for name in ("table_columns.png", "table_trends.png"):
+        assert (run / "report" / name).stat().st_size > 5000 and name in html

@@ -16,6 +16,7 @@ import yaml
 from ..errors import UserError
 from .curves import plot_training_curves
 from .progression import sample_grids, write_progression
+from .tables import write_table_figures
 
 ASSETS = "report"  # RUN_DIR/report/: the page's images
 
@@ -209,7 +210,16 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
         say("final samples ...")
         x = run.sample(64, seed=seed)
         path = assets / "final_samples.png"
-        if run.data.kind == "image":
+        if run.data.kind == "table":
+            say("table histograms and pair trends ...")
+            s.title = "Synthetic rows against the real table"
+            try:
+                for fig_path, caption in write_table_figures(run, assets, seed=seed):
+                    s.parts.append(_figure(run_dir, fig_path, caption))
+            except UserError as e:  # the table is not on this machine
+                s.parts.append(f'<p class="note">{html.escape(str(e))}</p>')
+            path = None
+        elif run.data.kind == "image":
             from ..images import grid_scale, make_grid, save_image
 
             save_image(make_grid(x, nrow=8), path, scale=grid_scale(x.shape[-1]))
@@ -218,8 +228,9 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
 
             x = run.sample(2000, seed=seed)
             save_points_plot(x.numpy(), path, title=f"{model} on {data}: 2,000 samples")
-        s.parts.append(_figure(run_dir, path, f"samples from the latest checkpoint (step {run.step}), seed {seed}",
-                                  run.data.kind == "image"))
+        if path is not None:
+            s.parts.append(_figure(run_dir, path, f"samples from the latest checkpoint (step {run.step}), seed {seed}",
+                                      run.data.kind == "image"))
     elif sample_grids(run_dir):
         step, path = sample_grids(run_dir)[-1]
         s.parts.append(_figure(run_dir, path, f"the last sample grid the run wrote (step {step})", True))
