@@ -141,3 +141,76 @@ def test_a_bundled_table_is_read_from_a_copy_of_its_csv_in_the_data_dir(tmp_path
     assert ds.kind == "table" and ds.meta["table"]["target"] == "rate_marriage"
     kinds = {c["name"]: c["kind"] for c in ds.meta["table"]["columns"]}
     assert kinds["rate_marriage"] == "discrete" and kinds["affairs"] == "continuous"
+
+
+def write_dated_csv(path: Path, n: int = 300, seed: int = 0) -> Path:
+    """Dates (every 17th missing), date-times with a 'T' and with a space, offsets, and an amount."""
+    from datetime import datetime, timedelta, timezone
+
+    rng = np.random.default_rng(seed)
+    start = datetime(2021, 1, 1, tzinfo=timezone.utc)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["day", "stamp", "logged", "zoned", "amount"])
+        for i in range(n):
+            t = start + timedelta(seconds=int(rng.integers(0, 3 * 365 * 86400)))
+            w.writerow(["" if i % 17 == 4 else t.date().isoformat(), t.replace(tzinfo=None).isoformat(sep="T"),
+                        t.replace(tzinfo=None).isoformat(sep=" "), t.isoformat(sep="T"),
+                        f"{rng.gamma(2.0, 50.0):.2f}"])
+    return path
+
+
+def test_dates_and_date_times_are_modelled_as_continuous_and_written_back_in_their_own_style(tmp_path):
+    from ganforge.data.table import format_datetime, parse_datetime
+
+    assert parse_datetime("1970-01-02") == 86400.0 and parse_datetime("1970-01-01T01:00:00+01:00") == 0.0
+    assert parse_datetime("20240301") is None and parse_datetime("march") is None  # numbers stay numbers
+    path = write_dated_csv(tmp_path / "d.csv")
+    header, rows = read_csv(path)
+    columns = infer_columns(header, rows, "d")
+    assert [c["kind"] for c in columns] == ["datetime"] * 4 + ["continuous"]
+    assert columns[0]["date_only"] and columns[0]["missing"] and columns[1]["separator"] == "T"
+    assert columns[2]["separator"] == " " and columns[3]["offsets"] and not columns[1]["offsets"]
+    assert format_datetime(parse_datetime(rows[0][3]), columns[3]) == rows[0][3]
+    frame = to_frame(columns, rows)
+    spec = TableSpec(fit_table(columns, frame, frame))
+    spec.write_csv(spec.decode(spec.encode(frame)), tmp_path / "back.csv")
+    header2, rows2 = read_csv(tmp_path / "back.csv")
+    assert header2 == header
+    assert [r[0] for r in rows2] == [r[0] for r in rows]  # dates exactly, missing ones empty again
+    for j in (1, 2, 3):  # date-times to within a minute (alpha is float32 over a three-year spread)
+        back = np.array([parse_datetime(r[j]) for r in rows2])
+        np.testing.assert_allclose(back, [parse_datetime(r[j]) for r in rows], atol=60)
+        assert all((" " in r[j]) == (j == 2) and r[j].endswith("+00:00") == (j == 3) for r in rows2)
+
+
+def test_a_parquet_table_reads_as_the_same_csv_would(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    csv_path = write_mixed_csv(tmp_path / "t.csv", n=200)
+    header, rows = read_csv(csv_path)
+    arrays = {}
+    for j, name in enumerate(header):
+        texts = [r[j] for r in rows]
+        if name == "colour":
+            arrays[name] = pa.array([t or None for t in texts])
+        elif name == "income":
+            arrays[name] = pa.array([float(t) if t else None for t in texts])
+        else:
+            arrays[name] = pa.array([int(t) for t in texts])
+    pq.write_table(pa.table(arrays), tmp_path / "t.parquet")
+    a, b = load_dataset(f"csv:{csv_path}"), load_dataset(f"parquet:{tmp_path / 't.parquet'}")
+    assert [c["kind"] for c in b.meta["table"]["columns"]] == [c["kind"] for c in a.meta["table"]["columns"]]
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(b.split(split), a.split(split))
+
+
+def test_parquet_without_pyarrow_is_one_line(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    got = main(["train", "--model", "ctgan", "--data", f"parquet:{tmp_path / 'x.parquet'}", "--steps", "1",
+                "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert got == 2 and "needs pyarrow" in err and err.count("\n") == 1

@@ -15,7 +15,7 @@ TRAIN_HELP = {
              "stylegan2, progan; super-resolution: srresnet, srgan; tables: ctgan, tvae "
              "(docs/models.md; each brings its paper's recipe as defaults)  [dcgan]",
     "data": "dataset: digits, mnist, fashion-mnist, cifar10, folder:PATH, gauss1d, ring8, grid25; tables: "
-            "csv:PATH, fair, randhie  [digits]",
+            "csv:PATH, parquet:PATH, fair, randhie  [digits]",
     "data_dir": "directory holding the dataset's files (also searched: $GANFORGE_DATA, ~/.ganforge/data, "
                 "./data, /usr/share/datasets)",
     "image_size": "resize images to SIZE x SIZE once at load time (folder:PATH default 64)  [native size]",
@@ -215,7 +215,10 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
         run_dir = Path(args.out) if args.out else None
     cfg = TrainConfig.from_dict(values, source="options").validate()
     if run_dir is None:
-        safe_data = cfg.data.replace("folder:", "folder-").replace("csv:", "csv-").replace("/", "_").strip("_")
+        safe_data = cfg.data
+        for prefix in ("folder", "csv", "parquet"):
+            safe_data = safe_data.replace(f"{prefix}:", f"{prefix}-")
+        safe_data = safe_data.replace("/", "_").strip("_")
         run_dir = Path("runs") / f"{cfg.model}-{safe_data}"
     return cfg, run_dir
 

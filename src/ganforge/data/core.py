@@ -149,10 +149,11 @@ def load_dataset(name: str, data_dir: str | None = None, download: bool = False,
     resized to ``image_size``. ``max_image_pixels``: the largest image a folder may hold (default
     ``folder.MAX_IMAGE_PIXELS``). ``discrete_columns``/``continuous_columns``: comma-separated column names
     whose inferred kind a table overrides."""
-    if name.startswith("csv:"):
+    if name.startswith(("csv:", "parquet:")):
         from .table import load_table
 
-        ds = load_table(name[len("csv:"):], None, discrete_columns, continuous_columns)
+        path = name[len("csv:"):] if name.startswith("csv:") else name  # load_table reads the parquet: prefix
+        ds = load_table(path, None, discrete_columns, continuous_columns)
     elif DATASETS.get(name) is not None and DATASETS.get(name).table:
         ds = DATASETS.get(name).load(data_dir, download, discrete_columns, continuous_columns)
     elif name.startswith("folder:"):

@@ -7,7 +7,11 @@ one of :data:`MISSING_TOKENS` is missing. Column kinds are inferred from the tex
   distinct values (a rating 1-5, a count of children); categories keep their original text;
 - ``boolean``: the values are exactly 0/1 or true/false (modelled like a discrete column);
 - ``integer``: integers with more distinct values (modelled as continuous, rounded back);
-- ``continuous``: any other numbers (written back with the most decimals the column had, at most 6).
+- ``continuous``: any other numbers (written back with the most decimals the column had, at most 6);
+- ``datetime``: ISO 8601 dates or date-times (``2024-03-01``, ``2024-03-01 14:05:00``, ``...T14:05:00+01:00``),
+  modelled as continuous seconds since 1970-01-01 UTC (naive times read as UTC) and written back in the
+  column's own style: dates as dates, date-times to the second with its separator, in UTC (``+00:00``) when
+  the source carried offsets.
 
 Missing values are never dropped: a missing category is the category ``""``; a numeric column with
 missing values is encoded as its value (the training median where missing) plus a two-way missing indicator,
@@ -35,6 +39,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +57,9 @@ MAX_MODES, MIN_MODE_WEIGHT = 10, 0.005
 MAX_FIT_ROWS = 10_000
 #: Fractions of rows held out for validation and test (a seeded permutation, seed 0).
 VAL_FRACTION = TEST_FRACTION = 0.1
-NUMERIC_KINDS = ("continuous", "integer")
+NUMERIC_KINDS = ("continuous", "integer", "datetime")
 DISCRETE_KINDS = ("discrete", "boolean")
+KINDS = NUMERIC_KINDS + DISCRETE_KINDS
 
 Frame = dict[str, np.ndarray]
 """A decoded table: column name -> values, ``float64 (N,)`` with NaN for missing (numeric columns) or
@@ -70,6 +76,30 @@ def _parse_float(text: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
+
+
+def parse_datetime(text: str) -> float | None:
+    """Seconds since 1970-01-01 UTC of an ISO 8601 date or date-time (naive: read as UTC), or None when
+    ``text`` is not one. Plain numbers (``20240301``) are numbers, not dates."""
+    t = text.strip()
+    if len(t) < 10 or t[4] != "-" or _parse_float(t) is not None:
+        return None
+    try:
+        value = datetime.fromisoformat(t)
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.timestamp()
+
+
+def format_datetime(seconds: float, col: dict[str, Any]) -> str:
+    """Seconds since the epoch -> text in the column's style (see the module doc)."""
+    value = datetime.fromtimestamp(round(seconds), tz=timezone.utc)
+    if col.get("date_only"):
+        return value.date().isoformat()
+    text = value.replace(tzinfo=None).isoformat(sep=col.get("separator", " "))
+    return text + "+00:00" if col.get("offsets") else text
 
 
 def _decimals(text: str) -> int:
@@ -106,6 +136,37 @@ def read_csv(path: str | Path) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def read_parquet(path: str | Path) -> tuple[list[str], list[list[str]]]:
+    """``(header, rows)`` of a Parquet file as text, so it goes through exactly the CSV path: nulls become
+    empty fields, timestamps ISO 8601 text, numbers their shortest repr. Needs pyarrow (a clear UserError
+    without it)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UserError(f"dataset parquet:{path}: reading Parquet needs pyarrow: pip install 'ganforge[parquet]' "
+                        "(or save the table as CSV and use csv:PATH)") from None
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UserError(f"dataset parquet:{path}: no such file")
+    try:
+        table = pq.read_table(path)
+    except Exception as e:  # pyarrow raises its own ArrowInvalid / OSError family for a damaged file
+        raise UserError(f"dataset parquet:{path}: cannot read it as Parquet ({type(e).__name__}: {e})") from None
+    header = [str(n) for n in table.column_names]
+    if table.num_rows == 0:
+        raise UserError(f"dataset parquet:{path}: no rows: expected at least one")
+
+    def text(v: Any) -> str:
+        if v is None:
+            return ""
+        if hasattr(v, "isoformat"):
+            return v.isoformat()
+        return str(v)
+
+    columns = [[text(v) for v in table.column(j).to_pylist()] for j in range(len(header))]
+    return header, [list(r) for r in zip(*columns, strict=True)]
+
+
 def _names(option: str | None, header: list[str], flag: str, source: str) -> list[str]:
     names = [s.strip() for s in option.split(",") if s.strip()] if option else []
     for name in names:
@@ -133,6 +194,13 @@ def infer_columns(header: list[str], rows: list[list[str]], source: str, discret
                             "expected at least one value; drop the column")
         numbers = [_parse_float(t) for t in present]
         numeric = all(v is not None for v in numbers)
+        if not numeric and name not in force_d and all(parse_datetime(t) is not None for t in present):
+            columns.append({"name": name, "kind": "datetime", "missing": len(present) < len(texts), "decimals": 0,
+                            "date_only": all(len(t) == 10 for t in present),
+                            "separator": "T" if any("T" in t for t in present) else " ",
+                            "offsets": any(len(t) > 19 and ("+" in t[19:] or "-" in t[19:] or t.endswith("Z"))
+                                           for t in present)})
+            continue
         if name in force_c and not numeric:
             i, bad = next((i, t) for i, t in enumerate(texts) if not is_missing(t) and _parse_float(t) is None)
             raise UserError(f"dataset {source}: column {name!r} row {i + 1}: {bad!r} is not a number: expected "
@@ -167,7 +235,10 @@ def to_frame(columns: list[dict[str, Any]], rows: list[list[str]]) -> Frame:
     frame: Frame = {}
     for j, col in enumerate(columns):
         texts = [r[j].strip() for r in rows]
-        if col["kind"] in NUMERIC_KINDS:
+        if col["kind"] == "datetime":
+            frame[col["name"]] = np.array([np.nan if is_missing(t) else parse_datetime(t) for t in texts],
+                                          dtype=np.float64)
+        elif col["kind"] in NUMERIC_KINDS:
             frame[col["name"]] = np.array([np.nan if is_missing(t) else float(t) for t in texts], dtype=np.float64)
         else:
             frame[col["name"]] = np.array(["" if is_missing(t) else t for t in texts], dtype=object)
@@ -332,6 +403,8 @@ class TableSpec:
             means, stds = np.asarray(col["means"]), np.asarray(col["stds"])
             values = np.clip(x[:, a.start], -1, 1) * 4 * stds[mode] + means[mode]
             values = np.round(np.clip(values, col["min"], col["max"]), col["decimals"])
+            if col.get("date_only"):
+                values = np.round(values / 86400.0) * 86400.0
             if "missing" in spans:
                 s = spans["missing"]
                 values[x[:, s.start:s.start + s.width].argmax(1) == 1] = np.nan
@@ -344,6 +417,8 @@ class TableSpec:
             return str(value)
         if isinstance(value, float) and math.isnan(value):
             return ""
+        if col["kind"] == "datetime":
+            return format_datetime(value, col)
         return str(int(value)) if col["decimals"] == 0 else f"{value:.{col['decimals']}f}"
 
     def write_csv(self, frame: Frame, path: str | Path) -> None:
@@ -359,7 +434,7 @@ class TableSpec:
 
 
 #: Bumped whenever the fitted transformer would change for the same file and options (the cache key).
-TABLE_FORMAT = 1
+TABLE_FORMAT = 2
 
 
 def cached_table(key_parts: list[Any], build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -384,13 +459,16 @@ def cached_table(key_parts: list[Any], build: Callable[[], dict[str, Any]]) -> d
 
 def load_table(path: str | Path, name: str | None = None, discrete: str | None = None,
                continuous: str | None = None, target: str | None = None, description: str = "") -> ArrayDataset:
-    """A CSV file as a table :class:`ArrayDataset`: ``arrays[split]`` the encoded rows ``float32 (N, D)``,
-    ``meta["table"]`` the transformer dict, ``meta["frames"][split]`` the decoded values, ``meta["target"]``
-    the column machine-learning efficacy predicts (default: the last). Splits: a seeded permutation (seed 0),
-    10% validation, 10% test."""
+    """A CSV file (or ``parquet:PATH``) as a table :class:`ArrayDataset`: ``arrays[split]`` the encoded rows
+    ``float32 (N, D)``, ``meta["table"]`` the transformer dict, ``meta["frames"][split]`` the decoded values,
+    ``meta["target"]`` the column machine-learning efficacy predicts (default: the last). Splits: a seeded
+    permutation (seed 0), 10% validation, 10% test."""
     path = Path(path).expanduser()
-    source = name or f"csv:{path}"
-    header, rows = read_csv(path)
+    parquet = str(path).startswith("parquet:")
+    if parquet:
+        path = Path(str(path)[len("parquet:"):]).expanduser()
+    source = name or (f"parquet:{path}" if parquet else f"csv:{path}")
+    header, rows = read_parquet(path) if parquet else read_csv(path)
     columns = infer_columns(header, rows, source, discrete, continuous)
     frame = to_frame(columns, rows)
     n = len(rows)
@@ -406,7 +484,7 @@ def load_table(path: str | Path, name: str | None = None, discrete: str | None =
     table["target"] = target or header[-1]
     spec = TableSpec(table)
     arrays = {s: spec.encode(f, seed=i) for i, (s, f) in enumerate(frames.items())}
-    kinds = ", ".join(f"{sum(c['kind'] == k for c in columns)} {k}" for k in ("continuous", "integer", "discrete",
-                                                                              "boolean"))
+    kinds = ", ".join(f"{sum(c['kind'] == k for c in columns)} {k}" for k in KINDS if any(c["kind"] == k
+                                                                                              for c in columns))
     return ArrayDataset(source, "table", arrays, source=description or f"{n} rows x {len(header)} columns from "
                         f"{path} ({kinds})", meta={"table": table, "frames": frames})
