@@ -60,7 +60,8 @@ def worker(args: argparse.Namespace) -> None:
     print(json.dumps({"train_s": total - transformer_s, "transformer_s": transformer_s}))
 
 
-def run_ganforge(data: str, data_dir: str | None, epochs: int, batch: int, seed: int, n: int, threads: int):
+def run_ganforge(data: str, data_dir: str | None, epochs: int, batch: int, seed: int, n: int, threads: int,
+                 model: str = "ctgan"):
     import torch
 
     from ganforge.data import load_dataset
@@ -72,7 +73,7 @@ def run_ganforge(data: str, data_dir: str | None, epochs: int, batch: int, seed:
     torch.set_num_threads(threads)
     ds = load_dataset(data, data_dir)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = config_for(model="ctgan", data=data, data_dir=data_dir, epochs=float(epochs), batch_size=batch,
+        cfg = config_for(model=model, data=data, data_dir=data_dir, epochs=float(epochs), batch_size=batch,
                          seed=seed, sample_every=10**9, checkpoint_every=10**9, device="cpu")
         trainer = Trainer(cfg, Path(tmp) / "run", dataset=ds, progress=False)
         trainer.fit()
@@ -123,13 +124,17 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--ctgan-python", default=None, help="python of a venv with the ctgan package  [skip it]")
     p.add_argument("--out", default=None, help="JSON file for every run's figures")
+    p.add_argument("--baselines", default="", help="also ganforge's plain MLP models on the same encoded rows, "
+                   "e.g. gan,wgan-gp (the naive baseline: no conditional vector, no packing)  [none]")
     args = p.parse_args()
     if args.worker:
         worker(args)
         return
     from ganforge.metrics.table import evaluate_table
 
-    rows: dict[str, list[dict[str, float]]] = {"ganforge ctgan": [], "ctgan package": []}
+    baselines = [m for m in args.baselines.split(",") if m]
+    rows: dict[str, list[dict[str, float]]] = {"ganforge ctgan": [], "ctgan package": [],
+                                               **{f"ganforge {m}": [] for m in baselines}}
     for seed in (int(s) for s in args.seeds.split(",")):
         from ganforge.data import load_dataset
 
@@ -141,6 +146,13 @@ def main() -> None:
         values = evaluate_table(synth, frames["train"], frames["test"], frames["test"], table, seed=seed)["values"]
         rows["ganforge ctgan"].append({**values, "s_per_epoch": seconds / args.epochs})
         print(f"seed {seed} ganforge ctgan: " + json.dumps(rows["ganforge ctgan"][-1]), flush=True)
+        for m in baselines:
+            _, synth, seconds = run_ganforge(args.data, args.data_dir, args.epochs, args.batch_size, seed, n,
+                                             args.threads, model=m)
+            values = evaluate_table(synth, frames["train"], frames["test"], frames["test"], table,
+                                    seed=seed)["values"]
+            rows[f"ganforge {m}"].append({**values, "s_per_epoch": seconds / args.epochs})
+            print(f"seed {seed} ganforge {m}: " + json.dumps(rows[f"ganforge {m}"][-1]), flush=True)
         if args.ctgan_python:
             synth, seconds = run_package(args.ctgan_python, ds, args.epochs, args.batch_size, seed, n, args.threads)
             values = evaluate_table(synth, frames["train"], frames["test"], frames["test"], table,

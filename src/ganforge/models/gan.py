@@ -221,4 +221,4 @@ def build(cfg: TrainConfig, data: DataInfo) -> AdversarialGAN:
 
 
 register_model(ModelSpec("gan", "Goodfellow et al. 2014: MLP generator, maxout discriminator with dropout",
-                         build, ("image", "points")))
+                         build, ("image", "points", "table")))

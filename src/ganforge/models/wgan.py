@@ -142,7 +142,7 @@ register_model(ModelSpec("wgan", "Arjovsky et al. 2017: Wasserstein critic, weig
                          defaults=dict(objective="wasserstein", optimizer="rmsprop", lr=5e-5, k_disc=5, clip=0.01)))
 register_model(ModelSpec("wgan-gp", "Gulrajani et al. 2017: Wasserstein critic with gradient penalty 10, no batch "
                                     "norm, Adam 1e-4 (0, 0.9), 5 critic steps (configs/wgan-gp.yaml)",
-                         build_wgan_gp, ("image", "points"),
+                         build_wgan_gp, ("image", "points", "table"),
                          defaults=dict(objective="wasserstein", penalty="gp", gp_weight=10.0, optimizer="adam",
                                        lr=1e-4, beta1=0.0, beta2=0.9, k_disc=5)))
 register_model(ModelSpec("lsgan", "Mao et al. 2017: least-squares GAN, DCGAN networks (configs/lsgan.yaml)",
