@@ -54,6 +54,22 @@ def test_recovers_a_known_latent_of_a_fixed_random_generator():
     torch.testing.assert_close(result.error, (result.reconstruction - x).square().flatten(1).mean(1))
 
 
+def test_the_feature_term_enters_the_loss_with_its_weight():
+    model = FixedRandomGenerator()
+    x = known_images(model)[1]
+    options = dict(steps=20, lr=0.05, restarts=2, prior_weight=0.0)
+    pixels = invert_latents(model, x, **options)
+    # features = the pixels themselves, weight 1: the loss doubles, and Adam's steps are invariant to that
+    doubled = invert_latents(model, x, feature_fn=lambda v: v.flatten(1), feature_weight=1.0, **options)
+    torch.testing.assert_close(doubled.latent, pixels.latent, atol=1e-4, rtol=0)
+    # features that stress the top rows: another loss, other latents
+    top = invert_latents(model, x, feature_fn=lambda v: 10 * v[:, :, :3].flatten(1), feature_weight=1.0, **options)
+    assert (top.latent - pixels.latent).abs().max() > 1e-3
+    ignored = invert_latents(model, x, feature_fn=lambda v: 10 * v[:, :, :3].flatten(1), feature_weight=0.0,
+                             **options)
+    torch.testing.assert_close(ignored.latent, pixels.latent)
+
+
 def test_leaves_the_model_untouched():
     model = FixedRandomGenerator().train()
     before = [p.detach().clone() for p in model.parameters()]
