@@ -177,9 +177,8 @@ class BiGAN(GANModel):
 
     def phases(self) -> list[Phase]:
         generator_and_encoder = list(self.generator.parameters()) + list(self.encoder.parameters())
-        return [Phase("D", self.d_loss, list(self.discriminator.parameters()), repeats=self.cfg.k_disc,
-                      lr=self.cfg.lr_d),
-                Phase("G", self.ge_loss, generator_and_encoder, lr=self.cfg.lr_g)]
+        return [Phase("D", self.d_loss, list(self.discriminator.parameters()), repeats=self.cfg.k_disc),
+                Phase("G", self.ge_loss, generator_and_encoder)]
 
 
 register_model(ModelSpec("bigan", "Donahue et al. 2017 / Dumoulin et al. 2017: BiGAN/ALI, an encoder learnt beside "
