@@ -56,4 +56,7 @@ step sample tab --n 50 --out synth.csv
 step sample tab --n 20 --condition city=c1 --out rare.csv
 step eval tab --n 100
 step train --model tvae --data csv:t.csv --batch-size 20 --steps 4 --no-progress --out tv
+# BiGAN and latent inversion (issue 12)
+step train --model bigan --data digits "${TINY[@]}" --out bg
+step invert bg --data digits --n 8 --steps 5 --out inv
 echo "smoke: every command ran"

@@ -12,6 +12,7 @@ from .checkpoint import load_checkpoint, load_model_weights
 from .config import TrainConfig
 from .data import to_data_range
 from .errors import UserError
+from .inversion import InversionResult
 from .models import DataInfo, GANModel
 from .noise import with_temperature
 from .train import build_model
@@ -74,6 +75,36 @@ class LoadedRun:
             latent = with_temperature(latent, temperature)
             out.append(to_data_range(self.model.generate(latent), self.data.kind).cpu())
         return torch.cat(out)
+
+    def invert(self, x: torch.Tensor, **options) -> InversionResult:
+        """Latents for images ``x`` float ``(N, C, H, W)`` in [0, 1] (as :meth:`sample` returns them; toy points
+        ``(N, D)`` as they are): :func:`ganforge.inversion.invert_latents` in the model's range, its result
+        returned in the data's range: ``reconstruction`` in [0, 1] and ``error (N,)`` the mean squared pixel
+        error of the (clamped) reconstruction in [0, 1] units. ``options``: ``steps``, ``lr``,
+        ``feature_fn`` (on images in [-1, 1]), ``feature_weight``, ``prior_weight``, ``init``, ``restarts``,
+        ``use_encoder``, ``seed``."""
+        from .inversion import invert_latents, per_example_mse
+
+        if self.data.kind not in ("image", "points"):
+            raise UserError(f"run {self.run_dir}: models {self.data.kind} data: inversion expects image or point runs")
+        x = torch.as_tensor(x)
+        if x.ndim != 1 + len(self.data.shape) or tuple(x.shape[1:]) != tuple(self.data.shape):
+            raise UserError(f"images of shape {tuple(x.shape[1:])}: run {self.run_dir} models "
+                            f"{self.data_name} examples of shape {tuple(self.data.shape)}: expected the same size "
+                            "and number of channels")
+        if self.data.kind == "image":
+            x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+            if len(x) and (x.min() < 0.0 or x.max() > 1.0):
+                raise UserError(f"images with values in [{float(x.min()):.3g}, {float(x.max()):.3g}]: expected "
+                                "float images in [0, 1] (or uint8)")
+            model_x = x * 2.0 - 1.0
+        else:
+            x = model_x = x.float()
+        result = invert_latents(self.model, model_x.to(self.device), **options)
+        result.reconstruction = to_data_range(result.reconstruction, self.data.kind).cpu()
+        result.error = per_example_mse(result.reconstruction, x.cpu())
+        result.latent = result.latent.cpu()
+        return result
 
 
 def checkpoint_path(run_dir: Path, checkpoint: str | Path | None) -> Path:
