@@ -310,3 +310,22 @@ def test_srgan_trains_on_colour_images_with_inception_content_features(inception
                  f"inception:{inception_file}", "--out", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "at least 19" in err
+
+
+def test_colour_runs_refuse_grey_content_features_and_grey_generators_in_one_line(sr_run, tmp_path, capsys):
+    from ganforge.features.domain import packaged_weights_path
+
+    for i in range(20):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
+            tmp_path / f"{i}.png")
+    rgb = ["--data", f"folder:{tmp_path}", "--image-size", "8", "--pairs", "sr2", "--width", "8", "--sr-blocks",
+           "1", "--batch-size", "4", "--no-progress", "--device", "cpu", "--steps", "1"]
+    grey_classifier = packaged_weights_path("digits")
+    assert main(["train", "--model", "srgan", *rgb, "--content-features", str(grey_classifier),
+                 "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "1-channel images, expected one of 3-channel" in err
+    # sr_run models grey digits: its generator cannot start an RGB run
+    assert main(["train", "--model", "srresnet", *rgb, "--init-from", str(sr_run), "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "image channels" in err
