@@ -65,6 +65,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="runs/sr-table")
     parser.add_argument("--figure", default=None, help="PNG of the comparison  [OUT/sr_comparison.png]")
+    parser.add_argument("--figure-stride", type=int, default=1,
+                        help="the figure shows measured test images 0, K, 2K, ... (8 of them)  [1: the first 8]")
     parser.add_argument("--json", default=None, help="also write the table's values here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -96,7 +98,7 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({"table": table, "args": vars(args)}, indent=2) + "\n")
 
-    low, high = evaluation_pairs(test[:8], srresnet.spec)
+    low, high = evaluation_pairs(test[:: args.figure_stride][:8], srresnet.spec)
     names, images = sr_columns(low, high, [("SRResNet", srresnet), ("SRGAN", srgan)], srresnet.spec.scale)
     figure = Path(args.figure or out / "sr_comparison.png")
     save_image(comparison_grid(images), figure, scale=grid_scale(high.shape[-1]))
