@@ -1,12 +1,16 @@
 """The super-resolution table of the lectures (Ledig et al. 2017): bicubic vs SRResNet vs SRGAN, PSNR / SSIM /
-perceptual distance, on Fashion-MNIST x4 (7x7 -> 28x28) or any dataset with ``--data`` and ``--pairs``.
+perceptual distance / FID, on Fashion-MNIST x4 (7x7 -> 28x28) or any dataset with ``--data`` and ``--pairs``.
 
 Trains ``srresnet`` (pixel MSE) for ``--srresnet-steps``, then ``srgan`` from it (``--init-from``, content loss on
-the shipped domain classifier's features, adversarial weight 1e-3) for ``--srgan-steps``, evaluates both and
-bicubic upsampling on the first ``--n`` test images (degraded as ``ganforge eval`` degrades them), prints a
-markdown table and writes the input / bicubic / SRResNet / SRGAN / ground truth figure (``--figure``).
+``--content-features``, by default the shipped domain classifier's; adversarial weight 1e-3) for
+``--srgan-steps``, evaluates both and bicubic upsampling on the first ``--n`` test images (degraded as
+``ganforge eval`` degrades them; perceptual distance and FID of the upscaled vs the true test images in
+``--features``), prints a markdown table and writes the input / bicubic / SRResNet / SRGAN / ground truth figure
+(``--figure``).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/sr_table.py --threads 1
+    OMP_NUM_THREADS=1 .venv/bin/python bench/sr_table.py --threads 1 --data folder:runs/natural-photos \
+        --image-size 64 --content-features inception:PATH --features inception:PATH ...   (docs/applications.md)
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from ganforge.data import load_dataset
 from ganforge.data.pairs import evaluation_pairs
 from ganforge.images import grid_scale, save_image
 from ganforge.models import config_for
-from ganforge.models.srgan import super_resolution_measures
+from ganforge.models.srgan import sr_measures_table
 from ganforge.train import Trainer
 from ganforge.viz.superres import comparison_grid, sr_columns
 
@@ -41,6 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="fashion-mnist")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--image-size", type=int, default=None, help="a folder's image side")
     parser.add_argument("--pairs", default="sr4")
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--sr-blocks", type=int, default=8)
@@ -50,42 +55,50 @@ def main() -> None:
                         help="SRResNet's Adam rate (the paper's 1e-4 needs far more steps than a CPU run has)")
     parser.add_argument("--srgan-steps", type=int, default=300)
     parser.add_argument("--srgan-lr", type=float, default=1e-4, help="SRGAN's Adam rate (the paper's)")
+    parser.add_argument("--content-features", default=None,
+                        help="SRGAN's content network: a domain-classifier file or inception[:PATH]  [the "
+                             "dataset's shipped classifier]")
+    parser.add_argument("--features", default="domain",
+                        help="features of the perceptual distance and FID: domain[:...] or inception[:PATH]")
     parser.add_argument("--n", type=int, default=2000, help="test images measured")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="runs/sr-table")
     parser.add_argument("--figure", default=None, help="PNG of the comparison  [OUT/sr_comparison.png]")
+    parser.add_argument("--figure-stride", type=int, default=1,
+                        help="the figure shows measured test images 0, K, 2K, ... (8 of them)  [1: the first 8]")
     parser.add_argument("--json", default=None, help="also write the table's values here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    ds = load_dataset(args.data, args.data_dir)
+    ds = load_dataset(args.data, args.data_dir, image_size=args.image_size)
     out = Path(args.out)
-    common = {"data": args.data, "data_dir": args.data_dir, "pairs": args.pairs, "width": args.width,
+    common = {"data": args.data, "data_dir": args.data_dir, "image_size": args.image_size, "pairs": args.pairs,
+              "width": args.width,
               "sr_blocks": args.sr_blocks, "batch_size": args.batch_size, "seed": args.seed, "device": "cpu"}
     srresnet, t_srresnet = train(config_for(model="srresnet", lr=args.srresnet_lr, steps=args.srresnet_steps,
                                             sample_every=args.srresnet_steps, **common), out / "srresnet", ds)
     print(f"srresnet: {args.srresnet_steps} steps in {t_srresnet:.0f} s", flush=True)
     srgan, t_srgan = train(config_for(model="srgan", lr=args.srgan_lr, steps=args.srgan_steps,
-                                      sample_every=args.srgan_steps, init_from=str(out / "srresnet"), **common),
+                                      sample_every=args.srgan_steps, init_from=str(out / "srresnet"),
+                                      content_features=args.content_features, **common),
                            out / "srgan", ds)
     print(f"srgan: {args.srgan_steps} steps in {t_srgan:.0f} s", flush=True)
 
     test = ds.split("test")[: args.n]
-    rows = {"SRResNet": super_resolution_measures(srresnet, test, ds.name),
-            "SRGAN": super_resolution_measures(srgan, test, ds.name)}
-    bicubic = {k.removeprefix("bicubic_"): v for k, v in rows["SRResNet"].items() if k.startswith("bicubic_")}
-    table = {"bicubic": bicubic, **{name: {k: v for k, v in vals.items() if not k.startswith("bicubic_")}
-                                    for name, vals in rows.items()}}
+    t0 = time.perf_counter()
+    table = sr_measures_table({"SRResNet": srresnet, "SRGAN": srgan}, test, ds.name, args.features)
+    print(f"measures ({args.features} features): {time.perf_counter() - t0:.0f} s", flush=True)
     print(f"\n{ds.name} {args.pairs}, first {len(test)} test images "
           f"(SRResNet {args.srresnet_steps} steps, SRGAN +{args.srgan_steps} steps)\n")
-    print("| method | PSNR (dB) | SSIM | perceptual distance |")
-    print("|---|---|---|---|")
+    print(f"| method | PSNR (dB) | SSIM | perceptual distance ({args.features}) | FID ({args.features}) |")
+    print("|---|---|---|---|---|")
     for name, vals in table.items():
-        print(f"| {name} | {vals['psnr']:.2f} | {vals['ssim']:.4f} | {vals.get('perceptual', float('nan')):.2f} |")
+        print(f"| {name} | {vals['psnr']:.2f} | {vals['ssim']:.4f} | {vals.get('perceptual', float('nan')):.2f} "
+              f"| {vals.get('fid', float('nan')):.2f} |")
     if args.json:
         Path(args.json).write_text(json.dumps({"table": table, "args": vars(args)}, indent=2) + "\n")
 
-    low, high = evaluation_pairs(test[:8], srresnet.spec)
+    low, high = evaluation_pairs(test[:: args.figure_stride][:8], srresnet.spec)
     names, images = sr_columns(low, high, [("SRResNet", srresnet), ("SRGAN", srgan)], srresnet.spec.scale)
     figure = Path(args.figure or out / "sr_comparison.png")
     save_image(comparison_grid(images), figure, scale=grid_scale(high.shape[-1]))

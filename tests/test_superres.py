@@ -16,7 +16,8 @@ from ganforge.data import load_dataset
 from ganforge.data.pairs import LowResCondition, PairSpec, degrade, evaluation_pairs, with_pairs
 from ganforge.distributed import ShardedMinibatchSampler
 from ganforge.errors import UserError
-from ganforge.metrics.restoration import luminance, psnr, ssim
+from ganforge.metrics.fid import fid_from_features
+from ganforge.metrics.restoration import luminance, psnr, restoration_measures, ssim
 from ganforge.models import MODELS, DataInfo, config_for
 from ganforge.models.srgan import SRResNetGenerator, pixel_shuffle
 
@@ -197,8 +198,9 @@ def test_upscale_writes_pngs_scale_times_larger_and_refuses_other_channels(sr_ru
 def test_eval_of_an_sr_run_reports_psnr_beside_bicubic(sr_run, tmp_path):
     assert main(["eval", str(sr_run), "--n", "50", "--out", str(tmp_path / "e.json")]) == 0
     values = json.loads((tmp_path / "e.json").read_text())["values"]
-    assert {"psnr", "bicubic_psnr", "ssim", "bicubic_ssim"} <= set(values)
+    assert {"psnr", "bicubic_psnr", "ssim", "bicubic_ssim", "fid", "bicubic_fid"} <= set(values)
     assert values["bicubic_psnr"] > 5
+    assert values["fid"] > 0 and values["bicubic_fid"] > 0  # upscaled sets are not the true one
 
 
 @pytest.mark.slow
@@ -232,3 +234,98 @@ def test_report_shows_input_bicubic_srresnet_srgan_ground_truth(sr_run, tmp_path
     assert grid[2, 2, 0] == 0 and grid[2, 6, 0] == 255 and grid[6, 2, 0] == 0
     assert main(["report", str(out)]) == 0
     assert "sr_comparison.png" in (out / "report.html").read_text()
+
+
+# ----------------------------------------------------------------------------- FID of the upscaled set
+def scipy_fid(a: np.ndarray, b: np.ndarray) -> float:
+    """The Fréchet distance from its definition: np.mean / np.cov and scipy's matrix square root."""
+    from scipy.linalg import sqrtm
+
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a + s_b - 2 * sqrtm(s_a @ s_b).real))
+
+
+def test_fid_of_the_upscaled_set_is_the_frechet_distance_of_its_features_to_the_true_sets():
+    g = torch.Generator().manual_seed(5)
+    truth = torch.rand(64, 3, 12, 12, generator=g)
+    restored = (truth + 0.2 * torch.randn(truth.shape, generator=g)).clamp(0, 1)
+    w = torch.randn(3 * 12 * 12, 6, generator=g, dtype=torch.float64)
+
+    def features(x):  # a fixed linear map to 6-d, fewer dimensions than images: full-rank covariances
+        return (x.double().flatten(1) @ w).float()
+
+    values = restoration_measures(restored, truth, features)
+    want = scipy_fid(features(truth).double().numpy(), features(restored).double().numpy())
+    assert values["fid"] == pytest.approx(want, rel=1e-4)
+    assert values["fid"] == pytest.approx(fid_from_features(features(truth), features(restored)), rel=1e-9)
+    assert values["fid"] > 1.0
+    assert restoration_measures(truth, truth, features)["fid"] == pytest.approx(0.0, abs=1e-6)
+    # the true images' features, computed once by the caller, give the same figures
+    shared = restoration_measures(restored, truth, features, truth_features=features(truth))
+    assert shared == pytest.approx(values)
+    assert "fid" not in restoration_measures(restored, truth)  # no features, no FID
+
+
+# ----------------------------------------------------------------------------- colour: Inception content loss
+@pytest.fixture(scope="module")
+def inception_file(tmp_path_factory):
+    from ganforge.features.inception import FIDInceptionV3
+
+    torch.manual_seed(0)
+    net = FIDInceptionV3()
+    path = tmp_path_factory.mktemp("inception") / "pt_inception-2015-12-05-6726825d.pth"
+    torch.save({k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}, path)
+    return path
+
+
+def test_inception_content_features_are_the_stem_and_carry_gradients(inception_file):
+    from ganforge.features.inception import load_fid_inception
+    from ganforge.models.srgan import FrozenFeatures
+
+    content = FrozenFeatures("folder:x", f"inception:{inception_file}", 3, 24)
+    x = (torch.rand(2, 3, 24, 24) * 2 - 1).requires_grad_(True)
+    maps = content(x)
+    assert maps.shape == (2, 192, 2, 2)  # 24 -> 11 -> 9 -> 9 -> pool 4 -> 4 -> 2
+    torch.testing.assert_close(maps, load_fid_inception(inception_file).stem(x.detach()))  # pytorch-fid: x as is
+    maps.square().sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    assert not any(p.requires_grad for p in content.net.parameters())  # fixed: never trained
+
+
+def test_srgan_trains_on_colour_images_with_inception_content_features(inception_file, tmp_path, capsys):
+    for i in range(20):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(
+            tmp_path / f"{i}.png")
+    rgb = ["--data", f"folder:{tmp_path}", "--image-size", "24", "--pairs", "sr2", "--width", "8", "--sr-blocks",
+           "1", "--batch-size", "4", "--no-progress", "--device", "cpu"]
+    assert main(["train", "--model", "srresnet", *rgb, "--steps", "1", "--out", str(tmp_path / "a")]) == 0
+    assert main(["train", "--model", "srgan", *rgb, "--steps", "1", "--init-from", str(tmp_path / "a"),
+                 "--content-features", f"inception:{inception_file}", "--out", str(tmp_path / "b")]) == 0
+    logs = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert math.isfinite(logs[-1]["G/content"]) and logs[-1]["G/content"] > 0
+    capsys.readouterr()
+    # Inception's stem needs 19 pixels a side: an 8x8 digits run is refused in one line before training
+    assert main(["train", "--model", "srgan", *TINY_SR, "--steps", "1", "--content-features",
+                 f"inception:{inception_file}", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "at least 19" in err
+
+
+def test_colour_runs_refuse_grey_content_features_and_grey_generators_in_one_line(sr_run, tmp_path, capsys):
+    from ganforge.features.domain import packaged_weights_path
+
+    for i in range(20):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
+            tmp_path / f"{i}.png")
+    rgb = ["--data", f"folder:{tmp_path}", "--image-size", "8", "--pairs", "sr2", "--width", "8", "--sr-blocks",
+           "1", "--batch-size", "4", "--no-progress", "--device", "cpu", "--steps", "1"]
+    grey_classifier = packaged_weights_path("digits")
+    assert main(["train", "--model", "srgan", *rgb, "--content-features", str(grey_classifier),
+                 "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "1-channel images, expected one of 3-channel" in err
+    # sr_run models grey digits: its generator cannot start an RGB run
+    assert main(["train", "--model", "srresnet", *rgb, "--init-from", str(sr_run), "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "image channels" in err

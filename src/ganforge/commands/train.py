@@ -131,7 +131,9 @@ TRAIN_HELP = {
     "sr_blocks": "srresnet/srgan: residual blocks of the generator (Ledig et al. 2017: 16)  [16]",
     "init_from": "srgan: start G from this SRResNet run directory's generator (its latest checkpoint)  [none]",
     "content_features": "srgan: domain-classifier weights file (.safetensors, 'ganforge features train') whose "
-                        "features the content loss compares  [the dataset's shipped classifier]",
+                        "features the content loss compares, or inception / inception:PATH (the FID "
+                        "Inception-v3's first five convolutions, for colour photos)  [the dataset's shipped "
+                        "classifier]",
     "adversarial_weight": "srgan: weight of the adversarial term beside the content loss (Ledig et al. 2017: "
                           "1e-3)  [0.001]",
     "discrete_columns": "tables (csv:PATH, fair, randhie): model these comma-separated columns as discrete "

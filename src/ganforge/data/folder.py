@@ -1,7 +1,11 @@
 """A folder of the user's own images (PNG/JPEG/BMP/WebP, searched recursively).
 
 Each image is converted to RGB, its shorter side resized to ``size`` and centre-cropped to
-``size x size``. A fixed 90/5/5 split (by sorted path, then a seeded shuffle) gives train/val/test.
+``size x size``. A fixed 90/5/5 split (by sorted path, then a seeded shuffle) gives train/val/test, unless the
+folder declares its own splits: with subfolders ``train/`` and ``test/`` (and optionally ``val/``), the images
+under each are that split and nothing else (no ``val/``: val is a fixed 5% of ``train/``'s images, taken out of
+train). Use this when images share a source, as patches cut from one photo do, and test images must come from
+sources training never saw.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 #: Largest image decoded by default (Pillow's own decompression-bomb limit, 2 x 89,478,485 pixels): a larger
 #: file could exhaust memory when decoded; ``--max-image-pixels`` raises it.
 MAX_IMAGE_PIXELS = 178_956_970
+#: Subfolders that, with ``train/`` and ``test/`` both present, are the dataset's splits.
+SPLIT_DIRS = ("train", "val", "test")
 
 
 @contextlib.contextmanager
@@ -57,6 +63,15 @@ def load_folder(path: str, size: int, max_pixels: int = MAX_IMAGE_PIXELS) -> Arr
     if not root.is_dir():
         raise UserError(f"dataset folder:{path}: no such directory")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+    declared = (root / "train").is_dir() and (root / "test").is_dir()
+    if declared:
+        # the folder's own splits: an image belongs to the split named by its first path component
+        split_of = {p: p.relative_to(root).parts[0] for p in files}
+        files = [p for p in files if split_of[p] in SPLIT_DIRS]
+        for split in ("train", "test"):
+            if not any(split_of[p] == split for p in files):
+                raise UserError(f"dataset folder:{path}: {split}/ holds no images: expected images under "
+                                "train/ and test/ (and optionally val/)")
     if len(files) < 3:
         raise UserError(f"dataset folder:{path}: found {len(files)} images, expected at least 3 "
                         f"({', '.join(sorted(EXTENSIONS))}, searched recursively)")
@@ -69,10 +84,19 @@ def load_folder(path: str, size: int, max_pixels: int = MAX_IMAGE_PIXELS) -> Arr
             except (UnidentifiedImageError, OSError) as e:
                 raise UserError(f"dataset folder:{path}: cannot read image {p} ({e})") from None
         x = np.stack(images)
+        if declared:
+            names = np.array([split_of[p] for p in files])
+            arrays = {s: x[names == s] for s in SPLIT_DIRS}
+            if not len(arrays["val"]):  # no val/: a fixed 5% of train/ (never of test/)
+                train, _, val = split_fixed(len(arrays["train"]), (0, max(1, len(arrays["train"]) // 20)))
+                arrays["train"], arrays["val"] = arrays["train"][train], arrays["train"][val]
+            return arrays
         n_hold = max(1, len(x) // 20)
         train, val, test = split_fixed(len(x), (n_hold, n_hold))
         return {"train": x[train], "val": x[val], "test": x[test]}
 
     key = ["folder", str(root.resolve()), size, [(str(p), p.stat().st_size, int(p.stat().st_mtime)) for p in files]]
+    key += ["declared splits"] if declared else []  # the key of a folder without them is unchanged
     arrays = cached_arrays(key, build)
-    return ArrayDataset(f"folder:{path}", "image", arrays, source=f"{len(files)} images under {root}")
+    source = f"{len(files)} images under {root}" + (" (splits from its train/, val/, test/)" if declared else "")
+    return ArrayDataset(f"folder:{path}", "image", arrays, source=source)

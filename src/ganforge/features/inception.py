@@ -238,12 +238,17 @@ class FIDInceptionV3(nn.Module):
             x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
         return 2.0 * x - 1.0
 
-    def pool3(self, x: torch.Tensor) -> torch.Tensor:
-        """Prepared input ``(N, 3, 299, 299)`` in [-1, 1] -> ``(N, 2048)``."""
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """Prepared input ``(N, 3, H, W)`` in [-1, 1], any ``H, W >= 19`` -> the feature maps of the first five
+        convolutions (``Conv2d_4a_3x3``, 192 channels, about ``(H - 15) / 2`` a side): low-level features
+        (edges, colour, fine texture), differentiable in x (srgan's content loss on colour photos)."""
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         x = F.max_pool2d(x, 3, stride=2)
-        x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
-        x = F.max_pool2d(x, 3, stride=2)
+        return self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
+
+    def pool3(self, x: torch.Tensor) -> torch.Tensor:
+        """Prepared input ``(N, 3, 299, 299)`` in [-1, 1] -> ``(N, 2048)``."""
+        x = F.max_pool2d(self.stem(x), 3, stride=2)
         for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
                       self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
             x = block(x)

@@ -1,4 +1,5 @@
-"""Image restoration measures (super-resolution): PSNR, SSIM and a perceptual distance in classifier features.
+"""Image restoration measures (super-resolution): PSNR, SSIM, a perceptual distance in a network's features, and
+the FID of the restored set against the true set in those features.
 
 All take images float ``(N, C, H, W)`` in [0, 1] (``data_range`` 1) and give one value per image; tables
 report their means, as the SR literature does (Ledig et al. 2017, Table 1). For colour images PSNR and SSIM
@@ -18,6 +19,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+from .fid import fid_from_features
 
 #: BT.601 luma weights of R, G, B for [0, 1] input, and the offset: Y = 16/255 + (w . rgb)
 BT601_WEIGHTS = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
@@ -78,9 +81,12 @@ def perceptual_distance(features_x: torch.Tensor, features_y: torch.Tensor) -> t
 
 
 def restoration_measures(restored: torch.Tensor, truth: torch.Tensor, features=None,
-                         batch_size: int = 1000) -> dict[str, float]:
-    """``{"psnr", "ssim"[, "perceptual"]}``: means over the images of ``restored`` vs ``truth`` (both float
-    ``(N, C, H, W)`` in [0, 1]); ``perceptual`` when ``features`` (images -> ``(N, D)``) is given."""
+                         batch_size: int = 1000, truth_features: torch.Tensor | None = None) -> dict[str, float]:
+    """``{"psnr", "ssim"[, "perceptual", "fid"]}`` of ``restored`` vs ``truth`` (both float ``(N, C, H, W)`` in
+    [0, 1]): PSNR, SSIM and the perceptual distance are means over the images; with ``features`` (images ->
+    ``(N, D)``), ``fid`` is the Fréchet distance between the feature sets of all restored and all true images
+    (a set-level measure: how far the restored images' distribution is from the true one, pairing ignored).
+    ``truth_features`` ``(N, D)``, when given, are ``features(truth)`` computed once by the caller."""
     psnrs, ssims = [], []
     for s in range(0, len(truth), batch_size):
         psnrs.append(psnr(restored[s:s + batch_size], truth[s:s + batch_size]))
@@ -89,5 +95,9 @@ def restoration_measures(restored: torch.Tensor, truth: torch.Tensor, features=N
     values = {"psnr": float(p[torch.isfinite(p)].mean()) if bool(torch.isfinite(p).any()) else math.inf,
               "ssim": float(q.mean())}
     if features is not None:
-        values["perceptual"] = float(perceptual_distance(features(restored), features(truth)).mean())
+        f_restored = features(restored)
+        f_truth = features(truth) if truth_features is None else truth_features
+        values["perceptual"] = float(perceptual_distance(f_restored, f_truth).mean())
+        if len(truth) >= 2:
+            values["fid"] = fid_from_features(f_truth, f_restored)
     return values

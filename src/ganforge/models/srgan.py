@@ -11,8 +11,9 @@ the image range only when saved).
 - ``srgan``: G starts from an SRResNet run (``--init-from RUN``) and minimises the perceptual loss
   ``content + adversarial_weight * adversarial`` (1e-3 in the paper); the content loss is the MSE between the
   feature maps of a fixed network (here the dataset's shipped domain classifier's last convolutional block,
-  ``ganforge.features.domain``, or a user's ``--content-features`` weights file; the paper's VGG19 plays this
-  role for photos). D is the paper's: conv3x3 blocks with leaky ReLU, stride 2 every second block, batch norm
+  ``ganforge.features.domain``, or a user's ``--content-features`` weights file, or for colour photos
+  ``--content-features inception[:PATH]``, the FID Inception-v3's first five convolutions; the paper's VGG19
+  plays this role for photos). D is the paper's: conv3x3 blocks with leaky ReLU, stride 2 every second block, batch norm
   after the first, then dense 1024, leaky ReLU, dense 1, trained with the chosen objective (nonsaturating).
 
 The low-resolution input of each training minibatch comes from the data layer in ``Batch.condition``
@@ -47,6 +48,9 @@ from .base import (
 
 #: Low-resolution training inputs a model keeps for its sample grids (the loop draws 64).
 NUM_KEPT_INPUTS = 64
+#: Smallest image side Inception's stem (two 3x3 convolutions, one of stride 2, a 3x3 max pool, a 3x3
+#: convolution) maps to at least one pixel.
+INCEPTION_STEM_MIN_SIZE = 19
 
 
 def pixel_shuffle(x: torch.Tensor, r: int) -> torch.Tensor:
@@ -131,29 +135,50 @@ class SRDiscriminator(nn.Module):
 
 class FrozenFeatures:
     """The content loss's fixed network, outside the model's module tree (not trained, not saved, never put in
-    train mode): ``features(x)`` maps images ``(N, C, H, W)`` in [-1, 1] to the domain classifier's last
-    convolutional feature maps ``(N, F, h, w)``, differentiable in x. Loaded on first use."""
+    train mode): ``features(x)`` maps images ``(N, C, H, W)`` in [-1, 1] to feature maps ``(N, F, h, w)``,
+    differentiable in x. ``path`` None or a weights file: the domain classifier's last convolutional block (the
+    dataset's shipped one, or a ``ganforge features train`` file), at the classifier's input size.
+    ``inception`` or ``inception:PATH``: the FID Inception-v3's first five convolutions
+    (:meth:`FIDInceptionV3.stem`, ImageNet-trained, the nearest thing ganforge has to the paper's VGG19) on
+    the image at its own size. Loaded on first use."""
 
-    def __init__(self, data_name: str, path: str | None, channels: int):
-        self.data_name, self.path, self.channels = data_name, path, channels
+    def __init__(self, data_name: str, path: str | None, channels: int, size: int):
+        self.data_name, self.path, self.channels, self.size = data_name, path, channels, size
+        self.inception = bool(path) and path.partition(":")[0] == "inception"
         self.net = None
 
     def load(self) -> None:
+        if self.net is not None:
+            return
+        if self.inception:
+            from ..features.inception import load_fid_inception
+
+            if self.size < INCEPTION_STEM_MIN_SIZE:
+                raise UserError(f"--content-features {self.path}: the run's images are {self.size} pixels a side: "
+                                f"expected at least {INCEPTION_STEM_MIN_SIZE} for Inception's first convolutions")
+
+            self.net = load_fid_inception(self.path.partition(":")[2] or None).eval().requires_grad_(False)
+            return
         from ..features.domain import load_domain_classifier
 
-        if self.net is None:
-            net = load_domain_classifier(self.data_name, self.path).eval().requires_grad_(False)
-            if net.channels != self.channels:
-                source = self.path or f"the {self.data_name} classifier"
-                raise UserError(f"--content-features {source}: a classifier of {net.channels}-channel images, "
-                                f"expected one of {self.channels}-channel images like the run's data")
-            self.net = net
+        net = load_domain_classifier(self.data_name, self.path).eval().requires_grad_(False)
+        if net.channels != self.channels:
+            source = self.path or f"the {self.data_name} classifier"
+            raise UserError(f"--content-features {source}: a classifier of {net.channels}-channel images, "
+                            f"expected one of {self.channels}-channel images like the run's data")
+        self.net = net
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         self.load()
         net = self.net
         if next(net.parameters()).device != x.device:
             net.to(x.device)
+        if self.inception:
+            if x.shape[1] == 1:
+                x = x.expand(-1, 3, -1, -1)
+            if net.protocol == "tf":  # the TF graph's input (v - 128) / 128 of 8-bit v = 127.5 (x + 1), unrounded
+                x = (127.5 * (x + 1.0) - 128.0) / 128.0
+            return net.stem(x)
         if x.shape[-2:] != (net.image_size, net.image_size):
             x = F.interpolate(x, size=(net.image_size, net.image_size), mode="bilinear", antialias=True,
                               align_corners=False)
@@ -246,7 +271,7 @@ class SRGAN(SuperResolution, AdversarialGAN):
         discriminator = SRDiscriminator(data.shape[0], data.shape[-1], cfg.width or 64)
         AdversarialGAN.__init__(self, cfg, data, generator, discriminator, resolved_penalty(cfg))
         self.setup_inputs(cfg, data)
-        self.content_net = FrozenFeatures(cfg.data, cfg.content_features, data.shape[0])
+        self.content_net = FrozenFeatures(cfg.data, cfg.content_features, data.shape[0], min(data.shape[-2:]))
 
     def on_train_data(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator) -> None:
         self.kept_inputs(x, rng)
@@ -286,8 +311,8 @@ register_model(ModelSpec("srgan", "SRGAN (Ledig et al. 2017): SRResNet fine-tune
 def _register_sr_metric() -> None:
     from ..metrics.evaluate import register_metric
 
-    @register_metric("sr", "super-resolution runs: PSNR, SSIM and domain-feature distance of the upscaled test "
-                           "split, beside bicubic upsampling (bicubic_psnr, ...)")
+    @register_metric("sr", "super-resolution runs: PSNR, SSIM, feature distance and FID of the upscaled test "
+                           "split vs the true one, beside bicubic upsampling (bicubic_psnr, ...)")
     def sr_metric(ctx) -> dict[str, float]:
         model = ctx.model
         if not isinstance(model, SuperResolution):
@@ -310,30 +335,51 @@ def upscale(model: GANModel, x_low: torch.Tensor, batch_size: int = 256) -> torc
     return torch.cat(out)
 
 
-def super_resolution_measures(model: GANModel, test_uint8, data_name: str, features_spec: str = "domain"
-                              ) -> dict[str, float]:
-    """PSNR, SSIM and perceptual distance (domain features, when the dataset has a classifier) of the model's
-    and of bicubic upsampling's reconstructions of ``test_uint8`` ``(N, C, H, W)`` from its degraded inputs."""
+def sr_feature_function(features_spec: str, data_name: str):
+    """Images float ``(N, C, H, W)`` in [0, 1] -> features ``(N, D)`` for the perceptual distance and FID:
+    ``domain[...]`` (the dataset's classifier, 128-d) or ``inception[:PATH]`` (pool3, 2048-d); None when the
+    dataset has no domain classifier (cifar10, a folder) or the spec names neither."""
+    if not (features_spec.startswith("domain") or features_spec.startswith("inception")):
+        return None
+    from ..features.extractors import build_extractor
+
+    try:
+        extractor = build_extractor(features_spec, data_name, "image")
+    except UserError:
+        return None  # no classifier for this data (cifar10, a folder): PSNR and SSIM only
+    return lambda x: extractor.features_and_probs(x)[0]
+
+
+def sr_measures_table(models: dict[str, GANModel], test_uint8, data_name: str, features_spec: str = "domain"
+                      ) -> dict[str, dict[str, float]]:
+    """``{"bicubic": measures, name: measures, ...}`` for SR models of one scale on the test images
+    ``test_uint8 (N, C, H, W)``, each from the same degraded inputs: PSNR, SSIM and, with features,
+    perceptual distance and FID (:func:`ganforge.metrics.restoration.restoration_measures`); the true
+    images' features are computed once and shared."""
     from ..data.pairs import bicubic_upsample, evaluation_pairs
     from ..metrics.restoration import restoration_measures
 
-    low, high = evaluation_pairs(test_uint8, model.spec)
-    features = None
-    if features_spec.startswith("domain") or features_spec.startswith("inception"):
-        from ..features.extractors import build_extractor
+    spec = next(iter(models.values())).spec
+    low, high = evaluation_pairs(test_uint8, spec)
+    features = sr_feature_function(features_spec, data_name)
+    truth_features = features(high) if features is not None else None
+    table = {"bicubic": restoration_measures(bicubic_upsample(low, spec.scale), high, features,
+                                             truth_features=truth_features)}
+    for name, model in models.items():
+        table[name] = restoration_measures(upscale(model, low), high, features, truth_features=truth_features)
+    return table
 
-        try:
-            extractor = build_extractor(features_spec, data_name, "image")
-            features = lambda x: extractor.features_and_probs(x)[0]  # noqa: E731
-        except UserError:
-            features = None  # no classifier for this data (cifar10, a folder): PSNR and SSIM only
-    values = {k: v for k, v in restoration_measures(upscale(model, low), high, features).items()}
-    bicubic = restoration_measures(bicubic_upsample(low, model.spec.scale), high, features)
-    values.update({f"bicubic_{k}": v for k, v in bicubic.items()})
-    return values
+
+def super_resolution_measures(model: GANModel, test_uint8, data_name: str, features_spec: str = "domain"
+                              ) -> dict[str, float]:
+    """PSNR, SSIM, perceptual distance and FID (domain or Inception features, when available) of the model's
+    and of bicubic upsampling's (``bicubic_*``) reconstructions of ``test_uint8`` ``(N, C, H, W)`` from its
+    degraded inputs."""
+    table = sr_measures_table({"model": model}, test_uint8, data_name, features_spec)
+    return {**table["model"], **{f"bicubic_{k}": v for k, v in table["bicubic"].items()}}
 
 
 _register_sr_metric()
 
-__all__ = ["SRGAN", "SRDiscriminator", "SRResNet", "SRResNetGenerator", "pixel_shuffle", "super_resolution_measures",
-           "upscale"]
+__all__ = ["SRGAN", "SRDiscriminator", "SRResNet", "SRResNetGenerator", "pixel_shuffle", "sr_measures_table",
+           "super_resolution_measures", "upscale"]
