@@ -56,4 +56,9 @@ step sample tab --n 50 --out synth.csv
 step sample tab --n 20 --condition city=c1 --out rare.csv
 step eval tab --n 100
 step train --model tvae --data csv:t.csv --batch-size 20 --steps 4 --no-progress --out tv
+# augmentation for imbalanced classes (SMOTE is skipped without the [augment] extra) and CAS (issue 12)
+step augment --data digits --rare-classes 0,2 --rare-count 10 --majority-count 40 --seeds 1 --epochs 0.5 \
+    --cgan-steps 4 --cgan-width 8 --synthetic-ratios 1 --out aug
+step train --model cgan --data digits "${TINY[@]}" --out cg
+step eval cg --metrics cas --n 100
 echo "smoke: every command ran"

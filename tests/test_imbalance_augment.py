@@ -116,7 +116,18 @@ def test_the_scores_are_balanced_accuracy_macro_f1_and_rare_recall_by_hand():
     assert s["rare_recall"] == pytest.approx((1 / 2 + 1 / 2) / 2)
 
 
-def test_augment_end_to_end_writes_the_tables_and_the_cgan_saw_only_the_chosen_images(tmp_path, capsys):
+def test_augment_end_to_end_writes_the_tables_and_the_cgan_saw_only_the_chosen_images(tmp_path, capsys,
+                                                                                       monkeypatch):
+    from ganforge import train
+
+    seen = []  # the datasets the cGAN's Trainer is given
+    original = train.Trainer.__init__
+
+    def recording_init(self, *args, **kwargs):
+        seen.append(kwargs.get("dataset"))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(train.Trainer, "__init__", recording_init)
     out = tmp_path / "aug"
     argv = ["augment", "--data", "digits", "--rare-classes", "0,2", "--rare-count", "10", "--majority-count", "60",
             "--epochs", "0.5", "--cgan-steps", "4", "--cgan-width", "8", "--synthetic-ratios", "1", "--threads", "1"]
@@ -139,6 +150,9 @@ def test_augment_end_to_end_writes_the_tables_and_the_cgan_saw_only_the_chosen_i
     saved = json.loads((out / "cgan" / "augment_subset.json").read_text())
     assert saved["indices"] == split.indices.tolist()
     assert not set(saved["indices"]) & set(split.held_back.tolist())
+    assert len(seen) == 1 and list(seen[0].arrays) == ["train"]  # no other split reaches the cGAN
+    assert np.array_equal(seen[0].split("train"), ds.split("train")[split.indices])
+    assert np.array_equal(seen[0].labels["train"], ds.labels["train"][split.indices])
     # reused with --cgan-run; refused when the imbalanced set differs
     assert cli.main(argv + ["--cgan-run", str(out / "cgan"), "--seeds", "1", "--out", str(tmp_path / "b")]) == 0
     capsys.readouterr()
