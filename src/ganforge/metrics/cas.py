@@ -99,7 +99,8 @@ def _register() -> None:
     def cas(ctx) -> dict[str, float]:
         model = ctx.model
         if model is None or not hasattr(model, "latent_for_labels"):
-            what = "held-out real data" if model is None else f"a {type(model).__name__} run"
+            name = getattr(getattr(model, "cfg", None), "model", type(model).__name__)
+            what = "held-out real data" if model is None else f"a {name} run"
             raise UserError(f"metric cas: {what} draws no class it is asked for: expected a conditional run "
                             "(cgan: --conditioning concat, projection or auxiliary)")
         ds = ctx.dataset
