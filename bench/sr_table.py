@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--pairs", default="sr4")
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--sr-blocks", type=int, default=8)
+    parser.add_argument("--sr-skip", default="none", help="bicubic: G learns a residual over bicubic (not the "
+                        "paper's; for short CPU runs)  [none]")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--srresnet-steps", type=int, default=800)
     parser.add_argument("--srresnet-lr", type=float, default=1e-3,
@@ -74,7 +76,8 @@ def main() -> None:
     out = Path(args.out)
     common = {"data": args.data, "data_dir": args.data_dir, "image_size": args.image_size, "pairs": args.pairs,
               "width": args.width,
-              "sr_blocks": args.sr_blocks, "batch_size": args.batch_size, "seed": args.seed, "device": "cpu"}
+              "sr_blocks": args.sr_blocks, "sr_skip": args.sr_skip, "batch_size": args.batch_size, "seed": args.seed,
+              "device": "cpu"}
     srresnet, t_srresnet = train(config_for(model="srresnet", lr=args.srresnet_lr, steps=args.srresnet_steps,
                                             sample_every=args.srresnet_steps, **common), out / "srresnet", ds)
     print(f"srresnet: {args.srresnet_steps} steps in {t_srresnet:.0f} s", flush=True)

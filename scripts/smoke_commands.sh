@@ -59,4 +59,9 @@ step train --model tvae --data csv:t.csv --batch-size 20 --steps 4 --no-progress
 # BiGAN and latent inversion (issue 12)
 step train --model bigan --data digits "${TINY[@]}" --out bg
 step invert bg --data digits --n 8 --steps 5 --out inv
+# augmentation for imbalanced classes (SMOTE is skipped without the [augment] extra) and CAS (issue 12)
+step augment --data digits --rare-classes 0,2 --rare-count 10 --majority-count 40 --seeds 1 --epochs 0.5 \
+    --cgan-steps 4 --cgan-width 8 --synthetic-ratios 1 --out aug
+step train --model cgan --data digits "${TINY[@]}" --out cg
+step eval cg --metrics cas --n 100
 echo "smoke: every command ran"

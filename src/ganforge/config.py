@@ -144,6 +144,7 @@ class TrainConfig:
     init_from: str | None = None
     content_features: str | None = None
     adversarial_weight: float = 1e-3
+    sr_skip: str = "none"
     # tables (issue 13): column kinds a csv:PATH table overrides (comma-separated names)
     discrete_columns: str | None = None
     continuous_columns: str | None = None
@@ -236,6 +237,7 @@ class TrainConfig:
         for name in ("pair_blur", "pair_noise", "adversarial_weight"):
             need(getattr(self, name) >= 0 and math.isfinite(getattr(self, name)), name, "a number >= 0")
         need(isinstance(self.sr_blocks, int) and self.sr_blocks >= 1, "sr_blocks", "an integer >= 1")
+        need(self.sr_skip in ("none", "bicubic"), "sr_skip", "none or bicubic")
         for name in ("progan_phase_images", "progan_fade_images"):
             need(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name, "an integer >= 0")
         for name in ("style_mapping_layers", "r1_every", "pl_every"):

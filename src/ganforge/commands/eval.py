@@ -33,7 +33,8 @@ def add_parser(sub) -> None:
                    help="score these samples: a folder of images, an .npy/.npz array or a run directory; a second "
                         "--samples is the reference instead of --real (metrics fid, kid, is, pr, dc)")
     p.add_argument("--metrics", default=None,
-                   help=f"comma-separated metrics  [images {IMAGE_METRICS}; points without is]")
+                   help=f"comma-separated metrics  [images {IMAGE_METRICS}; points without is; "
+                        "conditional runs also cas]")
     p.add_argument("--n", type=int, default=10000,
                    help="samples, training and (floor) test examples compared; capped by the split sizes  [10000]")
     p.add_argument("--features", default=None,
@@ -71,6 +72,7 @@ def _write_json(obj: dict, path: Path) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .. import models  # noqa: F401  (models register their own metrics, e.g. sgan's accuracy)
     from ..data import load_dataset
+    from ..metrics import cas  # noqa: F401  (registers cas: conditional runs)
     from ..metrics.evaluate import default_features, evaluate_model, evaluate_real, parse_metrics
 
     if args.samples:

@@ -129,6 +129,9 @@ TRAIN_HELP = {
     "pair_blur": "--pairs: Gaussian blur (sigma, high-resolution pixels) before the downsample  [0: none]",
     "pair_noise": "--pairs: Gaussian noise (std in [0, 1] intensity) added to the low-resolution input  [0: none]",
     "sr_blocks": "srresnet/srgan: residual blocks of the generator (Ledig et al. 2017: 16)  [16]",
+    "sr_skip": "srresnet/srgan: bicubic = the generator learns a residual over bicubic upsampling (its last "
+               "convolution starts at zero, so training starts at bicubic's quality); not in Ledig et al., for "
+               "short CPU runs  [none: the paper's network]",
     "init_from": "srgan: start G from this SRResNet run directory's generator (its latest checkpoint)  [none]",
     "content_features": "srgan: domain-classifier weights file (.safetensors, 'ganforge features train') whose "
                         "features the content loss compares, or inception / inception:PATH (the FID "

@@ -81,3 +81,51 @@ def train_domain_classifier(dataset: ArrayDataset, epochs: int, batch_size: int 
             "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
             "seconds": round(time.perf_counter() - t0, 1)}
     return model, info
+
+
+def fit_classifier(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, num_classes: int, steps: int,
+                   batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+                   class_weight: np.ndarray | torch.Tensor | None = None) -> DomainClassifier:
+    """A fresh domain-classifier CNN trained for exactly ``steps`` updates on ``x`` (uint8 images ``(N, C, H,
+    W)`` in [0, 255]) with labels ``y (N,)`` in [0, num_classes): the recipe of
+    :func:`train_domain_classifier` (Adam at ``lr`` halved every third of the run, random translations), with
+    no validation split and a fixed number of updates, so that training sets of different sizes (the arms of
+    ``ganforge augment``, CAS's generated and real sets) get the same compute. Minibatches walk seeded
+    permutations of the set epoch after epoch. ``class_weight (num_classes,)`` weights each example's
+    cross-entropy by its class (the weighted mean, as ``F.cross_entropy(weight=...)``). Returns the model in
+    eval mode."""
+    if steps < 1:
+        raise UserError(f"classifier steps {steps}: expected an integer >= 1")
+    x = torch.as_tensor(np.array(x) if isinstance(x, np.ndarray) else x)
+    y = torch.as_tensor(np.asarray(y) if isinstance(y, np.ndarray) else y).long()
+    if x.dtype != torch.uint8 or x.ndim != 4 or len(x) != len(y) or len(x) == 0:
+        raise UserError(f"classifier training images {tuple(x.shape)} {x.dtype}: expected uint8 (N, C, H, W) "
+                        f"with one label each ({len(y)} given)")
+    weight = None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float32)
+    torch.manual_seed(seed)
+    c, h, _ = x.shape[1:]
+    model = DomainClassifier(c, h, num_classes)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, steps // 3), gamma=0.5)
+    rng = torch.Generator().manual_seed(seed)
+    model.train()
+    perm, cursor = torch.randperm(len(x), generator=rng), 0
+    for _ in range(steps):
+        if cursor >= len(perm):
+            perm, cursor = torch.randperm(len(x), generator=rng), 0
+        idx = perm[cursor:cursor + batch_size]
+        cursor += batch_size
+        xb = random_translate(model.prepare(x[idx]), max(1, h // 14), rng)
+        loss = F.cross_entropy(model(xb), y[idx], weight=weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    return model.eval()
+
+
+@torch.inference_mode()
+def predict(model: DomainClassifier, images: np.ndarray | torch.Tensor, batch_size: int = 1000) -> np.ndarray:
+    """Predicted classes ``(N,)`` int64 of images ``(N, C, H, W)``, uint8 in [0, 255] or float in [0, 1]."""
+    x = torch.as_tensor(np.array(images) if isinstance(images, np.ndarray) else images)
+    return model.probs(x, batch_size).argmax(1).numpy()

@@ -92,7 +92,7 @@ class SRResNetGenerator(nn.Module):
     """``x_low (N, channels, h, w)`` in [-1, 1] -> ``(N, channels, h scale, w scale)`` (linear; images in
     [-1, 1] once trained). ``scale`` a power of two."""
 
-    def __init__(self, channels: int, scale: int, width: int = 64, blocks: int = 16):
+    def __init__(self, channels: int, scale: int, width: int = 64, blocks: int = 16, skip: str = "none"):
         super().__init__()
         steps = int(math.log2(scale))
         if 2 ** steps != scale:
@@ -103,11 +103,18 @@ class SRResNetGenerator(nn.Module):
         self.fuse = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width))
         self.upsample = nn.Sequential(*[SubPixelUpsample(width) for _ in range(steps)])
         self.tail = nn.Conv2d(width, channels, 9, padding=4)
+        self.skip = skip
+        if skip == "bicubic":  # --sr-skip bicubic: G(x) = bicubic(x) + residual, the residual zero at the start
+            nn.init.zeros_(self.tail.weight)
+            nn.init.zeros_(self.tail.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.head(x)
         h = h + self.fuse(self.blocks(h))  # the long skip over all residual blocks
-        return self.tail(self.upsample(h))
+        out = self.tail(self.upsample(h))
+        if self.skip == "bicubic":  # bicubic is linear, so upsampling in [-1, 1] is upsampling in [0, 1]
+            out = out + F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        return out
 
 
 class SRDiscriminator(nn.Module):
@@ -225,6 +232,9 @@ class SuperResolution:
             raise UserError(f"--init-from {run_dir}: no checkpoint at {path}: expected an srresnet run directory")
         ckpt = load_checkpoint(path)
         other = ckpt["config"]
+        if other.get("sr_skip", "none") != self.cfg.sr_skip:
+            raise UserError(f"--init-from {run_dir}: trained with --sr-skip {other.get('sr_skip', 'none')}: expected "
+                            f"--sr-skip {self.cfg.sr_skip} as here")
         if other.get("model") not in ("srresnet", "srgan") or other.get("pairs") != self.cfg.pairs:
             raise UserError(f"--init-from {run_dir}: a {other.get('model')} run with pairs {other.get('pairs')}: "
                             f"expected an srresnet or srgan run with --pairs {self.cfg.pairs}")
@@ -242,7 +252,8 @@ class SRResNet(SuperResolution, GANModel):
     def __init__(self, cfg: TrainConfig, data: DataInfo):
         GANModel.__init__(self, cfg, data)
         self.setup_inputs(cfg, data)
-        self.generator = SRResNetGenerator(data.shape[0], self.spec.scale, cfg.width or 64, cfg.sr_blocks)
+        self.generator = SRResNetGenerator(data.shape[0], self.spec.scale, cfg.width or 64, cfg.sr_blocks,
+                                           cfg.sr_skip)
         self.discriminator = None
 
     def on_train_data(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator) -> None:
@@ -267,7 +278,7 @@ class SRGAN(SuperResolution, AdversarialGAN):
         refuse_remedies(cfg, "srgan")
         spec = pair_spec(cfg)
         scale = spec.scale if spec is not None else 2
-        generator = SRResNetGenerator(data.shape[0], scale, cfg.width or 64, cfg.sr_blocks)
+        generator = SRResNetGenerator(data.shape[0], scale, cfg.width or 64, cfg.sr_blocks, cfg.sr_skip)
         discriminator = SRDiscriminator(data.shape[0], data.shape[-1], cfg.width or 64)
         AdversarialGAN.__init__(self, cfg, data, generator, discriminator, resolved_penalty(cfg))
         self.setup_inputs(cfg, data)
