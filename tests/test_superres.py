@@ -47,6 +47,18 @@ def test_srresnet_generator_upsamples_by_its_scale(scale):
     assert g(torch.zeros(2, 3, 5, 6)).shape == (2, 3, 5 * scale, 6 * scale)
 
 
+def test_sr_skip_bicubic_starts_exactly_at_bicubic_and_learns_a_residual_over_it():
+    torch.manual_seed(0)
+    g = SRResNetGenerator(1, 4, width=8, blocks=2, skip="bicubic")
+    x = torch.rand(3, 1, 7, 7) * 2 - 1
+    expected = F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+    torch.testing.assert_close(g(x), expected, rtol=0, atol=0)  # the residual branch starts at zero
+    (g(x) - expected + 0.1).square().mean().backward()
+    assert g.tail.weight.grad.abs().sum() > 0  # and is trained
+    plain = SRResNetGenerator(1, 4, width=8, blocks=2)
+    assert not torch.allclose(plain(x), expected, atol=1e-3)
+
+
 # ----------------------------------------------------------------------------- PSNR and SSIM
 def numpy_ssim(x: np.ndarray, y: np.ndarray, data_range: float = 1.0) -> float:
     """Wang et al. (2004) with scikit-image's choices, written here from the formula with scipy: a Gaussian
@@ -329,3 +341,10 @@ def test_colour_runs_refuse_grey_content_features_and_grey_generators_in_one_lin
     assert main(["train", "--model", "srresnet", *rgb, "--init-from", str(sr_run), "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "image channels" in err
+
+
+def test_srgan_init_from_a_run_with_another_sr_skip_is_one_line(sr_run, tmp_path, capsys):
+    got = main(["train", "--model", "srgan", *TINY_SR, "--sr-skip", "bicubic", "--steps", "1", "--init-from",
+                str(sr_run), "--out", str(tmp_path / "g")])
+    err = capsys.readouterr().err
+    assert got == 2 and "expected --sr-skip bicubic" in err and err.count("\n") == 1
