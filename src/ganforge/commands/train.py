@@ -12,7 +12,7 @@ from ..errors import UserError
 
 TRAIN_HELP = {
     "model": "gan, dcgan, cgan, sgan, wgan, wgan-gp, lsgan, sngan, infogan, aae, ebgan, vaegan, ae, vae, gman, "
-             "stylegan2, progan; super-resolution: srresnet, srgan; tables: ctgan, tvae "
+             "stylegan2, progan; super-resolution: srresnet, srgan; tables: ctgan, tvae; anomaly: ganomaly "
              "(docs/models.md; each brings its paper's recipe as defaults)  [dcgan]",
     "data": "dataset: digits, mnist, fashion-mnist, cifar10, folder:PATH, gauss1d, ring8, grid25; tables: "
             "csv:PATH, fair, randhie  [digits]",
@@ -148,6 +148,10 @@ TRAIN_HELP = {
                 "multiplied by N  [16]",
     "pl_weight": "stylegan2: weight of the path-length regulariser on G  [0: off; the paper 2]",
     "pl_every": "stylegan2: lazy path-length regularisation every N G steps, multiplied by N  [4]",
+    # anomaly detection (issue 12)
+    "ganomaly_w_adv": "ganomaly: weight of the adversarial (D feature-matching) loss  [1]",
+    "ganomaly_w_con": "ganomaly: weight of the contextual L1 loss |x - G(x)|  [50]",
+    "ganomaly_w_enc": "ganomaly: weight of the encoder loss ||G_E(x) - E(G(x))||^2  [1]",
 }
 #: What may change when a run is resumed; anything else would make a different run. The one list: --help,
 #: the error message and the README (checked by a test) are made from it.
