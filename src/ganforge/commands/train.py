@@ -62,7 +62,8 @@ TRAIN_HELP = {
     "info_categories": "infogan: categories of the categorical code c1 (0 for none)  [10]",
     "info_continuous": "infogan: number of continuous codes, each U[-1, 1]  [2]",
     "info_weight": "infogan: weight lambda of the mutual-information term  [1]",
-    "ae_kind": "ae: mlp, deep (fully connected), conv or denoise (conv trained on noisy inputs)  [conv]",
+    "ae_kind": "ae: mlp, deep (fully connected), conv or denoise (conv trained on noisy inputs); on toy points "
+               "mlp or deep (conv means deep)  [conv]",
     "noise_std": "ae denoise: std of the Gaussian noise added to inputs in [0, 1] pixel units  [0.5]",
     "margin": "ebgan: margin m of the discriminator's hinge on fake energies (mean squared error per pixel)  [1]",
     "conditioning": "cgan: how D uses the label: concat (one-hot planes on its input, Mirza & Osindero 2014), "

@@ -9,9 +9,9 @@
 
 The decoder outputs per-pixel logits l; the image is sigmoid(l) in [0, 1], i.e. tanh(l / 2) in the model
 range [-1, 1]; the loss is the mean per-pixel binary cross-entropy against the clean input, as in the
-lectures' Keras models. Toy points (``mlp`` and ``deep`` only; issue 12's anomaly baselines) are unbounded:
-the decoder's output is the point itself and the loss the mean squared error. One phase ("AE") trains encoder
-and decoder together; there is no discriminator.
+lectures' Keras models. Toy points (``mlp`` or ``deep``, which ``conv`` means for them; issue 12's anomaly
+baselines) are unbounded: the decoder's output is the point itself and the loss the mean squared error.
+One phase ("AE") trains encoder and decoder together; there is no discriminator.
 
 ``generate`` decodes codes drawn from N(0, I): a plain autoencoder's code space has no prior, and these
 samples show why the VAE (``ganforge.models.vae``) adds one.
@@ -70,14 +70,16 @@ class Autoencoder(GANModel):
         super().__init__(cfg, data)
         refuse_unused_options(cfg, "ae")
         self.points = data.kind == "points"
-        if self.points and cfg.ae_kind in ("conv", "denoise"):
-            raise UserError(f"model ae: ae_kind {cfg.ae_kind} is invalid with points data: expected mlp or deep")
+        if self.points and cfg.ae_kind == "denoise":
+            raise UserError("model ae: ae_kind denoise is invalid with points data: expected mlp or deep")
+        # points have no neighbouring pixels to convolve: the default kind, conv, means deep for them
+        kind = "deep" if self.points and cfg.ae_kind == "conv" else cfg.ae_kind
         d = math.prod(data.shape)
-        if cfg.ae_kind == "mlp":
+        if kind == "mlp":
             self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(d, cfg.latent_dim), nn.ReLU())
             self.decoder = nn.Sequential(nn.Linear(cfg.latent_dim, d), nn.Unflatten(1, data.shape))
             self.code_shape: tuple[int, ...] = (cfg.latent_dim,)
-        elif cfg.ae_kind == "deep":
+        elif kind == "deep":
             self.encoder = nn.Sequential(nn.Flatten(), fully_connected_stack([d, 128, 64, cfg.latent_dim]), nn.ReLU())
             self.decoder = nn.Sequential(fully_connected_stack([cfg.latent_dim, 64, 128, d]),
                                          nn.Unflatten(1, data.shape))
