@@ -56,4 +56,9 @@ step sample tab --n 50 --out synth.csv
 step sample tab --n 20 --condition city=c1 --out rare.csv
 step eval tab --n 100
 step train --model tvae --data csv:t.csv --batch-size 20 --steps 4 --no-progress --out tv
+# anomaly detection, one-class protocol (issue 12)
+step anomaly fit --data digits --normal-classes 0 --method ae --ae-kind mlp --batch-size 16 --steps 4 --out an
+step anomaly score an --out an.csv
+step anomaly fit --data digits --normal-classes 0-1 --method iforest --out an2
+step anomaly table --data digits --classes 0-1 --methods iforest,ocsvm --no-figures --out antable
 echo "smoke: every command ran"
