@@ -64,4 +64,9 @@ step augment --data digits --rare-classes 0,2 --rare-count 10 --majority-count 4
     --cgan-steps 4 --cgan-width 8 --synthetic-ratios 1 --out aug
 step train --model cgan --data digits "${TINY[@]}" --out cg
 step eval cg --metrics cas --n 100
+# anomaly detection, one-class protocol (issue 12)
+step anomaly fit --data digits --normal-classes 0 --method ae --ae-kind mlp --batch-size 16 --steps 4 --out an
+step anomaly score an --out an.csv
+step anomaly fit --data digits --normal-classes 0-1 --method iforest --out an2
+step anomaly table --data digits --classes 0-1 --methods iforest,ocsvm --no-figures --out antable
 echo "smoke: every command ran"

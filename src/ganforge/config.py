@@ -156,6 +156,10 @@ class TrainConfig:
     r1_every: int = 16
     pl_weight: float = 0.0
     pl_every: int = 4
+    # anomaly detection (issue 12): GANomaly's loss weights (adversarial, contextual, encoder)
+    ganomaly_w_adv: float = 1.0
+    ganomaly_w_con: float = 50.0
+    ganomaly_w_enc: float = 1.0
 
     def validate(self) -> TrainConfig:
         """Check every value once; raise :class:`UserError` naming the first bad one."""

@@ -12,7 +12,7 @@ from ..errors import UserError
 
 TRAIN_HELP = {
     "model": "gan, dcgan, cgan, sgan, wgan, wgan-gp, lsgan, sngan, infogan, aae, ebgan, vaegan, ae, vae, gman, "
-             "stylegan2, progan; super-resolution: srresnet, srgan; tables: ctgan, tvae "
+             "stylegan2, progan; super-resolution: srresnet, srgan; tables: ctgan, tvae; anomaly: ganomaly "
              "(docs/models.md; each brings its paper's recipe as defaults)  [dcgan]",
     "data": "dataset: digits, mnist, fashion-mnist, cifar10, folder:PATH, gauss1d, ring8, grid25; tables: "
             "csv:PATH, parquet:PATH, fair, randhie  [digits]",
@@ -62,7 +62,8 @@ TRAIN_HELP = {
     "info_categories": "infogan: categories of the categorical code c1 (0 for none)  [10]",
     "info_continuous": "infogan: number of continuous codes, each U[-1, 1]  [2]",
     "info_weight": "infogan: weight lambda of the mutual-information term  [1]",
-    "ae_kind": "ae: mlp, deep (fully connected), conv or denoise (conv trained on noisy inputs)  [conv]",
+    "ae_kind": "ae: mlp, deep (fully connected), conv or denoise (conv trained on noisy inputs); on toy points "
+               "mlp or deep (conv means deep)  [conv]",
     "noise_std": "ae denoise: std of the Gaussian noise added to inputs in [0, 1] pixel units  [0.5]",
     "margin": "ebgan: margin m of the discriminator's hinge on fake energies (mean squared error per pixel)  [1]",
     "conditioning": "cgan: how D uses the label: concat (one-hot planes on its input, Mirza & Osindero 2014), "
@@ -153,6 +154,10 @@ TRAIN_HELP = {
                 "multiplied by N  [16]",
     "pl_weight": "stylegan2: weight of the path-length regulariser on G  [0: off; the paper 2]",
     "pl_every": "stylegan2: lazy path-length regularisation every N G steps, multiplied by N  [4]",
+    # anomaly detection (issue 12)
+    "ganomaly_w_adv": "ganomaly: weight of the adversarial (D feature-matching) loss  [1]",
+    "ganomaly_w_con": "ganomaly: weight of the contextual L1 loss |x - G(x)|  [50]",
+    "ganomaly_w_enc": "ganomaly: weight of the encoder loss ||G_E(x) - E(G(x))||^2  [1]",
 }
 #: What may change when a run is resumed; anything else would make a different run. The one list: --help,
 #: the error message and the README (checked by a test) are made from it.

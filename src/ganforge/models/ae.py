@@ -9,7 +9,9 @@
 
 The decoder outputs per-pixel logits l; the image is sigmoid(l) in [0, 1], i.e. tanh(l / 2) in the model
 range [-1, 1]; the loss is the mean per-pixel binary cross-entropy against the clean input, as in the
-lectures' Keras models. One phase ("AE") trains encoder and decoder together; there is no discriminator.
+lectures' Keras models. Toy points (``mlp`` or ``deep``, which ``conv`` means for them; issue 12's anomaly
+baselines) are unbounded: the decoder's output is the point itself and the loss the mean squared error.
+One phase ("AE") trains encoder and decoder together; there is no discriminator.
 
 ``generate`` decodes codes drawn from N(0, I): a plain autoencoder's code space has no prior, and these
 samples show why the VAE (``ganforge.models.vae``) adds one.
@@ -67,12 +69,17 @@ class Autoencoder(GANModel):
     def __init__(self, cfg: TrainConfig, data: DataInfo):
         super().__init__(cfg, data)
         refuse_unused_options(cfg, "ae")
+        self.points = data.kind == "points"
+        if self.points and cfg.ae_kind == "denoise":
+            raise UserError("model ae: ae_kind denoise is invalid with points data: expected mlp or deep")
+        # points have no neighbouring pixels to convolve: the default kind, conv, means deep for them
+        kind = "deep" if self.points and cfg.ae_kind == "conv" else cfg.ae_kind
         d = math.prod(data.shape)
-        if cfg.ae_kind == "mlp":
+        if kind == "mlp":
             self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(d, cfg.latent_dim), nn.ReLU())
             self.decoder = nn.Sequential(nn.Linear(cfg.latent_dim, d), nn.Unflatten(1, data.shape))
             self.code_shape: tuple[int, ...] = (cfg.latent_dim,)
-        elif cfg.ae_kind == "deep":
+        elif kind == "deep":
             self.encoder = nn.Sequential(nn.Flatten(), fully_connected_stack([d, 128, 64, cfg.latent_dim]), nn.ReLU())
             self.decoder = nn.Sequential(fully_connected_stack([cfg.latent_dim, 64, 128, d]),
                                          nn.Unflatten(1, data.shape))
@@ -90,9 +97,14 @@ class Autoencoder(GANModel):
     def decode_logits(self, code: torch.Tensor) -> torch.Tensor:
         return self.decoder(code.view(-1, *self.code_shape))
 
+    def output(self, logits: torch.Tensor) -> torch.Tensor:
+        """Decoder outputs -> examples: images sigmoid(l) mapped to [-1, 1] (= tanh(l / 2)); points as they are."""
+        return logits if self.points else torch.tanh(0.5 * logits)
+
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """``x (N, C, H, W)`` in [-1, 1] -> its reconstruction in [-1, 1] (sigmoid(l) mapped to [-1, 1])."""
-        return torch.tanh(0.5 * self.decode_logits(self.encode(x)))
+        """``x (N, C, H, W)`` in [-1, 1] -> its reconstruction in [-1, 1] (sigmoid(l) mapped to [-1, 1]);
+        points ``(N, D)`` -> points."""
+        return self.output(self.decode_logits(self.encode(x)))
 
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
         """The denoising autoencoder's input: x plus N(0, noise_std^2) in [0, 1] units (doubled in [-1, 1]),
@@ -105,16 +117,18 @@ class Autoencoder(GANModel):
         return sample_noise(n, math.prod(self.code_shape), "normal", rng, self.device)
 
     def generate(self, latent: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(0.5 * self.sampling_generator(latent.view(-1, *self.code_shape)))
+        return self.output(self.sampling_generator(latent.view(-1, *self.code_shape)))
 
     def reconstruction_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        loss = reconstruction_bce(self.decode_logits(self.encode(self.corrupt(batch.x_real))), batch.x_real)
-        return loss, {}
+        out = self.decode_logits(self.encode(self.corrupt(batch.x_real)))
+        if self.points:
+            return F.mse_loss(out, batch.x_real), {}
+        return reconstruction_bce(out, batch.x_real), {}
 
     def phases(self) -> list[Phase]:
         return [Phase("AE", self.reconstruction_loss, list(self.parameters()))]
 
 
 register_model(ModelSpec("ae", "autoencoder baselines of the lectures: --ae-kind mlp, deep, conv or denoise "
-                               "(per-pixel cross-entropy; no discriminator)", Autoencoder, ("image",),
+                               "(per-pixel cross-entropy; no discriminator)", Autoencoder, ("image", "points"),
                          defaults=dict(latent_dim=32)))

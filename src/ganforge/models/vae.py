@@ -8,6 +8,8 @@ image, summed over pixels and latent dimensions and averaged over the minibatch:
     KL = 1/2 sum_j (mu_j^2 + exp(logvar_j) - 1 - logvar_j)     (closed form for Gaussians).
 After training, decoding z ~ N(0, I) generates new images (``generate``): the prior is what the KL term made
 the codes look like. Networks: the Keras example's MLP, one hidden layer of ``width`` (512) units.
+Toy points (issue 12's anomaly baselines) get a Gaussian decoder of unit variance instead: the reconstruction
+term is 1/2 ||x - mu_dec(z)||^2 (the negative log-likelihood up to a constant) and samples are mu_dec(z).
 """
 
 from __future__ import annotations
@@ -75,10 +77,12 @@ class VAE(GANModel):
         self.encoder = GaussianEncoder(data.shape, cfg.latent_dim, hidden)
         self.decoder = BernoulliDecoder(data.shape, cfg.latent_dim, hidden)
         self.generator, self.discriminator = self.decoder, None
+        self.points = data.kind == "points"
 
     def generate(self, latent: torch.Tensor) -> torch.Tensor:
-        """Decoded pixel means sigmoid(l), as images in [-1, 1] (= tanh(l / 2))."""
-        return torch.tanh(0.5 * self.sampling_generator(latent))
+        """Decoded pixel means sigmoid(l), as images in [-1, 1] (= tanh(l / 2)); for points the decoded mean."""
+        out = self.sampling_generator(latent)
+        return out if self.points else torch.tanh(0.5 * out)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """The decoded posterior mean: ``x (N, *shape)`` in [-1, 1] -> ``(N, *shape)`` in [-1, 1]."""
@@ -87,7 +91,11 @@ class VAE(GANModel):
 
     def elbo_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         mu, logvar = self.encoder(batch.x_real)  # (m, latent_dim) each
-        recon, kl = negative_elbo(self.decoder(reparameterise(mu, logvar)), batch.x_real, mu, logvar)
+        out = self.decoder(reparameterise(mu, logvar))
+        if self.points:  # Gaussian decoder, unit variance: -log p(x | z) = 1/2 ||x - out||^2 + const
+            recon, kl = 0.5 * (out - batch.x_real).square().sum(1), gaussian_kl_to_standard_normal(mu, logvar)
+        else:
+            recon, kl = negative_elbo(out, batch.x_real, mu, logvar)
         return (recon + kl).mean(), {"VAE/recon": recon.mean(), "VAE/kl": kl.mean()}
 
     def phases(self) -> list[Phase]:
@@ -95,5 +103,5 @@ class VAE(GANModel):
 
 
 register_model(ModelSpec("vae", "Kingma & Welling 2014: variational autoencoder (MLP, reparameterisation trick, "
-                                "KL to N(0, I)); no discriminator", VAE, ("image",),
+                                "KL to N(0, I)); no discriminator", VAE, ("image", "points"),
                          defaults=dict(latent_dim=16)))

@@ -1,0 +1,37 @@
+"""Reconstruction baselines: the ``ae`` and ``vae`` models trained on normal examples, scored by how badly they
+reconstruct x: score(x) = mean squared error ||x - x_hat||^2 / d in the model range (images in [-1, 1])."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .base import TrainedModelMethod, per_example_mse, register_method
+
+
+@register_method
+class AutoencoderMethod(TrainedModelMethod):
+    name = "ae"
+    description = "autoencoder reconstruction error (conv for images, deep MLP for points)"
+    model = "ae"
+
+    def train_defaults(self, kind: str) -> dict[str, Any]:
+        return {"ae_kind": "conv", "epochs": 5} if kind == "image" else {"ae_kind": "deep", "latent_dim": 2,
+                                                                            "steps": 2000}
+
+    def score_model(self, x: torch.Tensor) -> torch.Tensor:
+        return per_example_mse(x, self.run.model.reconstruct(x))
+
+    def reconstruct_model(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run.model.reconstruct(x)
+
+
+@register_method
+class VAEMethod(AutoencoderMethod):
+    name = "vae"
+    description = "VAE reconstruction error of the posterior mean (MLP)"
+    model = "vae"
+
+    def train_defaults(self, kind: str) -> dict[str, Any]:
+        return {"epochs": 5} if kind == "image" else {"latent_dim": 2, "width": 64, "steps": 2000}

@@ -1,0 +1,195 @@
+"""``ganforge anomaly fit|score|table``: anomaly detection with the one-class protocol (issue 12).
+
+``fit`` trains one method on the normal classes' training examples; ``score`` writes per-example anomaly scores
+of a split to CSV; ``table`` runs every method with each class in turn as the normal one."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from pathlib import Path
+
+from ..errors import UserError
+
+#: TrainConfig fields that ``anomaly fit`` does not take as flags: the method picks the model, --data and --seed
+#: are the anomaly run's own
+NOT_TRAIN_FLAGS = ("model", "data", "data_dir", "seed")
+DEFAULT_TABLE_METHODS = "ae,vae,ocsvm,iforest,ocsvm-domain,iforest-domain,ganomaly,fanogan,anogan"
+
+
+def _add_method_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="fashion-mnist", help="labelled dataset (or toy mixture ring8/grid25)  "
+                   "[fashion-mnist]")
+    p.add_argument("--data-dir", default=None, help="directory holding the dataset's files")
+    p.add_argument("--seed", type=int, default=0, help="seed of the validation hold-out, training and searches  [0]")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="fraction of the normal training examples held out as val (never trained on)  [0.1]")
+    p.add_argument("--anogan-steps", type=int, default=100, help="anogan: Adam steps on z per example  [100]")
+    p.add_argument("--anogan-lr", type=float, default=0.05, help="anogan: Adam learning rate of the search  [0.05]")
+    p.add_argument("--anogan-lambda", type=float, default=0.1,
+                   help="anogan: weight lambda of the discrimination loss  [0.1]")
+    p.add_argument("--fanogan-kappa", type=float, default=1.0, help="fanogan: weight of the feature residual  [1]")
+    p.add_argument("--encoder-steps", type=int, default=1000, help="fanogan: encoder training steps  [1000]")
+    p.add_argument("--svm-max-train", type=int, default=2000,
+                   help="ocsvm: fit on at most this many normal examples  [2000]")
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    from ..config import TrainConfig
+    from .train import TRAIN_HELP
+
+    types = {"int": int, "float": float, "str": str}
+    group = p.add_argument_group("training options of methods that train a model (see ganforge train --help)")
+    for f in fields(TrainConfig):
+        if f.name not in NOT_TRAIN_FLAGS:
+            group.add_argument("--" + f.name.replace("_", "-"), type=types[str(f.type).split(" ")[0]], default=None,
+                               help=TRAIN_HELP[f.name], metavar=f.name.upper(), dest=f"train_{f.name}")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("anomaly", help="anomaly detection: fit a method on normal classes, score, make the table",
+                       description="One-class anomaly detection: train on the normal classes' training images only, "
+                                   "score the whole test split (anomaly = not a normal class). Methods: ganomaly, "
+                                   "fanogan, anogan, ae, vae, ocsvm, iforest, ocsvm-domain, iforest-domain.")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    fit = actions.add_parser("fit", help="fit one method on the normal classes",
+                             description="Fit METHOD on the normal classes' training examples into RUN_DIR.")
+    fit.add_argument("--method", required=True, help="ganforge anomaly method (see ganforge anomaly --help)")
+    fit.add_argument("--normal-classes", default="0", help="normal classes: 0, 0,3 or 0-4  [0]")
+    fit.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to create")
+    _add_method_options(fit)
+    _add_train_flags(fit)
+    fit.set_defaults(func=cmd_fit)
+
+    score = actions.add_parser("score", help="score a split with a fitted method, to CSV",
+                               description="Write index,label,is_anomaly,score (higher = more anomalous) for each "
+                                           "example of a split; print AUROC and AUPRC when both kinds are present; "
+                                           "for reconstruction methods on images, a figure of the 8 most and 8 "
+                                           "least anomalous examples with residual heat maps beside the CSV.")
+    score.add_argument("run_dir", metavar="RUN_DIR")
+    score.add_argument("--data", default=None, help="dataset to score  [the one fitted on]")
+    score.add_argument("--data-dir", default=None, help="directory holding the dataset's files")
+    score.add_argument("--split", default="test", help="train, val or test  [test]")
+    score.add_argument("--subset", type=int, default=0,
+                       help="score a stratified subset of about N examples (0: all)  [0]")
+    score.add_argument("--out", default="scores.csv", help="CSV file  [scores.csv]")
+    score.set_defaults(func=cmd_score)
+
+    table = actions.add_parser("table", help="the whole one-class table: every method, every class",
+                               description="Fit and score each method with each class in turn as the only normal "
+                                           "class; write OUT/table.md, table.csv, results.jsonl (resumable) and "
+                                           "figures/. Methods train with their small CPU recipes "
+                                           "(docs/applications.md, Anomaly detection).")
+    table.add_argument("--methods", default=DEFAULT_TABLE_METHODS, help=f"comma-separated  [{DEFAULT_TABLE_METHODS}]")
+    table.add_argument("--classes", default=None, help="normal classes to run, e.g. 0-9  [all]")
+    table.add_argument("--anogan-subset", type=int, default=1000,
+                       help="anogan scores a stratified test subset of this size (0: all)  [1000]")
+    table.add_argument("--no-figures", action="store_true", help="skip the residual figures")
+    table.add_argument("--out", required=True, metavar="DIR")
+    _add_method_options(table)
+    _add_train_flags(table)
+    table.set_defaults(func=cmd_table)
+
+
+def _train_overrides(args: argparse.Namespace) -> dict:
+    return {k[len("train_"):]: v for k, v in vars(args).items() if k.startswith("train_") and v is not None}
+
+
+def _config(args: argparse.Namespace, method: str, normal: list[int]):
+    from ..anomaly import AnomalyConfig
+
+    return AnomalyConfig(method=method, data=args.data, data_dir=args.data_dir, normal_classes=normal,
+                         val_fraction=args.val_fraction, seed=args.seed, train=_train_overrides(args),
+                         anogan_steps=args.anogan_steps, anogan_lr=args.anogan_lr, anogan_lambda=args.anogan_lambda,
+                         fanogan_kappa=args.fanogan_kappa, encoder_steps=args.encoder_steps,
+                         svm_max_train=args.svm_max_train).validate()
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    import time
+
+    from ..anomaly import METHODS, build_method
+    from ..anomaly.base import CONFIG_FILE
+    from ..data import load_dataset
+    from ..data.oneclass import number_of_classes, one_class_dataset, parse_classes
+
+    METHODS.get_or_fail(args.method)  # before loading any data
+    run_dir = Path(args.out)
+    if (run_dir / CONFIG_FILE).exists():
+        raise UserError(f"--out {run_dir}: already holds an anomaly run: choose another --out")
+    source = load_dataset(args.data, args.data_dir)
+    normal = parse_classes(args.normal_classes, number_of_classes(source))
+    cfg = _config(args, args.method, list(normal))
+    data = one_class_dataset(source, normal, cfg.val_fraction, cfg.seed)
+    method = build_method(cfg)
+    method.check_data(data)
+    if hasattr(method, "train_config"):
+        method.train_config(data)  # a bad training option fails here, before anything is written
+    started = time.perf_counter()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(run_dir)
+    method.fit(data, run_dir)
+    print(f"ganforge: fitted {cfg.method} on {data.source} in {time.perf_counter() - started:.1f} s; run dir "
+          f"{run_dir}; next: ganforge anomaly score {run_dir} --out scores.csv")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..anomaly import AnomalyConfig, build_method
+    from ..anomaly.table import residual_figure, stratified_subset
+    from ..data import load_dataset
+    from ..data.oneclass import is_anomaly, one_class_dataset
+    from ..metrics.anomaly import auprc, auroc
+    from ..rundir import atomic_write_text
+
+    run_dir = Path(args.run_dir)
+    cfg = AnomalyConfig.load(run_dir)
+    fitted = one_class_dataset(load_dataset(cfg.data, cfg.data_dir), cfg.normal_classes, cfg.val_fraction, cfg.seed)
+    method = build_method(cfg)
+    method.load(run_dir, fitted)
+    target = fitted if args.data in (None, cfg.data) else one_class_dataset(
+        load_dataset(args.data, args.data_dir), cfg.normal_classes, cfg.val_fraction, cfg.seed)
+    if args.subset < 0:
+        raise UserError(f"--subset {args.subset}: expected an integer >= 0")
+    x, labels = target.split(args.split), target.labels[args.split]
+    index = stratified_subset(labels, args.subset, cfg.seed)
+    x, labels = x[index], labels[index]
+    scores = method.score(x)
+    anomalous = is_anomaly(labels, cfg.normal_classes)
+    out = Path(args.out)
+    lines = ["index,label,is_anomaly,score"] + [f"{i},{y},{a},{s:.9g}" for i, y, a, s in
+                                                  zip(index, labels, anomalous, scores, strict=True)]
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    summary = f"ganforge: wrote {len(scores)} scores of {target.name}'s {args.split} split to {out}"
+    if 0 < anomalous.sum() < len(anomalous):
+        summary += f"; AUROC {auroc(scores, anomalous):.4f}, AUPRC {auprc(scores, anomalous):.4f}"
+    figure = out.with_suffix(".png")
+    if residual_figure(method, x, labels, np.asarray(scores), f"{cfg.method}, normal {cfg.normal_classes}", figure):
+        summary += f"; figure {figure}"
+    print(summary)
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    import time
+
+    from ..anomaly import METHODS
+    from ..anomaly.table import run_table
+    from ..data import load_dataset
+    from ..data.oneclass import number_of_classes, parse_classes
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for m in methods:
+        METHODS.get_or_fail(m)
+    num_classes = number_of_classes(load_dataset(args.data, args.data_dir))
+    classes = parse_classes(args.classes if args.classes is not None else f"0-{num_classes - 1}", num_classes,
+                            "--classes")
+    base = _config(args, methods[0], [classes[0]])
+    started = time.perf_counter()
+    run_table(base, methods, classes, Path(args.out), args.anogan_subset, figures=not args.no_figures,
+              log=lambda s: print(f"  {s}", flush=True))
+    print(f"ganforge: table in {Path(args.out) / 'table.md'} and table.csv ({time.perf_counter() - started:.0f} s)")
+    return 0
