@@ -127,6 +127,8 @@ def ring8_one_class(normal=tuple(range(7)), n=3000):
 @pytest.mark.parametrize("method,train", [("ocsvm", {}), ("iforest", {}),
                                           pytest.param("ae", {"steps": 300, "batch_size": 64}, marks=pytest.mark.slow),
                                           pytest.param("ganomaly", {"steps": 400, "batch_size": 64},
+                                                       marks=pytest.mark.slow),
+                                          pytest.param("bigan", {"steps": 1500, "batch_size": 64},
                                                        marks=pytest.mark.slow)])
 def test_methods_find_the_held_out_mixture_component(method, train, tmp_path):
     data = ring8_one_class()
@@ -271,5 +273,15 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
 
 
 def test_every_method_is_registered():
-    assert {"ganomaly", "fanogan", "anogan", "ae", "vae", "ocsvm", "iforest", "ocsvm-domain",
+    assert {"ganomaly", "fanogan", "anogan", "bigan", "ae", "vae", "ocsvm", "iforest", "ocsvm-domain",
             "iforest-domain"} <= set(METHODS)
+
+
+def test_bigan_score_is_zenatis_weighted_residual_and_feature_difference():
+    from ganforge.anomaly.bigan import bigan_score
+
+    x = torch.tensor([[1.0, -1.0], [0.0, 0.0]])
+    x_hat = torch.tensor([[0.0, -1.0], [0.5, -0.5]])
+    f_x, f_hat = torch.tensor([[2.0, 0.0, 1.0], [0.0, 0.0, 0.0]]), torch.tensor([[1.0, 0.0, 1.0], [3.0, 0.0, 0.0]])
+    # residual means 0.5 and 0.5; feature means 1/3 and 1
+    torch.testing.assert_close(bigan_score(x, x_hat, f_x, f_hat), torch.tensor([0.9 * 0.5 + 0.1 / 3, 0.9 * 0.5 + 0.1]))

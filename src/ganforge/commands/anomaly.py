@@ -14,7 +14,7 @@ from ..errors import UserError
 #: TrainConfig fields that ``anomaly fit`` does not take as flags: the method picks the model, --data and --seed
 #: are the anomaly run's own
 NOT_TRAIN_FLAGS = ("model", "data", "data_dir", "seed")
-DEFAULT_TABLE_METHODS = "ae,vae,ocsvm,iforest,ocsvm-domain,iforest-domain,ganomaly,fanogan,anogan"
+DEFAULT_TABLE_METHODS = "ae,vae,ocsvm,iforest,ocsvm-domain,iforest-domain,ganomaly,fanogan,anogan,bigan"
 
 
 def _add_method_options(p: argparse.ArgumentParser) -> None:
