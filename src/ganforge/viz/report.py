@@ -106,7 +106,8 @@ def collapse_section(run_dir: Path, run, assets: Path, config: dict, data: str, 
     results = [gap_curve(run_dir, assets)]
     if data in ("ring8", "grid25"):
         results.append(modes_over_time(run_dir, assets, data, config.get("data_dir")))
-    if run is not None and run.data.kind == "image":
+    # a next-frame run's samples are predicted canvases, not examples of its data (the sprites): nothing to match
+    if run is not None and run.data.kind == "image" and not hasattr(run.model, "seq_spec"):
         results.append(memorisation_panel(run, assets, seed=seed))
     for result in results:
         if isinstance(result, str):
