@@ -119,6 +119,10 @@ def test_context_frames_below_two_and_sequences_on_points_are_one_line(tmp_path,
     assert err.count("\n") == 0 and "context_frames" in err and "expected an integer >= 2" in err
     with pytest.raises(UserError, match="expected an image dataset"):
         with_sequences(load_dataset("ring8"), "moving2")
+    with pytest.raises(UserError, match="none unless --model nextframe"):
+        config_for(model="dcgan", sequences="moving2")
+    with pytest.raises(UserError, match="pairs or sequences, not both"):
+        config_for(model="nextframe", pairs="sr2")
 
 
 # ----------------------------------------------------------------------------- loss, roll-out, measures

@@ -232,8 +232,10 @@ def evaluation_sprite_indices(n_images: int, n: int, per_clip: int, seed: int = 
     first = torch.randint(0, n_images, (n,), generator=generator)
     if per_clip == 1:
         return first[:, None]
-    offset = torch.randint(1, max(2, n_images), (n,), generator=generator) if n_images > 1 else torch.zeros(n)
-    return torch.stack([first, (first + offset.long()) % n_images], 1)
+    if n_images == 1:
+        return torch.stack([first, first], 1)
+    offset = torch.randint(1, n_images, (n,), generator=generator)  # a second sprite other than the first
+    return torch.stack([first, (first + offset) % n_images], 1)
 
 
 def evaluation_clips(test_uint8: np.ndarray, spec: SequenceSpec, n: int, future: int,
