@@ -161,6 +161,11 @@ class NextFrame(GANModel):
         self.objective = OBJECTIVES.get_or_fail(cfg.objective)
         self.register_buffer("kept_inputs", torch.zeros(NUM_KEPT_INPUTS, self.in_channels, spec.canvas, spec.canvas))
 
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        """``(C, canvas, canvas)``: what :meth:`generate` makes (the data's examples are the sprites)."""
+        return (self.channels, self.seq_spec.canvas, self.seq_spec.canvas)
+
     # ----------------------------------------------------------------- inputs
     def inputs_from(self, context: torch.Tensor, actions: torch.Tensor | None) -> torch.Tensor:
         """The generator's input ``(N, k C + A, H, W)`` from frames ``(N, k, C, H, W)`` in [-1, 1] and the
