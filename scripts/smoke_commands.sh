@@ -48,6 +48,10 @@ step train --model progan --data digits --width 8 --batch-size 16 --steps 4 --sa
 step train --model srresnet --data digits --pairs sr2 --width 8 --sr-blocks 1 --batch-size 16 --steps 4 \
     --sample-every 2 --no-progress --out sr
 step upscale sr s.png --out up
+# next-frame prediction (issue 14): moving sprites on the default 64x64 canvas
+step train --model nextframe --data digits --width 4 --batch-size 8 --steps 20 --sample-every 10 --no-progress --out nf
+step predict nf --frames 3 --n 2 --out nf.gif
+step eval nf --n 20
 # tables from a CSV (issue 13)
 { echo "age,income,city,member"; for i in $(seq 1 300); do
     echo "$((20 + i % 50)),$((1000 + (i * 37) % 5000)).5,c$((i % 3)),$((i % 2))"; done; } > t.csv

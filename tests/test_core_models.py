@@ -80,7 +80,7 @@ def test_every_registered_model_builds_and_samples(name):
     model = spec.build(config_for(model=name, data={"image": "fashion-mnist", "points": "ring8"}.get(data.kind, "t"),
                                   batch_size=10), data)
     x = model.generate(model.sample_latent(3, torch.Generator().manual_seed(0)))
-    assert x.shape == (3, *data.shape)
+    assert x.shape == (3, *getattr(model, "frame_shape", data.shape))  # nextframe: canvases of the data's sprites
     assert model.phases(), "a model must have at least one phase"
 
 

@@ -19,7 +19,7 @@ from .threads import apply_threads, choose_threads, is_tiny_workload
 
 #: Subcommand modules under ganforge.commands, in --help order.
 COMMANDS = ("train", "sample", "eval", "export", "features", "lab", "report", "latent", "bench", "datasets",
-            "gam", "upscale", "invert", "augment", "anomaly")
+            "gam", "upscale", "invert", "augment", "anomaly", "predict")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -44,6 +44,8 @@ LOG_MODES = ("jsonl", "tensorboard")
 AUGMENTS = ("none", "diffaug", "ada")
 #: ``--pairs``: super-resolution pairs, bicubic x2 or x4 (``ganforge.data.pairs``).
 PAIR_KINDS = ("sr2", "sr4")
+#: ``--sequences``: moving-sprite clips for next-frame prediction (``ganforge.data.sequences``).
+SEQUENCE_KINDS = ("moving2", "action")
 
 #: Default learning rates: DCGAN's Adam (Radford et al. 2016), the 2014 paper's SGD with momentum,
 #: WGAN's RMSProp (Arjovsky et al. 2017).
@@ -160,6 +162,13 @@ class TrainConfig:
     ganomaly_w_adv: float = 1.0
     ganomaly_w_con: float = 50.0
     ganomaly_w_enc: float = 1.0
+    # next-frame prediction (issue 14): moving-sprite sequences from any image dataset, nextframe
+    sequences: str | None = None
+    context_frames: int = 4
+    canvas: int = 64
+    frame_scales: int = 3
+    l2_weight: float = 1.0
+    gdl_weight: float = 1.0
 
     def validate(self) -> TrainConfig:
         """Check every value once; raise :class:`UserError` naming the first bad one."""
@@ -248,7 +257,21 @@ class TrainConfig:
             need(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name, "an integer >= 1")
         need(0 <= self.style_mixing <= 1, "style_mixing", "a probability in [0, 1]")
         need(self.pl_weight >= 0 and math.isfinite(self.pl_weight), "pl_weight", "a number >= 0")
+        self._validate_sequences(need)
         return self
+
+    def _validate_sequences(self, need: Any) -> None:
+        """Next-frame prediction's options (issue 14)."""
+        need(self.sequences is None or self.sequences in SEQUENCE_KINDS, "sequences", " or ".join(SEQUENCE_KINDS))
+        need(isinstance(self.context_frames, int) and self.context_frames >= 2, "context_frames",
+             "an integer >= 2 (motion needs two frames)")
+        need(isinstance(self.canvas, int) and self.canvas >= 16, "canvas", "an integer >= 16")
+        need(isinstance(self.frame_scales, int) and 1 <= self.frame_scales <= 4, "frame_scales", "an integer 1 to 4")
+        for name in ("l2_weight", "gdl_weight"):
+            need(getattr(self, name) >= 0 and math.isfinite(getattr(self, name)), name, "a number >= 0")
+        if self.sequences is not None:
+            need(self.pairs is None, "pairs", "none with --sequences (pairs or sequences, not both)")
+            need(self.model == "nextframe", "sequences", "none unless --model nextframe")
 
     def _validate_milestones(self, need: Any) -> None:
         """Issue 11's options: augmentation, the training subset, GMAN's discriminators."""

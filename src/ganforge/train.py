@@ -24,6 +24,7 @@ from .checkpoint import FORMAT, atomic_torch_save, load_checkpoint, load_model_w
 from .config import DEFAULT_STEPS, TrainConfig, save_yaml_config
 from .data import ArrayDataset, load_dataset, to_data_range
 from .data.pairs import with_pairs
+from .data.sequences import with_sequences
 from .distributed import ShardedMinibatchSampler, from_environment, parameter_checksums, slice_latent, wrap_ddp
 from .errors import TrainingDiverged, UserError
 from .images import grid_scale, make_grid, save_image, save_points_plot
@@ -188,6 +189,7 @@ class Trainer:
         dataset = dataset or load_dataset(cfg.data, cfg.data_dir, download, cfg.image_size, cfg.max_image_pixels,
                                           cfg.discrete_columns, cfg.continuous_columns)
         self.dataset = with_pairs(dataset, cfg.pairs, cfg.pair_blur, cfg.pair_noise)  # SR pairs: a condition
+        self.dataset = with_sequences(self.dataset, cfg.sequences, cfg.context_frames, cfg.canvas)  # clips
         self.data_info = DataInfo(self.dataset.kind, self.dataset.shape, self.dataset.num_classes,
                                   self.dataset.meta.get("table"))
 

@@ -12,7 +12,8 @@ from ..errors import UserError
 
 TRAIN_HELP = {
     "model": "gan, dcgan, cgan, sgan, wgan, wgan-gp, lsgan, sngan, infogan, aae, ebgan, vaegan, ae, vae, gman, "
-             "stylegan2, progan; super-resolution: srresnet, srgan; tables: ctgan, tvae; anomaly: ganomaly "
+             "stylegan2, progan, bigan; super-resolution: srresnet, srgan; video: nextframe; tables: ctgan, tvae; "
+             "anomaly: ganomaly "
              "(docs/models.md; each brings its paper's recipe as defaults)  [dcgan]",
     "data": "dataset: digits, mnist, fashion-mnist, cifar10, folder:PATH, gauss1d, ring8, grid25; tables: "
             "csv:PATH, parquet:PATH, fair, randhie  [digits]",
@@ -139,7 +140,8 @@ TRAIN_HELP = {
                         "Inception-v3's first five convolutions, for colour photos)  [the dataset's shipped "
                         "classifier]",
     "adversarial_weight": "srgan: weight of the adversarial term beside the content loss (Ledig et al. 2017: "
-                          "1e-3)  [0.001]",
+                          "1e-3); nextframe: beside L2 and GDL, 0 for no D (Mathieu et al. 2016: 0.05)  "
+                          "[srgan: 0.001; nextframe: 0.05]",
     "discrete_columns": "tables (csv:PATH, fair, randhie): model these comma-separated columns as discrete "
                         "(categories), whatever their values look like  [inferred]",
     "continuous_columns": "tables: model these columns as continuous; a value that is not a number is an "
@@ -158,6 +160,16 @@ TRAIN_HELP = {
     "ganomaly_w_adv": "ganomaly: weight of the adversarial (D feature-matching) loss  [1]",
     "ganomaly_w_con": "ganomaly: weight of the contextual L1 loss |x - G(x)|  [50]",
     "ganomaly_w_enc": "ganomaly: weight of the encoder loss ||G_E(x) - E(G(x))||^2  [1]",
+    # next-frame prediction (issue 14)
+    "sequences": "next-frame prediction clips made on the fly from the dataset's images: moving2 (two sprites "
+                 "bouncing, Moving-MNIST style) or action (one sprite moved by a one-hot action per step; "
+                 "nextframe needs it)  [none; nextframe: moving2]",
+    "context_frames": "--sequences: frames k the predictor is given (>= 2)  [4]",
+    "canvas": "--sequences: side of the square canvas in pixels; sprites are 7/16 of it (28 on 64, 14 on 32)  [64]",
+    "frame_scales": "nextframe: scales of the coarse-to-fine generator and discriminator, 1 to 4 (Mathieu et al. "
+                    "2016: 4)  [3]",
+    "l2_weight": "nextframe: weight of the L2 loss to the true next frame  [1]",
+    "gdl_weight": "nextframe: weight of the gradient difference loss  [1]",
 }
 #: What may change when a run is resumed; anything else would make a different run. The one list: --help,
 #: the error message and the README (checked by a test) are made from it.

@@ -8,6 +8,7 @@ from . import srgan  # noqa: E402,F401,I001  (issue 14: srresnet, srgan)
 from . import ctgan, tvae  # noqa: E402,F401,I001  (issue 13: tables)
 from . import progan, stylegan2  # noqa: E402,F401,I001  (issue 11)
 from . import ganomaly  # noqa: E402,F401,I001  (issue 12: anomaly detection)
+from . import nextframe  # noqa: E402,F401,I001  (issue 14: next-frame prediction)
 from .base import (  # noqa: I001
     MODELS,
     AdversarialGAN,

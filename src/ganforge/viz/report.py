@@ -107,7 +107,8 @@ def collapse_section(run_dir: Path, run, assets: Path, config: dict, data: str, 
     results = [gap_curve(run_dir, assets)]
     if data in ("ring8", "grid25"):
         results.append(modes_over_time(run_dir, assets, data, config.get("data_dir")))
-    if run is not None and run.data.kind == "image":
+    # a next-frame run's samples are predicted canvases, not examples of its data (the sprites): nothing to match
+    if run is not None and run.data.kind == "image" and not hasattr(run.model, "seq_spec"):
         results.append(memorisation_panel(run, assets, seed=seed))
     for result in results:
         if isinstance(result, str):
@@ -268,8 +269,21 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
         except UserError as e:  # the dataset is not on this machine
             sections.append(Section("Super-resolution", [f'<p class="note">{html.escape(str(e))}</p>']))
 
-    # ---- interpolations (a super-resolution run's "latents" are low-resolution images: nothing to walk)
-    if run is not None and interpolations and run.data.kind == "image" and not is_sr:
+    # ---- next-frame prediction: true vs predicted roll-outs of test sequences
+    is_nextframe = run is not None and hasattr(run.model, "seq_spec")
+    if is_nextframe and sample:
+        from .nextframe import write_nextframe_comparison
+
+        say("next-frame roll-outs ...")
+        try:
+            path, caption = write_nextframe_comparison(run, assets / "nextframe_rollouts.png")
+            sections.append(Section("Next-frame prediction", [_figure(run_dir, path, caption, True)]))
+        except UserError as e:  # the dataset is not on this machine
+            sections.append(Section("Next-frame prediction", [f'<p class="note">{html.escape(str(e))}</p>']))
+
+    # ---- interpolations (a super-resolution run's "latents" are low-resolution images, a next-frame run's
+    # its input frames: nothing to walk)
+    if run is not None and interpolations and run.data.kind == "image" and not is_sr and not is_nextframe:
         from ..images import grid_scale, save_image
         from .latent import interpolation_grid, require_tensor_latent
 
