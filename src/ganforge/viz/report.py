@@ -209,7 +209,6 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
     s = Section("Final samples")
     if run is not None and sample:
         say("final samples ...")
-        x = run.sample(64, seed=seed)
         path = assets / "final_samples.png"
         if run.data.kind == "table":
             say("table histograms and pair trends ...")
@@ -223,6 +222,7 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
         elif run.data.kind == "image":
             from ..images import grid_scale, make_grid, save_image
 
+            x = run.sample(64, seed=seed)
             save_image(make_grid(x, nrow=8), path, scale=grid_scale(x.shape[-1]))
         else:
             from ..images import save_points_plot
