@@ -285,3 +285,22 @@ def test_bigan_score_is_zenatis_weighted_residual_and_feature_difference():
     f_x, f_hat = torch.tensor([[2.0, 0.0, 1.0], [0.0, 0.0, 0.0]]), torch.tensor([[1.0, 0.0, 1.0], [3.0, 0.0, 0.0]])
     # residual means 0.5 and 0.5; feature means 1/3 and 1
     torch.testing.assert_close(bigan_score(x, x_hat, f_x, f_hat), torch.tensor([0.9 * 0.5 + 0.1 / 3, 0.9 * 0.5 + 0.1]))
+
+
+def test_report_of_an_anomaly_run_shows_its_latest_scoring_and_the_extremes(tmp_path):
+    pytest.importorskip("matplotlib")
+    import json
+
+    run, out = tmp_path / "run", tmp_path / "scores.csv"
+    assert main(["anomaly", "fit", "--data", "digits", "--normal-classes", "0", "--method", "ae", "--ae-kind",
+                 "mlp", "--batch-size", "16", "--steps", "4", "--out", str(run)]) == 0
+    assert main(["report", str(run)]) == 0  # before scoring: says how to score
+    assert "anomaly score" in (run / "report.html").read_text()
+    assert main(["anomaly", "score", str(run), "--out", str(out)]) == 0
+    rows = [line.split(",") for line in out.read_text().splitlines()[1:]]
+    record = json.loads((run / "anomaly_score.json").read_text())
+    assert record["n"] == len(rows) and record["auroc"] == pytest.approx(
+        auroc(np.array([float(r[3]) for r in rows]), np.array([r[2] == "1" for r in rows])))
+    assert main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    assert "Anomaly detection" in page and "anomaly_extremes.png" in page and f"{record['auroc']:.4f}"[:5] in page

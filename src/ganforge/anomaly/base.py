@@ -33,6 +33,8 @@ from ..errors import UserError
 from ..registry import Registry
 
 CONFIG_FILE = "anomaly.yaml"
+#: Written into the run directory by ``ganforge anomaly score`` (its latest scoring), shown by ``ganforge report``.
+SCORE_RECORD, SCORE_FIGURE = "anomaly_score.json", "anomaly_extremes.png"
 
 
 @dataclass

@@ -6,6 +6,8 @@ of a split to CSV; ``table`` runs every method with each class in turn as the no
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 from dataclasses import fields
 from pathlib import Path
 
@@ -139,6 +141,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..anomaly import AnomalyConfig, build_method
+    from ..anomaly.base import SCORE_FIGURE, SCORE_RECORD
     from ..anomaly.table import residual_figure, stratified_subset
     from ..data import load_dataset
     from ..data.oneclass import is_anomaly, one_class_dataset
@@ -167,8 +170,22 @@ def cmd_score(args: argparse.Namespace) -> int:
     if 0 < anomalous.sum() < len(anomalous):
         summary += f"; AUROC {auroc(scores, anomalous):.4f}, AUPRC {auprc(scores, anomalous):.4f}"
     figure = out.with_suffix(".png")
-    if residual_figure(method, x, labels, np.asarray(scores), f"{cfg.method}, normal {cfg.normal_classes}", figure):
+    drawn = residual_figure(method, x, labels, np.asarray(scores), f"{cfg.method}, normal {cfg.normal_classes}",
+                            figure)
+    if drawn:
         summary += f"; figure {figure}"
+    record = {"method": cfg.method, "normal_classes": cfg.normal_classes, "data": target.name, "split": args.split,
+              "n": int(len(scores)), "anomalies": int(anomalous.sum()), "scores": str(out.resolve())}
+    if 0 < anomalous.sum() < len(anomalous):
+        record.update(auroc=float(auroc(scores, anomalous)), auprc=float(auprc(scores, anomalous)))
+    try:  # what `ganforge report RUN_DIR` shows: the latest scoring and its figure
+        atomic_write_text(run_dir / SCORE_RECORD, json.dumps(record, indent=2) + "\n")
+        if drawn:
+            shutil.copyfile(figure, run_dir / SCORE_FIGURE)
+        else:
+            (run_dir / SCORE_FIGURE).unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only run directory: the CSV and the figure beside it are the result
     print(summary)
     return 0
 

@@ -118,6 +118,26 @@ def collapse_section(run_dir: Path, run, assets: Path, config: dict, data: str, 
     return s
 
 
+def anomaly_section(run_dir: Path) -> Section:
+    """An anomaly run (``ganforge anomaly fit``): the method and normal classes, and what its latest ``ganforge
+    anomaly score`` measured (AUROC, AUPRC) with the 8 most and least anomalous images and their residuals."""
+    from ..anomaly.base import SCORE_FIGURE, SCORE_RECORD
+
+    s = Section("Anomaly detection")
+    try:
+        record = json.loads((run_dir / SCORE_RECORD).read_text())
+    except (OSError, ValueError):
+        s.parts.append(f'<p class="note">not scored yet: run <code>ganforge anomaly score {html.escape(str(run_dir))}'
+                       " --out scores.csv</code> and then this report again</p>")
+        return s
+    keys = ("method", "normal_classes", "data", "split", "n", "anomalies", "auroc", "auprc", "scores")
+    s.parts.append(_table([[k, record[k]] for k in keys if k in record]))
+    if (run_dir / SCORE_FIGURE).is_file():
+        s.parts.append(_figure(run_dir, run_dir / SCORE_FIGURE, "the 8 most (left) and 8 least anomalous images "
+                               "scored, their reconstructions and the residual heat maps |x - x_hat|", True))
+    return s
+
+
 def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool = True, seed: int = 0,
                  log=None) -> Path:
     """Write ``RUN_DIR/report.html`` and its figures under ``RUN_DIR/report/``; returns the HTML path.
@@ -130,7 +150,8 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
     if not run_dir.is_dir():
         raise UserError(f"run directory {run_dir} not found")
     has_ckpt = (run_dir / "checkpoints" / "latest.pt").is_file()
-    if not any((run_dir / name).exists() for name in ("config.yaml", "metrics.jsonl", "samples")) and not has_ckpt:
+    if not any((run_dir / name).exists() for name in ("config.yaml", "metrics.jsonl", "samples", "anomaly.yaml")) \
+            and not has_ckpt:
         raise UserError(f"run directory {run_dir}: no config.yaml, metrics.jsonl, samples/ or checkpoint: "
                         "expected a directory written by 'ganforge train'")
     assets = run_dir / ASSETS
@@ -256,6 +277,10 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
         s.parts.append(f'<p class="note">not evaluated yet: run <code>ganforge eval {html.escape(str(run_dir))}'
                        "</code> and then this report again</p>")
     sections.append(s)
+
+    # ---- anomaly detection: the latest `ganforge anomaly score` of this run
+    if (run_dir / "anomaly.yaml").is_file():
+        sections.append(anomaly_section(run_dir))
 
     # ---- super-resolution: input / bicubic / SRResNet / SRGAN / ground truth
     is_sr = run is not None and hasattr(run.model, "spec") and hasattr(run.model, "inputs")
