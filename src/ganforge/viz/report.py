@@ -118,6 +118,16 @@ def collapse_section(run_dir: Path, run, assets: Path, config: dict, data: str, 
     return s
 
 
+def comparison_section(title: str, run_dir: Path, draw) -> Section:
+    """A section of one figure drawn by ``draw() -> (path, caption)`` from the run's test data; when that data
+    is not on this machine (a UserError), the section says so instead."""
+    try:
+        path, caption = draw()
+    except UserError as e:
+        return Section(title, [f'<p class="note">{html.escape(str(e))}</p>'])
+    return Section(title, [_figure(run_dir, path, caption, True)])
+
+
 def anomaly_section(run_dir: Path) -> Section:
     """An anomaly run (``ganforge anomaly fit``): the method and normal classes, and what its latest ``ganforge
     anomaly score`` measured (AUROC, AUPRC) with the 8 most and least anomalous images and their residuals."""
@@ -288,11 +298,8 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
         from .superres import write_sr_comparison
 
         say("super-resolution comparison ...")
-        try:
-            path, caption = write_sr_comparison(run, assets / "sr_comparison.png")
-            sections.append(Section("Super-resolution", [_figure(run_dir, path, caption, True)]))
-        except UserError as e:  # the dataset is not on this machine
-            sections.append(Section("Super-resolution", [f'<p class="note">{html.escape(str(e))}</p>']))
+        sections.append(comparison_section("Super-resolution", run_dir, lambda: write_sr_comparison(
+            run, assets / "sr_comparison.png")))
 
     # ---- next-frame prediction: true vs predicted roll-outs of test sequences
     is_nextframe = run is not None and hasattr(run.model, "seq_spec")
@@ -300,11 +307,8 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
         from .nextframe import write_nextframe_comparison
 
         say("next-frame roll-outs ...")
-        try:
-            path, caption = write_nextframe_comparison(run, assets / "nextframe_rollouts.png")
-            sections.append(Section("Next-frame prediction", [_figure(run_dir, path, caption, True)]))
-        except UserError as e:  # the dataset is not on this machine
-            sections.append(Section("Next-frame prediction", [f'<p class="note">{html.escape(str(e))}</p>']))
+        sections.append(comparison_section("Next-frame prediction", run_dir, lambda: write_nextframe_comparison(
+            run, assets / "nextframe_rollouts.png")))
 
     # ---- interpolations (a super-resolution run's "latents" are low-resolution images, a next-frame run's
     # its input frames: nothing to walk)
