@@ -16,6 +16,7 @@ at the start and end of each model's run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import time
@@ -57,6 +58,7 @@ def train_with_evaluations(model: str, ds, out: Path, budget_s: float, every_s: 
             print(f"{model}: {trained / 60:.1f} min, step {trainer.step}, FID {fid:.1f}", flush=True)
             next_eval += every_s
     trainer.save_checkpoint()
+    (run_dir / "fid_points.json").write_text(json.dumps(points))
     return {"points": points, "trainer": trainer, "load": (load_start, os.getloadavg()[0])}
 
 
@@ -70,11 +72,19 @@ def main() -> None:
     parser.add_argument("--out", default="runs/sg2-vs-dcgan")
     parser.add_argument("--figure", default=None, help="FID-vs-minutes PNG")
     parser.add_argument("--grids", default=None, help="directory for one sample grid per model")
+    parser.add_argument("--plot-only", action="store_true",
+                        help="train nothing: read OUT/MODEL/fid_points.json of earlier runs (e.g. one process "
+                             "per model, run side by side) and print the table and figure")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    ds = load_dataset("fashion-mnist", image_size=32)
-    results = {m: train_with_evaluations(m, ds, Path(args.out), args.budget_s, args.every_s, args.n)
-               for m in args.models}
+    if args.plot_only:
+        results = {m: {"points": json.loads((Path(args.out) / m / "fid_points.json").read_text()),
+                       "trainer": None, "load": (float("nan"), float("nan"))} for m in args.models}
+        args.grids = None
+    else:
+        ds = load_dataset("fashion-mnist", image_size=32)
+        results = {m: train_with_evaluations(m, ds, Path(args.out), args.budget_s, args.every_s, args.n)
+                   for m in args.models}
     print(f"\nFashion-MNIST 32x32, {args.budget_s:.0f} s of training each, {args.threads} thread(s), FID on "
           f"{args.n} samples (domain features)\n")
     print("| model | minutes | steps | FID |")
