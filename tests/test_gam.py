@@ -103,3 +103,20 @@ def test_gam_refuses_runs_it_cannot_judge(three_runs, tmp_path, capsys):
     assert "model vae: has no discriminator of x alone" in capsys.readouterr().err
     assert cli.main(["gam", str(three_runs / "a")]) == 2
     assert "at least two run directories" in capsys.readouterr().err
+
+
+def test_a_stylegan2_run_takes_part_and_is_judged_by_its_own_discriminator(three_runs, tmp_path, capsys):
+    cfg = config_for(model="stylegan2", data="digits", steps=2, batch_size=8, width=8, latent_dim=8,
+                     image_size=8, sample_every=100)
+    Trainer(cfg, tmp_path / "sg2", progress=False).fit()
+    Trainer(config_for(model="dcgan", data="digits", steps=1, batch_size=8, width=8, latent_dim=4, image_size=8,
+                       sample_every=100), tmp_path / "dc", progress=False).fit()
+    from ganforge.run import load_run
+
+    capsys.readouterr()  # the trainers' progress lines
+    run = load_run(tmp_path / "sg2")
+    x = torch.rand(8, 1, 8, 8) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(run.model.discriminator_logits(x), run.model.discriminator(x))
+    assert cli.main(["gam", str(tmp_path / "sg2"), str(tmp_path / "dc"), "--n", "40", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["winner"] in ("A", "B", "tie")

@@ -132,7 +132,8 @@ class GANModel(nn.Module):
         """D's verdict on ``x (N, *shape)`` in the model range: logits ``(N,)``, > 0 meaning "real", for commands
         that judge with a trained D (``ganforge gam``). Models without a D of x alone refuse."""
         raise UserError(f"model {self.cfg.model}: has no discriminator of x alone to judge with: expected a GAN "
-                        "whose D maps an example to one logit (gan, dcgan, wgan, wgan-gp, lsgan, sngan, gman)")
+                        "whose D maps an example to one logit (gan, dcgan, wgan, wgan-gp, lsgan, sngan, gman, "
+                        "stylegan2)")
 
     # ----------------------------------------------------------------- G's weight average (--g-ema), every model
     def keep_generator_ema(self) -> None:

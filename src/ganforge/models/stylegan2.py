@@ -296,6 +296,11 @@ class StyleGAN2(GANModel):
         w_fine = g.broadcast(g.truncate(g.mapping(z_fine), psi))
         return g.synthesis(torch.cat([w_coarse[:, :cutoff], w_fine[:, cutoff:]], dim=1))
 
+    def discriminator_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """D's logits ``(N,)`` for ``x (N, C, H, W)`` in [-1, 1] (``ganforge gam``); the minibatch-stddev layer
+        groups the batch in fours, so verdicts depend on the batch they are judged in, as in training."""
+        return self.discriminator(x)
+
     def d_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x_fake = self.generator.synthesis(self.mixed_ws(batch.latent))  # G is frozen: no graph through it
         logits_real, logits_fake = self.discriminator(batch.x_real), self.discriminator(x_fake)
