@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ganforge.augment import augment as augment_images
 from ganforge.config import TrainConfig
 from ganforge.models import Batch, DataInfo, config_for
 from ganforge.models.karras_layers import EqualizedConv2d, EqualizedLinear, minibatch_stddev
@@ -267,11 +268,94 @@ def test_both_models_build_for_28_32_and_64_pixel_images(model, shape):
         assert net.discriminator(x).shape == (4,)
 
 
-@pytest.mark.parametrize("model", ["progan", "stylegan2"])
-def test_both_models_refuse_augment_which_they_would_not_apply(model):
-    """Their D does not read AdversarialGAN.d_input, so --augment would silently do nothing: refused instead."""
-    from ganforge.errors import UserError
+# ----------------------------------------------------------------- --augment diffaug|ada (ADA's own model)
+def karras_cfg(model, **kw):
+    """A tiny run of either model on 8x8 digits (progan: 4x4 for 2 steps, then 8x8 fades in over 4)."""
+    return progan_cfg(**kw) if model == "progan" else stylegan_cfg(**kw)
 
-    cfg = TrainConfig(**{**config_for(model=model).to_dict(), "width": 8, "latent_dim": 8, "augment": "ada"})
-    with pytest.raises(UserError, match="augment='ada' is invalid"):
-        build_model(cfg, DataInfo("image", (1, 32, 32)))
+
+def record_d_inputs(model):
+    """Every image D is handed, in order, and every image G makes (progan's D is called through forward_at)."""
+    seen, made = [], []
+    d, g = model.discriminator, model.generator
+    if model.cfg.model == "progan":
+        d_at, g_at = d.forward_at, g.forward_at
+        d.forward_at = lambda x, level, alpha: (seen.append(x), d_at(x, level, alpha))[1]
+        g.forward_at = lambda z, level, alpha: (made.append(g_at(z, level, alpha)), made[-1])[1]
+    else:
+        d.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+        synthesis = g.synthesis
+        g.synthesis = lambda ws: (made.append(synthesis(ws)), made[-1])[1]
+    return seen, made
+
+
+@pytest.mark.parametrize("augment", ["ada", "diffaug"])
+@pytest.mark.parametrize("model", ["progan", "stylegan2"])
+def test_every_image_d_sees_is_augmented_and_at_p_zero_is_the_image_itself(model, augment):
+    """Real and fake, D's phase (R1's pass) and G's: D is handed the image itself at p = 0, an augmented view at
+    p = 0.8. progan mid-fade-in: the reals are faded down first, then augmented (the same pipeline as fakes)."""
+    x_real = fixed(8, 1, 8, 8).clamp(-1, 1)
+    for p in (0.0, 0.8):
+        options = dict(augment=augment, r1_every=1) if model == "stylegan2" else dict(augment=augment)
+        net = build_model(karras_cfg(model, **options, augment_p=p), DataInfo("image", (1, 8, 8)))
+        if augment == "ada":
+            net.ada.p.fill_(p)
+        net.on_step(3, 6)  # progan: level 1 (8x8), alpha 0.25
+        seen, made = record_d_inputs(net)
+        batch = Batch(x_real, None, net.sample_latent(8, torch.Generator().manual_seed(1)))
+        torch.manual_seed(5)
+        net.d_loss(batch)
+        real_as_d_sees_it = x_real
+        if model == "progan":
+            assert net.growth() == (1, 0.25)
+            real_as_d_sees_it = net.real_at_level(x_real)  # faded: (1 - a) up(pool(x)) + a x
+            assert not torch.equal(real_as_d_sees_it, x_real)
+            torch.manual_seed(5)  # the reals are the first random draw of progan's D loss
+            torch.testing.assert_close(seen[0], augment_images(real_as_d_sees_it, p), rtol=0, atol=0)
+        # D's loss: reals, fakes, then the regulariser's pass (stylegan2: R1 on the reals)
+        pairs = [(seen[0], real_as_d_sees_it), (seen[1], made[0])]
+        if model == "stylegan2":
+            pairs.append((seen[2], x_real))
+            # R1 differentiates D(augment(x)) in the clean reals x: its input is x itself (a leaf) or made from x
+            assert (seen[2].grad_fn is None) == (p == 0)
+        seen.clear(), made.clear()
+        net.g_loss(batch)
+        pairs.append((seen[0], made[0]))
+        for shown, image in pairs:
+            assert shown.shape == image.shape
+            assert torch.equal(shown, image) == (p == 0)
+
+
+@pytest.mark.parametrize("model", ["progan", "stylegan2"])
+def test_ada_trains_both_models_and_p_follows_r_t(model, tmp_path):
+    """With --augment ada every D step moves p by 8 / (0.08 * 1000) = 0.1 toward more augmentation when D's
+    r_t (logged) is above the target 0 and toward less when below, within [0, 0.8]; D/r_t and augment/p are
+    logged at every step."""
+    trainer = Trainer(karras_cfg(model, steps=4, batch_size=8, k_disc=1, augment="ada", ada_interval=1,
+                                 ada_kimg=0.08, ada_target=0.0), tmp_path / "run", progress=False)
+    trainer.model.ada.p.fill_(0.4)
+    trace = [0.4]
+    for _ in range(4):
+        logs = trainer.train_step()
+        assert all(torch.isfinite(v).all() for v in logs.values())
+        r_t, p = float(logs["D/r_t"]), float(trainer.model.ada.p)
+        assert float(logs["augment/p"]) == pytest.approx(trace[-1])  # the p this step's D saw
+        direction = (r_t > 0) - (r_t < 0)
+        assert p == pytest.approx(min(max(trace[-1] + 0.1 * direction, 0.0), 0.8))
+        trace.append(p)
+    assert len(set(round(p, 6) for p in trace)) > 1
+
+
+def test_stylegan2_with_ada_resumes_bit_identically_with_p_restored(tmp_path):
+    options = dict(augment="ada", ada_interval=1, ada_kimg=0.08, ada_target=-0.9)  # p rises 0.1 a step
+    straight = Trainer(stylegan_cfg(steps=4, **options), tmp_path / "straight", progress=False)
+    straight.fit()
+    first = Trainer(stylegan_cfg(steps=3, checkpoint_every=3, **options), tmp_path / "resumed", progress=False)
+    first.fit()
+    assert float(first.model.ada.p) > 0  # augmentation is on when the run stops and resumes
+    resumed = Trainer(stylegan_cfg(steps=4, **options), tmp_path / "resumed", resume=True, progress=False)
+    assert float(resumed.model.ada.p) == float(first.model.ada.p)
+    resumed.fit()
+    assert float(straight.model.ada.p) > 0
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name

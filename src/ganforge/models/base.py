@@ -206,7 +206,54 @@ def refuse_remedies(cfg: TrainConfig, model: str, names: tuple[str, ...] | None 
                             "docs/models.md, Remedies)")
 
 
-class AdversarialGAN(GANModel):
+class AugmentedGAN(GANModel):
+    """A GAN whose D sees every image, real and fake, in D's phase and in G's, through ``--augment``'s
+    differentiable transformations (``ganforge.augment``) at the current probability p, and which logs ADA's
+    overfitting heuristic. The one place augmentation lives: :class:`AdversarialGAN` and the models with their
+    own D (``stylegan2``, ``progan``) build on it. A subclass passes what D would see through
+    :meth:`augmented`, logs :meth:`augment_logs` of D's output on the (augmented) reals in its D loss, and runs
+    :meth:`after_d_step_augment` after each D update (ADA's adjustment of p; ``ada`` is None otherwise).
+    ADA's p, last r_t and running sums are buffers of ``ada``, so checkpoints save them and resuming restores p
+    exactly."""
+
+    def __init__(self, cfg: TrainConfig, data: DataInfo):
+        super().__init__(cfg, data)
+        if cfg.augment != "none" and data.kind != "image":
+            raise UserError(f"augment={cfg.augment} is invalid with {data.kind} data: expected image data "
+                            "(it translates, cuts out and recolours images)")
+        self.ada = (AdaptiveAugment(cfg.ada_target, cfg.ada_interval, cfg.ada_kimg, cfg.batch_size)
+                    if cfg.augment == "ada" else None)
+
+    @property
+    def augment_p(self) -> float:
+        """The probability with which each augmentation is applied now: ADA's current p, ``augment_p`` under
+        ``diffaug``, 0 without augmentation."""
+        if self.ada is not None:
+            return float(self.ada.p)
+        return self.cfg.augment_p if self.cfg.augment == "diffaug" else 0.0
+
+    def augmented(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (N, C, H, W)`` in [-1, 1] through ``--augment``'s transformations at p (differentiable in ``x``,
+        so G learns through them); ``x`` itself without ``--augment`` or at p = 0."""
+        return augment(x, self.augment_p) if self.cfg.augment != "none" else x
+
+    def augment_logs(self, logits_real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``D/r_t`` = mean sign D(x_real), ADA's overfitting heuristic (logged for every run), and under
+        ``--augment`` the probability ``augment/p``; ADA also counts the signs toward its next adjustment."""
+        logs = {"D/r_t": torch.sign(logits_real.detach()).mean()}
+        if self.ada is not None:
+            self.ada.observe(logits_real)
+        if self.cfg.augment != "none":
+            logs["augment/p"] = torch.tensor(self.augment_p, device=logits_real.device)
+        return logs
+
+    def after_d_step_augment(self) -> None:
+        """After each D update: ADA adjusts p every ``--ada-interval`` updates (nothing without ADA)."""
+        if self.ada is not None:
+            self.ada.step_()
+
+
+class AdversarialGAN(AugmentedGAN):
     """The GAN of Goodfellow et al. (2014): D takes ``k_disc`` steps, then G one, on the chosen objective
     computed from D's logits (``minimax``/``nonsaturating`` by default; any registered objective), plus an
     optional input-gradient penalty on D (``penalty`` weighted by ``cfg.gp_weight``; D then loses its batch
@@ -236,11 +283,6 @@ class AdversarialGAN(GANModel):
         self.penalty_name, self.clip = penalty, clip
         self.penalty = PENALTIES.get_or_fail(penalty) if penalty != "none" else None
         self.instance_noise = cfg.instance_noise  # current std; on_step anneals it
-        if cfg.augment != "none" and data.kind != "image":
-            raise UserError(f"augment={cfg.augment} is invalid with {data.kind} data: expected image data "
-                            "(it translates, cuts out and recolours images)")
-        self.ada = (AdaptiveAugment(cfg.ada_target, cfg.ada_interval, cfg.ada_kimg, cfg.batch_size)
-                    if cfg.augment == "ada" else None)
         self.generator_ema = copy.deepcopy(generator).requires_grad_(False) if cfg.g_ema else None
         if cfg.historical_averaging:
             self.history_d = remedies.HistoricalAverage(list(self.discriminator.parameters()))
@@ -258,29 +300,10 @@ class AdversarialGAN(GANModel):
         """``x`` plus N(0, sigma^2) instance noise while sigma > 0 (annealed to 0 over the run)."""
         return x + self.instance_noise * torch.randn_like(x) if self.instance_noise > 0 else x
 
-    @property
-    def augment_p(self) -> float:
-        """The probability with which each augmentation is applied now: ADA's current p, ``augment_p`` under
-        ``diffaug``, 0 without augmentation."""
-        if self.ada is not None:
-            return float(self.ada.p)
-        return self.cfg.augment_p if self.cfg.augment == "diffaug" else 0.0
-
     def d_input(self, x: torch.Tensor) -> torch.Tensor:
         """D's view of real or fake ``x``: instance noise, then ``--augment``'s transformations (both
         differentiable in ``x``, so G learns through them)."""
-        x = self.noisy(x)
-        return augment(x, self.augment_p) if self.cfg.augment != "none" else x
-
-    def augment_logs(self, logits_real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``D/r_t`` = mean sign D(x_real), ADA's overfitting heuristic (logged for every run), and under
-        ``--augment`` the probability ``augment/p``; ADA also counts the signs toward its next adjustment."""
-        logs = {"D/r_t": torch.sign(logits_real.detach()).mean()}
-        if self.ada is not None:
-            self.ada.observe(logits_real)
-        if self.cfg.augment != "none":
-            logs["augment/p"] = torch.tensor(self.augment_p, device=logits_real.device)
-        return logs
+        return self.augmented(self.noisy(x))
 
     def objective_d_loss(self, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
         """The objective's D loss; with ``label_smoothing`` a, real targets are 1 - a."""
@@ -358,8 +381,7 @@ class AdversarialGAN(GANModel):
             self.clip_discriminator()
         if self.cfg.historical_averaging:
             self.history_d.update_()
-        if self.ada is not None:
-            self.ada.step_()
+        self.after_d_step_augment()
 
     def after_g_step(self) -> None:
         if self.cfg.historical_averaging:

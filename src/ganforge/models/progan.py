@@ -37,7 +37,7 @@ from ..config import TrainConfig
 from ..errors import UserError
 from ..objectives import OBJECTIVES
 from ..penalties import gradient_penalty
-from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, refuse_remedies, register_model
+from .base import AugmentedGAN, Batch, DataInfo, ModelSpec, Phase, refuse_remedies, register_model
 from .karras_layers import EqualizedConv2d, EqualizedLinear, minibatch_stddev, pixel_norm
 
 #: eps_drift of the paper's drift term, which keeps the critic's output near 0
@@ -162,8 +162,13 @@ class ProGANDiscriminator(nn.Module):
         return self.forward_at(x, self.levels, 1.0)
 
 
-class ProGAN(GANModel):
-    """The progressively grown WGAN-GP; (level, alpha) live in buffers set by :meth:`on_step`."""
+class ProGAN(AugmentedGAN):
+    """The progressively grown WGAN-GP; (level, alpha) live in buffers set by :meth:`on_step`.
+
+    Under ``--augment diffaug|ada`` D sees real and fake images at the current resolution through
+    :meth:`AugmentedGAN.augmented`, in D's phase and in G's: the reals after their fade-down
+    (:meth:`real_at_level`), so both go through the same pipeline; the gradient penalty is taken on
+    interpolates of the augmented images, as ``AdversarialGAN`` does for ``wgan-gp``."""
 
     def __init__(self, cfg: TrainConfig, data: DataInfo):
         super().__init__(cfg, data)
@@ -204,8 +209,8 @@ class ProGAN(GANModel):
 
     def d_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         level, alpha = self.growth()
-        x_real = self.real_at_level(batch.x_real)
-        x_fake = self.generator.forward_at(batch.latent, level, alpha)
+        x_real = self.augmented(self.real_at_level(batch.x_real))  # faded down first, then augmented like x_fake
+        x_fake = self.augmented(self.generator.forward_at(batch.latent, level, alpha))
 
         def critic(x: torch.Tensor) -> torch.Tensor:
             return self.discriminator.forward_at(x, level, alpha)
@@ -215,22 +220,24 @@ class ProGAN(GANModel):
         drift = scores_real.square().mean()
         loss = self.objective.d_loss(scores_real, scores_fake) + self.cfg.gp_weight * penalty + DRIFT * drift
         return loss, {"D/score_real": scores_real.mean(), "D/score_fake": scores_fake.mean(), "D/gp": penalty,
-                      "D/drift": drift, "progan/level": self.level.float(), "progan/alpha": self.alpha.clone()}
+                      "D/drift": drift, "progan/level": self.level.float(), "progan/alpha": self.alpha.clone(),
+                      **self.augment_logs(scores_real)}
 
     def g_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         level, alpha = self.growth()
-        scores = self.discriminator.forward_at(self.generator.forward_at(batch.latent, level, alpha), level, alpha)
+        x_fake = self.augmented(self.generator.forward_at(batch.latent, level, alpha))
+        scores = self.discriminator.forward_at(x_fake, level, alpha)
         return self.objective.g_loss(scores), {}
 
     def phases(self) -> list[Phase]:
         return [Phase("D", self.d_loss, list(self.discriminator.parameters()), repeats=self.cfg.k_disc,
-                      lr=self.cfg.lr_d),
+                      after_step=self.after_d_step_augment if self.ada is not None else None, lr=self.cfg.lr_d),
                 Phase("G", self.g_loss, list(self.generator.parameters()), needs_real=False, lr=self.cfg.lr_g)]
 
 
 def build(cfg: TrainConfig, data: DataInfo) -> ProGAN:
     refuse_remedies(cfg, "progan", ("label_smoothing", "feature_matching", "minibatch_features",
-                                    "historical_averaging", "unroll", "pack", "instance_noise", "augment"))
+                                    "historical_averaging", "unroll", "pack", "instance_noise"))
     if cfg.objective != "wasserstein" or cfg.penalty not in (None, "gp"):
         raise UserError(f"model progan: objective {cfg.objective} with penalty {cfg.penalty} is invalid: expected "
                         "wasserstein with gp (the paper's WGAN-GP; leave both at the recipe's)")

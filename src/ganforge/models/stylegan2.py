@@ -15,7 +15,9 @@ Training: the non-saturating loss; lazy R1 on real data (weight gamma = ``--gp-w
 path-length regularisation (``--pl-weight``, every ``--pl-every`` G steps on half the minibatch); an exponential
 moving average of G (``--g-ema``, half-life in images, ramped up as 5% of the images generated so far, as the
 ADA paper's small-data configurations do) that sampling and evaluation use; the running mean of w
-(decay 0.995 per G step) for the truncation trick ``w' = w_avg + psi (w - w_avg)``.
+(decay 0.995 per G step) for the truncation trick ``w' = w_avg + psi (w - w_avg)``. ``--augment diffaug|ada``
+(the ADA paper's setting) passes every image D sees, real and fake, through ``ganforge.augment``; R1 is then the
+gradient of D(augment(x)) in the clean reals x, through the augmentation, as the ADA paper's code computes it.
 
 Noise inputs are random while training and fixed per layer (buffers drawn at build time) in eval mode, so a
 given seed gives the same samples every time.
@@ -40,7 +42,7 @@ from ..errors import UserError
 from ..noise import sample_noise
 from ..objectives import OBJECTIVES
 from ..penalties import r1_penalty
-from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, refuse_remedies, register_model
+from .base import AugmentedGAN, Batch, DataInfo, ModelSpec, Phase, refuse_remedies, register_model
 from .karras_layers import RELU_GAIN, EqualizedConv2d, EqualizedLinear, minibatch_stddev, pixel_norm
 from .progan import base_and_levels, channels_at
 
@@ -242,9 +244,12 @@ class StyleGAN2Discriminator(nn.Module):
         return self.out(F.leaky_relu(self.dense(h.flatten(1)), LEAK)).squeeze(1)
 
 
-class StyleGAN2(GANModel):
+class StyleGAN2(AugmentedGAN):
     """StyleGAN2 trained with the non-saturating loss, lazy R1, style mixing and optional path-length
-    regularisation. ``truncation_psi`` (1 by default) truncates w when sampling in eval mode."""
+    regularisation. ``truncation_psi`` (1 by default) truncates w when sampling in eval mode.
+
+    Under ``--augment diffaug|ada`` every image D sees, real or fake, in D's phase (R1's pass included) and in
+    G's, goes through :meth:`AugmentedGAN.augmented` (ADA was designed for this model)."""
 
     def __init__(self, cfg: TrainConfig, data: DataInfo):
         super().__init__(cfg, data)
@@ -303,15 +308,23 @@ class StyleGAN2(GANModel):
 
     def d_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x_fake = self.generator.synthesis(self.mixed_ws(batch.latent))  # G is frozen: no graph through it
-        logits_real, logits_fake = self.discriminator(batch.x_real), self.discriminator(x_fake)
+        logits_real = self.augmented_discriminator(batch.x_real)  # (N,)
+        logits_fake = self.augmented_discriminator(x_fake)  # (N,)
         loss = self.objective.d_loss(logits_real, logits_fake)
-        logs = {"D/real": torch.sigmoid(logits_real).mean(), "D/fake": torch.sigmoid(logits_fake).mean()}
+        logs = {"D/real": torch.sigmoid(logits_real).mean(), "D/fake": torch.sigmoid(logits_fake).mean(),
+                **self.augment_logs(logits_real)}
         if self.r1_gamma > 0 and self.d_index % self.cfg.r1_every == 0:  # lazy R1, scaled by its interval
-            r1 = r1_penalty(self.discriminator, batch.x_real)
+            # as the ADA paper's code: the gradient of D(augment(x)) in the clean reals x, through the
+            # augmentation, on a view drawn afresh (its lazy regularisation pass augments anew too)
+            r1 = r1_penalty(self.augmented_discriminator, batch.x_real)
             loss = loss + self.r1_gamma * self.cfg.r1_every * r1
             logs["D/r1"] = r1
         self.d_index += 1
         return loss, logs
+
+    def augmented_discriminator(self, x: torch.Tensor) -> torch.Tensor:
+        """D's logits ``(N,)`` for ``x (N, C, H, W)`` as D sees it: through ``--augment`` (x itself without)."""
+        return self.discriminator(self.augmented(x))
 
     def path_length_penalty(self, z: torch.Tensor) -> torch.Tensor:
         """``(|J_w^T y| - a)^2`` averaged over ``z``: J the Jacobian of G's image in w (all style inputs),
@@ -327,7 +340,7 @@ class StyleGAN2(GANModel):
 
     def g_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x_fake = self.generator.synthesis(self.mixed_ws(batch.latent, track_w_avg=True))
-        loss, logs = self.objective.g_loss(self.discriminator(x_fake)), {}
+        loss, logs = self.objective.g_loss(self.augmented_discriminator(x_fake)), {}
         if self.cfg.pl_weight > 0 and self.g_index % self.cfg.pl_every == 0:
             pl = self.path_length_penalty(batch.latent[: max(1, len(batch.latent) // 2)])
             loss = loss + self.cfg.pl_weight * self.cfg.pl_every * pl
@@ -347,13 +360,13 @@ class StyleGAN2(GANModel):
 
     def phases(self) -> list[Phase]:
         return [Phase("D", self.d_loss, list(self.discriminator.parameters()), repeats=self.cfg.k_disc,
-                      lr=self.cfg.lr_d),
+                      after_step=self.after_d_step_augment if self.ada is not None else None, lr=self.cfg.lr_d),
                 Phase("G", self.g_loss, list(self.generator.parameters()), needs_real=False, lr=self.cfg.lr_g)]
 
 
 def build(cfg: TrainConfig, data: DataInfo) -> StyleGAN2:
     refuse_remedies(cfg, "stylegan2", ("label_smoothing", "feature_matching", "minibatch_features",
-                                       "historical_averaging", "unroll", "pack", "instance_noise", "augment"))
+                                       "historical_averaging", "unroll", "pack", "instance_noise"))
     if cfg.objective != "nonsaturating" or cfg.penalty not in (None, "r1", "none"):
         raise UserError(f"model stylegan2: objective {cfg.objective} with penalty {cfg.penalty} is invalid: "
                         "expected nonsaturating with r1 or none (the paper's loss)")
