@@ -204,3 +204,13 @@ def test_label_column_must_be_named_when_building_the_view(clusters):
     _, source = clusters
     with pytest.raises(UserError, match="no such column"):
         one_class_dataset(source, [0], 0.1, 0, "colour_typo")
+
+
+def test_discrete_columns_lets_an_integer_column_name_the_classes(clusters, tmp_path, capsys):
+    name, _ = clusters
+    argv = ["anomaly", "fit", "--data", name, "--label-column", "items", "--normal-classes", "1",
+            "--method", "iforest"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 2
+    assert "column is integer" in capsys.readouterr().err
+    assert main([*argv, "--discrete-columns", "items", "--out", str(tmp_path / "b")]) == 0
+    assert "normal classes items=1 " in capsys.readouterr().out

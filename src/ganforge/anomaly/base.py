@@ -102,6 +102,16 @@ class AnomalyConfig:
         return cls(**values).validate()
 
 
+def load_source(data: str, data_dir: str | None, train: dict[str, Any]) -> ArrayDataset:
+    """The dataset an anomaly run reads; a table's column kinds follow the run's ``--discrete-columns`` and
+    ``--continuous-columns`` (training options, ``train``), so an integer column with many values can name the
+    classes."""
+    from ..data import load_dataset
+
+    return load_dataset(data, data_dir, discrete_columns=train.get("discrete_columns"),
+                        continuous_columns=train.get("continuous_columns"))
+
+
 class AnomalyMethod:
     """Base class: see the module docstring for the interface."""
 

@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..data import load_dataset
 from ..data.oneclass import is_anomaly, one_class_dataset
 from ..metrics.anomaly import auprc, auroc
 from ..rundir import atomic_write_text
-from .base import AnomalyConfig, AnomalyMethod, build_method
+from .base import AnomalyConfig, AnomalyMethod, build_method, load_source
 
 
 def stratified_subset(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -104,7 +103,7 @@ def run_table(base: AnomalyConfig, methods: list[str], classes: tuple[int, ...],
     results_path = out_dir / "results.jsonl"
     rows = read_results(results_path)
     done = {(r["method"], r["class"]) for r in rows}
-    source = load_dataset(base.data, base.data_dir)
+    source = load_source(base.data, base.data_dir, base.train)
     names: dict[int, str] = {}
     for c in classes:
         data = one_class_dataset(source, [c], base.val_fraction, base.seed, base.label_column)

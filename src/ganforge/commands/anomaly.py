@@ -122,15 +122,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
     import time
 
     from ..anomaly import METHODS, build_method
-    from ..anomaly.base import CONFIG_FILE
-    from ..data import load_dataset
+    from ..anomaly.base import CONFIG_FILE, load_source
     from ..data.oneclass import one_class_dataset, parse_normal_classes
 
     METHODS.get_or_fail(args.method)  # before loading any data
     run_dir = Path(args.out)
     if (run_dir / CONFIG_FILE).exists():
         raise UserError(f"--out {run_dir}: already holds an anomaly run: choose another --out")
-    source = load_dataset(args.data, args.data_dir)
+    source = load_source(args.data, args.data_dir, _train_overrides(args))
     normal = parse_normal_classes(source, args.normal_classes, args.label_column)
     cfg = _config(args, args.method, list(normal))
     data = one_class_dataset(source, normal, cfg.val_fraction, cfg.seed, cfg.label_column)
@@ -151,23 +150,22 @@ def cmd_score(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..anomaly import AnomalyConfig, build_method
-    from ..anomaly.base import SCORE_FIGURE, SCORE_RECORD
+    from ..anomaly.base import SCORE_FIGURE, SCORE_RECORD, load_source
     from ..anomaly.table import residual_figure, stratified_subset
-    from ..data import load_dataset
     from ..data.oneclass import is_anomaly, one_class_dataset
     from ..metrics.anomaly import auprc, auroc
     from ..rundir import atomic_write_text
 
     run_dir = Path(args.run_dir)
     cfg = AnomalyConfig.load(run_dir)
-    fitted = one_class_dataset(load_dataset(cfg.data, cfg.data_dir), cfg.normal_classes, cfg.val_fraction, cfg.seed,
-                               cfg.label_column)
+    fitted = one_class_dataset(load_source(cfg.data, cfg.data_dir, cfg.train), cfg.normal_classes,
+                               cfg.val_fraction, cfg.seed, cfg.label_column)
     method = build_method(cfg)
     method.load(run_dir, fitted)
     # another dataset's rows are encoded as the fitted ones were (a table: the fitted standardisation)
     target = fitted if args.data in (None, cfg.data) else one_class_dataset(
-        load_dataset(args.data, args.data_dir), cfg.normal_classes, cfg.val_fraction, cfg.seed, cfg.label_column,
-        fitted.meta["one_class"].get("features"))
+        load_source(args.data, args.data_dir, cfg.train), cfg.normal_classes, cfg.val_fraction, cfg.seed,
+        cfg.label_column, fitted.meta["one_class"].get("features"))
     if args.subset < 0:
         raise UserError(f"--subset {args.subset}: expected an integer >= 0")
     x, labels = target.split(args.split), target.labels[args.split]
@@ -207,15 +205,15 @@ def cmd_table(args: argparse.Namespace) -> int:
     import time
 
     from ..anomaly import METHODS
+    from ..anomaly.base import load_source
     from ..anomaly.table import run_table
-    from ..data import load_dataset
     from ..data.oneclass import number_of_classes, parse_normal_classes
 
     named = DEFAULT_TABLE_METHODS if args.methods is None else args.methods
     methods = [m.strip() for m in named.split(",") if m.strip()]
     for m in methods:
         METHODS.get_or_fail(m)
-    source = load_dataset(args.data, args.data_dir)
+    source = load_source(args.data, args.data_dir, _train_overrides(args))
     if args.methods is None:  # the default list: the methods that take this kind of data
         methods = [m for m in methods if source.kind in METHODS.get(m).data_kinds]
     for m in methods:  # a named method that cannot: refused before any cell is fitted

@@ -53,8 +53,8 @@ def label_column_of(ds: ArrayDataset, label_column: str | None) -> dict[str, Any
                         f"{', '.join(c['name'] for c in columns)}")
     if "categories" not in col:
         raise UserError(f"--label-column {name}: column is {col['kind']} in {ds.name}: expected a discrete column "
-                        "(text values, 0/1, or integers with at most 10 distinct values), whose values are the "
-                        "classes")
+                        "(text values, 0/1, or integers with at most 10 distinct values; or name it in "
+                        "--discrete-columns), whose values are the classes")
     return col
 
 
