@@ -5,7 +5,7 @@ the latent z whose G(z) is closest to x, by Adam on z for Gamma steps minimising
 
 (residual loss and discrimination loss, f = D's last hidden features: the paper's feature-matching variant),
 lambda = 0.1. The anomaly score is L at the last z. The GAN is DCGAN for images (as in the paper) and
-WGAN-GP with the MLP critic for toy points.
+WGAN-GP with the MLP critic for toy points and tables.
 
 The search is expensive (Gamma forward and backward passes per example), hence ``--anogan-steps`` and, for the
 table, a stratified subset of the test split. :func:`search_latents` is a plain function of a generator and a
@@ -67,6 +67,8 @@ class AnoGANMethod(TrainedModelMethod):
         return "dcgan" if kind == "image" else "wgan-gp"
 
     def train_defaults(self, kind: str) -> dict[str, Any]:
+        if kind == "table":
+            return {"width": 64, "latent_dim": 8, "steps": 500}
         return ({"width": 16, "latent_dim": 32, "steps": 300, "batch_size": 32} if kind == "image"
                 else {"width": 64, "latent_dim": 2, "steps": 2000})
 

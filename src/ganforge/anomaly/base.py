@@ -5,22 +5,26 @@ A method is a class registered under a name (:data:`METHODS`) with
 - ``fit(data, run_dir)``: learn from ``data.split("train")`` only, where ``data`` is the one-class view of a
   dataset (``ganforge.data.oneclass.one_class_dataset``: normal training examples in ``train``, held-out
   normal ones in ``val``, the whole test split in ``test``), writing what it needs under ``run_dir``;
+  ``data.kind`` is "image", "points" or "table" (a table's view holds its rows re-encoded as ``float32 (N, D)``
+  vectors without the label column), and a method lists what it takes in ``data_kinds``;
 - ``load(run_dir, data)``: restore a fitted method in a fresh process;
 - ``score(x) -> (N,)`` float64, higher = more anomalous, for ``x`` as the data layer stores it (images
-  ``uint8 (N, C, H, W)`` in [0, 255], points ``float32 (N, D)``);
+  ``uint8 (N, C, H, W)`` in [0, 255], points and table rows ``float32 (N, D)``);
 - ``reconstruct(x)``: the method's reconstruction of ``x`` in the data's range (images float in [0, 1]) for
   residual heat maps, or None when the method does not reconstruct.
 
 Methods that train a ganforge model (:class:`TrainedModelMethod`) do it with the shared loop
 (``ganforge.train.Trainer``) on the one-class dataset, in ``run_dir`` itself, so ``run_dir`` is also an ordinary
 run (``ganforge sample``, ``report``); their training options are :class:`~ganforge.config.TrainConfig` fields:
-the method's small CPU recipe (``train_defaults``), replaced by the user's (``AnomalyConfig.train``).
+the method's small CPU recipe (``train_defaults``), replaced by the user's (``AnomalyConfig.train``). A table's
+rows are continuous vectors like toy points, so the model trains on them as points (:func:`training_view`):
+the same MLP networks, no second set of table networks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -45,6 +49,9 @@ class AnomalyConfig:
     data: str = "fashion-mnist"
     data_dir: str | None = None
     normal_classes: list[int] = field(default_factory=lambda: [0])
+    #: a table's column whose values are the classes (None: the table's target); classes are its categories'
+    #: indices (``ganforge.data.oneclass``)
+    label_column: str | None = None
     #: fraction of the normal training examples held out as ``val`` (never trained on)
     val_fraction: float = 0.1
     seed: int = 0
@@ -95,6 +102,16 @@ class AnomalyConfig:
         return cls(**values).validate()
 
 
+def load_source(data: str, data_dir: str | None, train: dict[str, Any]) -> ArrayDataset:
+    """The dataset an anomaly run reads; a table's column kinds follow the run's ``--discrete-columns`` and
+    ``--continuous-columns`` (training options, ``train``), so an integer column with many values can name the
+    classes."""
+    from ..data import load_dataset
+
+    return load_dataset(data, data_dir, discrete_columns=train.get("discrete_columns"),
+                        continuous_columns=train.get("continuous_columns"))
+
+
 class AnomalyMethod:
     """Base class: see the module docstring for the interface."""
 
@@ -102,7 +119,7 @@ class AnomalyMethod:
     #: one line for --help and the table
     description: ClassVar[str] = ""
     #: the data kinds the method takes
-    data_kinds: ClassVar[tuple[str, ...]] = ("image", "points")
+    data_kinds: ClassVar[tuple[str, ...]] = ("image", "points", "table")
 
     def __init__(self, cfg: AnomalyConfig):
         self.cfg = cfg
@@ -142,6 +159,15 @@ def in_batches(fn: Callable[[torch.Tensor], torch.Tensor], x: np.ndarray, device
     return torch.cat(out)
 
 
+def training_view(data: ArrayDataset) -> ArrayDataset:
+    """What a model trains on: a table's one-class view as points (its rows are already continuous vectors,
+    standardised and one-hot, ``float32 (N, D)``: the models' MLP networks for points take them as they are);
+    images and points unchanged."""
+    if data.kind != "table":
+        return data
+    return replace(data, kind="points", meta={"one_class": data.meta.get("one_class", {})})
+
+
 class TrainedModelMethod(AnomalyMethod):
     """A method built on one ganforge model trained by the shared loop on the normal training examples.
 
@@ -173,7 +199,7 @@ class TrainedModelMethod(AnomalyMethod):
         from ..train import Trainer
 
         self.check_data(data)
-        trainer = Trainer(self.train_config(data), run_dir, dataset=data, progress=False)
+        trainer = Trainer(self.train_config(data), run_dir, dataset=training_view(data), progress=False)
         trainer.fit()
         self.after_fit(data, run_dir)
         self.load(run_dir, data)

@@ -37,6 +37,8 @@ class BiGANMethod(TrainedModelMethod):
     model = "bigan"
 
     def train_defaults(self, kind: str) -> dict[str, Any]:
+        if kind == "table":
+            return {"width": 64, "latent_dim": 8, "steps": 1500}
         return ({"width": 16, "latent_dim": 32, "steps": 300, "batch_size": 64} if kind == "image"
                 else {"width": 64, "latent_dim": 2, "steps": 2000})
 

@@ -4,10 +4,11 @@
   ``svm_max_train`` normal examples; score = minus the decision function.
 - ``iforest``: Isolation Forest (Liu et al. 2008), 100 trees; score = minus ``score_samples``.
 
-On pixels (images flattened to [0, 1]; points as they are) or, with the ``-domain`` suffix, on the shipped
-domain classifier's 128 features (``ganforge features list``). Note: that classifier was trained with labels
-on all classes of the dataset, anomalies included, so ``-domain`` results are not one-class results in the
-strict sense: they show what features that already separate the classes buy, nothing more.
+On pixels (images flattened to [0, 1]; points and a table's standardised / one-hot rows as they are) or,
+with the ``-domain`` suffix (images only), on the shipped domain classifier's 128 features (``ganforge
+features list``). Note: that classifier was trained with labels on all classes of the dataset, anomalies
+included, so ``-domain`` results are not one-class results in the strict sense: they show what features that
+already separate the classes buy, nothing more.
 
 These methods keep no weights on disk (scikit-learn models are saved only by pickle, which ganforge never
 loads): ``load`` refits them on the same training examples with the same seed, which is deterministic and

@@ -9,7 +9,7 @@ The encoder stage is a small fit function (:func:`fit_izi_encoder`, Adam on mini
 examples), not a second model in the loop: it trains one network against two frozen ones and keeps no
 state but the encoder's weights, written to ``RUN_DIR/encoder.pt`` (read with ``weights_only=True``).
 Encoder: the GANomaly conv encoder (a DCGAN discriminator ending in ``latent_dim`` channels) for images, an
-MLP for points.
+MLP for points and tables.
 """
 
 from __future__ import annotations
@@ -74,6 +74,8 @@ class FAnoGANMethod(TrainedModelMethod):
     model = "wgan-gp"
 
     def train_defaults(self, kind: str) -> dict[str, Any]:
+        if kind == "table":
+            return {"width": 64, "latent_dim": 8, "steps": 500}
         return ({"width": 16, "latent_dim": 32, "steps": 150, "batch_size": 32} if kind == "image"
                 else {"width": 64, "latent_dim": 2, "steps": 2000})
 

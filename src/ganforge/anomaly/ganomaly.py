@@ -25,6 +25,8 @@ class GANomalyMethod(TrainedModelMethod):
     model = "ganomaly"
 
     def train_defaults(self, kind: str) -> dict[str, Any]:
+        if kind == "table":
+            return {"width": 64, "latent_dim": 8, "steps": 1500}
         return ({"width": 16, "latent_dim": 100, "epochs": 2} if kind == "image"
                 else {"width": 64, "latent_dim": 2, "steps": 2000})
 

@@ -1,5 +1,6 @@
 """Reconstruction baselines: the ``ae`` and ``vae`` models trained on normal examples, scored by how badly they
-reconstruct x: score(x) = mean squared error ||x - x_hat||^2 / d in the model range (images in [-1, 1])."""
+reconstruct x: score(x) = mean squared error ||x - x_hat||^2 / d in the model range (images in [-1, 1]; a
+table's standardised / one-hot rows as they are)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from .base import TrainedModelMethod, per_example_mse, register_method
 @register_method
 class AutoencoderMethod(TrainedModelMethod):
     name = "ae"
-    description = "autoencoder reconstruction error (conv for images, deep MLP for points)"
+    description = "autoencoder reconstruction error (conv for images, deep MLP for points and tables)"
     model = "ae"
 
     def train_defaults(self, kind: str) -> dict[str, Any]:
+        if kind == "table":  # rows of tens of standardised / one-hot entries: a wider code than 2-d points need
+            return {"ae_kind": "deep", "latent_dim": 8, "steps": 1500}
         return {"ae_kind": "conv", "epochs": 5} if kind == "image" else {"ae_kind": "deep", "latent_dim": 2,
                                                                             "steps": 2000}
 
@@ -34,4 +37,6 @@ class VAEMethod(AutoencoderMethod):
     model = "vae"
 
     def train_defaults(self, kind: str) -> dict[str, Any]:
+        if kind == "table":
+            return {"latent_dim": 8, "width": 64, "steps": 1500}
         return {"epochs": 5} if kind == "image" else {"latent_dim": 2, "width": 64, "steps": 2000}

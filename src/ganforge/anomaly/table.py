@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..data import load_dataset
 from ..data.oneclass import is_anomaly, one_class_dataset
 from ..metrics.anomaly import auprc, auroc
 from ..rundir import atomic_write_text
-from .base import AnomalyConfig, AnomalyMethod, build_method
+from .base import AnomalyConfig, AnomalyMethod, build_method, load_source
 
 
 def stratified_subset(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -104,9 +103,12 @@ def run_table(base: AnomalyConfig, methods: list[str], classes: tuple[int, ...],
     results_path = out_dir / "results.jsonl"
     rows = read_results(results_path)
     done = {(r["method"], r["class"]) for r in rows}
-    source = load_dataset(base.data, base.data_dir)
+    source = load_source(base.data, base.data_dir, base.train)
+    names: dict[int, str] = {}
     for c in classes:
-        data = one_class_dataset(source, [c], base.val_fraction, base.seed)
+        data = one_class_dataset(source, [c], base.val_fraction, base.seed, base.label_column)
+        if data.kind == "table":  # a table's classes are values of its label column
+            names[c] = f"{data.meta['one_class']['label_column']}={data.class_names[c]}"
         x_test, y_test = data.split("test"), data.labels["test"]
         for name in methods:
             if (name, c) in done:
@@ -129,30 +131,34 @@ def run_table(base: AnomalyConfig, methods: list[str], classes: tuple[int, ...],
             row = {"method": name, "class": c, "auroc": auroc(scores, target), "auprc": auprc(scores, target),
                    "n_test": int(len(subset)), "n_train": int(len(data.split("train"))),
                    "fit_s": round(fit_s, 1), "score_s": round(score_s, 1)}
+            if c in names:
+                row["value"] = names[c]
             if figures:
                 residual_figure(method, x_test[subset], y_test[subset], scores, f"{name}, normal class {c}",
                                 out_dir / "figures" / f"{name}-c{c}.png")
             rows.append(row)
             with results_path.open("a") as f:
                 f.write(json.dumps(row) + "\n")
-            log(f"{name} normal={c}: AUROC {row['auroc']:.3f} AUPRC {row['auprc']:.3f} "
+            log(f"{name} normal={names.get(c, c)}: AUROC {row['auroc']:.3f} AUPRC {row['auprc']:.3f} "
                 f"(fit {fit_s:.0f} s, score {score_s:.0f} s, {len(subset)} test)")
-    write_table(rows, methods, classes, out_dir, base)
+    write_table(rows, methods, classes, out_dir, base, names)
     return rows
 
 
 def write_table(rows: list[dict], methods: list[str], classes: tuple[int, ...], out_dir: Path,
-                base: AnomalyConfig) -> None:
+                base: AnomalyConfig, names: dict[int, str] | None = None) -> None:
     """``table.csv`` (one line per method and class, plus its mean) and ``table.md`` (AUROC and AUPRC, a column
-    per class and the mean over the classes present)."""
+    per class and the mean over the classes present). ``names``: a heading per class (a table's
+    ``column=value``), the class number where absent."""
+    names = names or {}
     cell = {(r["method"], r["class"]): r for r in rows}
     csv = ["method,class,auroc,auprc,n_test,fit_s,score_s"]
     md = [f"One-class anomaly detection on {base.data}: each class in turn the normal one (training on its "
-          f"training images only, {base.val_fraction:g} of them held out), the whole test split scored "
+          f"training examples only, {base.val_fraction:g} of them held out), the whole test split scored "
           "(anogan: a stratified subset, n_test below).", ""]
     for metric in ("auroc", "auprc"):
         md += [f"**{metric.upper()}**", "",
-               "| method | " + " | ".join(str(c) for c in classes) + " | mean |",
+               "| method | " + " | ".join(names.get(c, str(c)) for c in classes) + " | mean |",
                "|---|" + "---|" * (len(classes) + 1)]
         for m in methods:
             values = [cell[(m, c)][metric] if (m, c) in cell else None for c in classes]
@@ -164,8 +170,8 @@ def write_table(rows: list[dict], methods: list[str], classes: tuple[int, ...], 
     for m in methods:
         mine = [cell[(m, c)] for c in classes if (m, c) in cell]
         for r in mine:
-            csv.append(f"{m},{r['class']},{r['auroc']:.6f},{r['auprc']:.6f},{r['n_test']},{r['fit_s']},"
-                       f"{r['score_s']}")
+            csv.append(f"{m},{names.get(r['class'], r['class'])},{r['auroc']:.6f},{r['auprc']:.6f},{r['n_test']},"
+                       f"{r['fit_s']},{r['score_s']}")
         if mine:
             csv.append(f"{m},mean,{np.mean([r['auroc'] for r in mine]):.6f},"
                        f"{np.mean([r['auprc'] for r in mine]):.6f},,{sum(r['fit_s'] for r in mine):.1f},"

@@ -20,9 +20,12 @@ DEFAULT_TABLE_METHODS = "ae,vae,ocsvm,iforest,ocsvm-domain,iforest-domain,ganoma
 
 
 def _add_method_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="fashion-mnist", help="labelled dataset (or toy mixture ring8/grid25)  "
-                   "[fashion-mnist]")
+    p.add_argument("--data", default="fashion-mnist", help="labelled dataset, toy mixture ring8/grid25, or a "
+                   "table (csv:PATH, fair, randhie; see --label-column)  [fashion-mnist]")
     p.add_argument("--data-dir", default=None, help="directory holding the dataset's files")
+    p.add_argument("--label-column", default=None, metavar="COL",
+                   help="tables: the discrete column whose values are the classes (never a model input)  "
+                        "[the table's target: fair rate_marriage, randhie idp, a CSV its last column]")
     p.add_argument("--seed", type=int, default=0, help="seed of the validation hold-out, training and searches  [0]")
     p.add_argument("--val-fraction", type=float, default=0.1,
                    help="fraction of the normal training examples held out as val (never trained on)  [0.1]")
@@ -52,13 +55,17 @@ def add_parser(sub) -> None:
     p = sub.add_parser("anomaly", help="anomaly detection: fit a method on normal classes, score, make the table",
                        description="One-class anomaly detection: train on the normal classes' training images only, "
                                    "score the whole test split (anomaly = not a normal class). Methods: ganomaly, "
-                                   "fanogan, anogan, ae, vae, ocsvm, iforest, ocsvm-domain, iforest-domain.")
+                                   "fanogan, anogan, bigan, ae, vae, ocsvm, iforest, ocsvm-domain, iforest-domain. "
+                                   "Tables: a class is a value of --label-column; rows are encoded standardised "
+                                   "and one-hot (all but the -domain methods).")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     fit = actions.add_parser("fit", help="fit one method on the normal classes",
                              description="Fit METHOD on the normal classes' training examples into RUN_DIR.")
     fit.add_argument("--method", required=True, help="ganforge anomaly method (see ganforge anomaly --help)")
-    fit.add_argument("--normal-classes", default="0", help="normal classes: 0, 0,3 or 0-4  [0]")
+    fit.add_argument("--normal-classes", default=None,
+                     help="normal classes: 0, 0,3 or 0-4; a table: values of --label-column, e.g. 5 or 4,5  "
+                          "[0; a table: the column's first value]")
     fit.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to create")
     _add_method_options(fit)
     _add_train_flags(fit)
@@ -83,8 +90,10 @@ def add_parser(sub) -> None:
                                            "class; write OUT/table.md, table.csv, results.jsonl (resumable) and "
                                            "figures/. Methods train with their small CPU recipes "
                                            "(docs/applications.md, Anomaly detection).")
-    table.add_argument("--methods", default=DEFAULT_TABLE_METHODS, help=f"comma-separated  [{DEFAULT_TABLE_METHODS}]")
-    table.add_argument("--classes", default=None, help="normal classes to run, e.g. 0-9  [all]")
+    table.add_argument("--methods", default=None, help=f"comma-separated  [{DEFAULT_TABLE_METHODS}; those of them "
+                       "that take the data's kind]")
+    table.add_argument("--classes", default=None,
+                       help="normal classes to run, e.g. 0-9; a table: values of --label-column, e.g. 1,5  [all]")
     table.add_argument("--anogan-subset", type=int, default=1000,
                        help="anogan scores a stratified test subset of this size (0: all)  [1000]")
     table.add_argument("--no-figures", action="store_true", help="skip the residual figures")
@@ -102,6 +111,7 @@ def _config(args: argparse.Namespace, method: str, normal: list[int]):
     from ..anomaly import AnomalyConfig
 
     return AnomalyConfig(method=method, data=args.data, data_dir=args.data_dir, normal_classes=normal,
+                         label_column=args.label_column,
                          val_fraction=args.val_fraction, seed=args.seed, train=_train_overrides(args),
                          anogan_steps=args.anogan_steps, anogan_lr=args.anogan_lr, anogan_lambda=args.anogan_lambda,
                          fanogan_kappa=args.fanogan_kappa, encoder_steps=args.encoder_steps,
@@ -112,18 +122,17 @@ def cmd_fit(args: argparse.Namespace) -> int:
     import time
 
     from ..anomaly import METHODS, build_method
-    from ..anomaly.base import CONFIG_FILE
-    from ..data import load_dataset
-    from ..data.oneclass import number_of_classes, one_class_dataset, parse_classes
+    from ..anomaly.base import CONFIG_FILE, load_source
+    from ..data.oneclass import one_class_dataset, parse_normal_classes
 
     METHODS.get_or_fail(args.method)  # before loading any data
     run_dir = Path(args.out)
     if (run_dir / CONFIG_FILE).exists():
         raise UserError(f"--out {run_dir}: already holds an anomaly run: choose another --out")
-    source = load_dataset(args.data, args.data_dir)
-    normal = parse_classes(args.normal_classes, number_of_classes(source))
+    source = load_source(args.data, args.data_dir, _train_overrides(args))
+    normal = parse_normal_classes(source, args.normal_classes, args.label_column)
     cfg = _config(args, args.method, list(normal))
-    data = one_class_dataset(source, normal, cfg.val_fraction, cfg.seed)
+    data = one_class_dataset(source, normal, cfg.val_fraction, cfg.seed, cfg.label_column)
     method = build_method(cfg)
     method.check_data(data)
     if hasattr(method, "train_config"):
@@ -141,20 +150,22 @@ def cmd_score(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..anomaly import AnomalyConfig, build_method
-    from ..anomaly.base import SCORE_FIGURE, SCORE_RECORD
+    from ..anomaly.base import SCORE_FIGURE, SCORE_RECORD, load_source
     from ..anomaly.table import residual_figure, stratified_subset
-    from ..data import load_dataset
     from ..data.oneclass import is_anomaly, one_class_dataset
     from ..metrics.anomaly import auprc, auroc
     from ..rundir import atomic_write_text
 
     run_dir = Path(args.run_dir)
     cfg = AnomalyConfig.load(run_dir)
-    fitted = one_class_dataset(load_dataset(cfg.data, cfg.data_dir), cfg.normal_classes, cfg.val_fraction, cfg.seed)
+    fitted = one_class_dataset(load_source(cfg.data, cfg.data_dir, cfg.train), cfg.normal_classes,
+                               cfg.val_fraction, cfg.seed, cfg.label_column)
     method = build_method(cfg)
     method.load(run_dir, fitted)
+    # another dataset's rows are encoded as the fitted ones were (a table: the fitted standardisation)
     target = fitted if args.data in (None, cfg.data) else one_class_dataset(
-        load_dataset(args.data, args.data_dir), cfg.normal_classes, cfg.val_fraction, cfg.seed)
+        load_source(args.data, args.data_dir, cfg.train), cfg.normal_classes, cfg.val_fraction, cfg.seed,
+        cfg.label_column, fitted.meta["one_class"].get("features"))
     if args.subset < 0:
         raise UserError(f"--subset {args.subset}: expected an integer >= 0")
     x, labels = target.split(args.split), target.labels[args.split]
@@ -194,16 +205,25 @@ def cmd_table(args: argparse.Namespace) -> int:
     import time
 
     from ..anomaly import METHODS
+    from ..anomaly.base import load_source
     from ..anomaly.table import run_table
-    from ..data import load_dataset
-    from ..data.oneclass import number_of_classes, parse_classes
+    from ..data.oneclass import number_of_classes, parse_normal_classes
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    named = DEFAULT_TABLE_METHODS if args.methods is None else args.methods
+    methods = [m.strip() for m in named.split(",") if m.strip()]
     for m in methods:
         METHODS.get_or_fail(m)
-    num_classes = number_of_classes(load_dataset(args.data, args.data_dir))
-    classes = parse_classes(args.classes if args.classes is not None else f"0-{num_classes - 1}", num_classes,
-                            "--classes")
+    source = load_source(args.data, args.data_dir, _train_overrides(args))
+    if args.methods is None:  # the default list: the methods that take this kind of data
+        methods = [m for m in methods if source.kind in METHODS.get(m).data_kinds]
+    for m in methods:  # a named method that cannot: refused before any cell is fitted
+        if source.kind not in METHODS.get(m).data_kinds:
+            raise UserError(f"anomaly method {m}: cannot work on {source.kind} data ({source.name}): expected "
+                            f"{' or '.join(METHODS.get(m).data_kinds)} data")
+    if args.classes is None:  # every class
+        classes = tuple(range(number_of_classes(source, args.label_column)))
+    else:
+        classes = parse_normal_classes(source, args.classes, args.label_column, "--classes")
     base = _config(args, methods[0], [classes[0]])
     started = time.perf_counter()
     run_table(base, methods, classes, Path(args.out), args.anogan_subset, figures=not args.no_figures,
