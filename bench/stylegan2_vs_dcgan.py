@@ -85,14 +85,14 @@ def main() -> None:
         ds = load_dataset("fashion-mnist", image_size=32)
         results = {m: train_with_evaluations(m, ds, Path(args.out), args.budget_s, args.every_s, args.n)
                    for m in args.models}
-    print(f"\nFashion-MNIST 32x32, {args.budget_s:.0f} s of training each, {args.threads} thread(s), FID on "
-          f"{args.n} samples (domain features)\n")
+    length = f"points read from {args.out}" if args.plot_only else f"{args.budget_s:.0f} s of training each"
+    print(f"\nFashion-MNIST 32x32, {length}, {args.threads} thread(s), FID on {args.n} samples (domain features)\n")
     print("| model | minutes | steps | FID |")
     print("|---|---|---|---|")
     for model, r in results.items():
         for seconds, steps, fid in r["points"]:
             print(f"| {model} | {seconds / 60:.1f} | {steps} | {fid:.1f} |")
-    for model, r in results.items():
+    for model, r in results.items() if not args.plot_only else ():
         print(f"{model}: load average {r['load'][0]:.1f} at start, {r['load'][1]:.1f} at end")
     if args.figure:
         from ganforge.viz.plotting import pyplot
