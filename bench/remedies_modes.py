@@ -8,6 +8,10 @@ its nearest mode; a mode is covered by >= 1 of them) and by PacGAN's stricter co
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/remedies_modes.py --out runs/remedies
     OMP_NUM_THREADS=1 .venv/bin/python bench/remedies_modes.py --recipes configs/gan-toy-pacgan.yaml
+    OMP_NUM_THREADS=1 .venv/bin/python bench/remedies_modes.py --score runs/grid25 runs/grid25:step_010000.pt
+
+``--score RUN[:CHECKPOINT]`` scores runs trained elsewhere (``ganforge train``) the same way, on their latest
+checkpoint or on ``checkpoints/CHECKPOINT`` (``--keep-every``'s ``step_XXXXXX.pt``, ``best.pt``).
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ import torch
 
 from ganforge.config import load_yaml_config
 from ganforge.data import load_dataset
+from ganforge.data.core import to_data_range
 from ganforge.metrics.modes import mode_coverage
 from ganforge.models.base import config_for
+from ganforge.run import load_run
 from ganforge.train import Trainer
 
 #: label -> options added to the plain non-saturating GAN (one remedy each, with the papers' usual values).
@@ -46,11 +52,27 @@ STRICT_COUNT = 20  # PacGAN: fewer than 20 high-quality samples of 2,500 is a lo
 BASE = {"model": "gan", "batch_size": 128, "width": 128, "latent_dim": 16, "lr": 1e-3}
 
 
-def score(trainer: Trainer, ds) -> dict:
-    x = trainer.generate(trainer.model.sample_latent(NUM_SAMPLES, torch.Generator().manual_seed(123)))
+def score_points(x: torch.Tensor, ds) -> dict:
+    """``mode_coverage`` of points ``x (NUM_SAMPLES, 2)`` plus ``strict``: modes with >= STRICT_COUNT of them."""
     cov = mode_coverage(x, ds.meta["means"], ds.meta["std"])
     cov["strict"] = sum(c >= STRICT_COUNT for c in cov["mode_counts"])
     return cov
+
+
+def score(trainer: Trainer, ds) -> dict:
+    """The run's samples (G's average when it keeps one) of the fixed latents (seed 123), scored."""
+    return score_points(trainer.generate(trainer.model.sample_latent(NUM_SAMPLES, torch.Generator().manual_seed(123))),
+                        ds)
+
+
+@torch.inference_mode()
+def score_saved(spec: str) -> tuple[str, int, dict]:
+    """``RUN_DIR`` or ``RUN_DIR:CHECKPOINT`` (a file in its checkpoints/) -> (data name, step, scores), with the
+    same latents as :func:`score`."""
+    run_dir, _, checkpoint = spec.partition(":")
+    run = load_run(run_dir, Path(run_dir) / "checkpoints" / checkpoint if checkpoint else None)
+    x = run.model.generate(run.model.sample_latent(NUM_SAMPLES, torch.Generator().manual_seed(123)))
+    return run.data_name, run.step, score_points(to_data_range(x, run.data.kind).cpu(), load_dataset(run.data_name))
 
 
 def main() -> None:
@@ -63,7 +85,15 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=0, help="log modes over time into each run")
     parser.add_argument("--out", default="runs/remedies")
     parser.add_argument("--json", default=None, help="append one JSON line per run here")
+    parser.add_argument("--score", nargs="+", metavar="RUN[:CHECKPOINT]", help="only score these saved runs")
     args = parser.parse_args()
+    if args.score:
+        for spec in args.score:
+            data, step, cov = score_saved(spec)
+            print(f"{spec}  {data} step {step}  modes {cov['modes_covered']}/{cov['num_modes']} "
+                  f"(>= {STRICT_COUNT}: {cov['strict']})  high-quality {100 * cov['high_quality_fraction']:.1f}%  "
+                  f"counts {cov['mode_counts']}", flush=True)
+        return
     jobs = [(label, {**BASE, "steps": args.steps, **REMEDIES[label]}) for label in args.remedies]
     jobs += [(Path(r).stem, load_yaml_config(r)) for r in args.recipes]
     rows = []
