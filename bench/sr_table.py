@@ -63,6 +63,9 @@ def main() -> None:
     parser.add_argument("--features", default="domain",
                         help="features of the perceptual distance and FID: domain[:...] or inception[:PATH]")
     parser.add_argument("--n", type=int, default=2000, help="test images measured")
+    parser.add_argument("--border", type=int, default=None,
+                        help="PSNR and SSIM leave out this many pixels at each side (Ledig et al. 2017: the scale "
+                             "factor's width; 0: whole images)  [the scale factor]")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="runs/sr-table")
@@ -89,10 +92,12 @@ def main() -> None:
 
     test = ds.split("test")[: args.n]
     t0 = time.perf_counter()
-    table = sr_measures_table({"SRResNet": srresnet, "SRGAN": srgan}, test, ds.name, args.features)
+    table = sr_measures_table({"SRResNet": srresnet, "SRGAN": srgan}, test, ds.name, args.features, args.border)
+    border = srresnet.spec.scale if args.border is None else args.border
     print(f"measures ({args.features} features): {time.perf_counter() - t0:.0f} s", flush=True)
     print(f"\n{ds.name} {args.pairs}, first {len(test)} test images "
-          f"(SRResNet {args.srresnet_steps} steps, SRGAN +{args.srgan_steps} steps)\n")
+          f"(SRResNet {args.srresnet_steps} steps, SRGAN +{args.srgan_steps} steps; PSNR and SSIM on Y without a "
+          f"{border}-pixel border)\n")
     print(f"| method | PSNR (dB) | SSIM | perceptual distance ({args.features}) | FID ({args.features}) |")
     print("|---|---|---|---|---|")
     for name, vals in table.items():
