@@ -29,7 +29,7 @@ from ganforge.data.pairs import bicubic_upsample, evaluation_pairs
 from ganforge.images import grid_scale, save_image
 from ganforge.metrics.restoration import psnr, shave
 from ganforge.models import config_for
-from ganforge.models.srgan import sr_measures_table, upscale
+from ganforge.models.srgan import default_border, sr_measures_table, upscale
 from ganforge.train import Trainer
 from ganforge.viz.superres import comparison_grid, sr_columns
 
@@ -120,7 +120,7 @@ def main() -> None:
     test = ds.split("test")[: args.n]
     t0 = time.perf_counter()
     table = sr_measures_table({"SRResNet": srresnet, "SRGAN": srgan}, test, ds.name, args.features, args.border)
-    border = srresnet.spec.scale if args.border is None else args.border
+    border = default_border(srresnet.spec.scale, min(test.shape[-2:])) if args.border is None else args.border
     print(f"measures ({args.features} features): {time.perf_counter() - t0:.0f} s", flush=True)
     print(f"\n{ds.name} {args.pairs}, first {len(test)} test images "
           f"(SRResNet {args.srresnet_steps} steps, SRGAN +{args.srgan_steps} steps; PSNR and SSIM on Y without a "

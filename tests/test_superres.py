@@ -272,6 +272,12 @@ def test_the_sr_table_crops_a_scale_wide_border_from_bicubic_and_the_models_alik
         assert table[name]["psnr"] == pytest.approx(float((10 * torch.log10(1.0 / err)).mean()), rel=1e-5)
         err_whole = ((up - high).double() ** 2).flatten(1).mean(1)
         assert whole[name]["psnr"] == pytest.approx(float((10 * torch.log10(1.0 / err_whole)).mean()), rel=1e-5)
+    # x4 on 8x8 images: a 4-pixel strip would leave nothing, so the default measures whole images
+    tiny = MODELS["srresnet"].build(config_for(model="srresnet", pairs="sr4", width=8, sr_blocks=1),
+                                    DataInfo("image", (1, 8, 8)))
+    default = sr_measures_table({"m": tiny}, test, "digits", features_spec="none")
+    whole = sr_measures_table({"m": tiny}, test, "digits", features_spec="none", border=0)
+    assert {k: v["psnr"] for k, v in default.items()} == {k: v["psnr"] for k, v in whole.items()}
 
 
 @pytest.mark.slow

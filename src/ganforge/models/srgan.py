@@ -362,14 +362,21 @@ def sr_feature_function(features_spec: str, data_name: str):
     return lambda x: extractor.features_and_probs(x)[0]
 
 
+def default_border(scale: int, side: int) -> int:
+    """The strip PSNR and SSIM leave out at each border by default: the scale factor's width (Ledig et al.
+    2017), 0 for images of side at most ``2 scale``, which such a strip would leave empty."""
+    return scale if side > 2 * scale else 0
+
+
 def sr_measures_table(models: dict[str, GANModel], test_uint8, data_name: str, features_spec: str = "domain",
                       border: int | None = None) -> dict[str, dict[str, float]]:
     """``{"bicubic": measures, name: measures, ...}`` for SR models of one scale on the test images
     ``test_uint8 (N, C, H, W)``, each from the same degraded inputs: PSNR, SSIM and, with features,
     perceptual distance and FID (:func:`ganforge.metrics.restoration.restoration_measures`); the true
     images' features are computed once and shared. PSNR and SSIM leave out a ``border``-pixel strip on each
-    side, by default the scale factor's width (Ledig et al. 2017: 4 pixels at x4), bicubic's and the models'
-    alike; 0 measures whole images."""
+    side, by default the scale factor's width (Ledig et al. 2017: 4 pixels at x4; none for images of at most
+    twice that side, which such a strip would leave empty), bicubic's and the models' alike; 0 measures whole
+    images."""
     from ..data.pairs import bicubic_upsample, evaluation_pairs
     from ..metrics.restoration import restoration_measures
 
@@ -377,7 +384,7 @@ def sr_measures_table(models: dict[str, GANModel], test_uint8, data_name: str, f
     low, high = evaluation_pairs(test_uint8, spec)
     features = sr_feature_function(features_spec, data_name)
     truth_features = features(high) if features is not None else None
-    border = spec.scale if border is None else border
+    border = default_border(spec.scale, min(high.shape[-2:])) if border is None else border
     table = {"bicubic": restoration_measures(bicubic_upsample(low, spec.scale), high, features,
                                              truth_features=truth_features, border=border)}
     for name, model in models.items():
