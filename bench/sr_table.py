@@ -25,10 +25,11 @@ import torch
 
 from ganforge.config import TrainConfig
 from ganforge.data import load_dataset
-from ganforge.data.pairs import evaluation_pairs
+from ganforge.data.pairs import bicubic_upsample, evaluation_pairs
 from ganforge.images import grid_scale, save_image
+from ganforge.metrics.restoration import psnr, shave
 from ganforge.models import config_for
-from ganforge.models.srgan import sr_measures_table
+from ganforge.models.srgan import default_border, sr_measures_table, upscale
 from ganforge.train import Trainer
 from ganforge.viz.superres import comparison_grid, sr_columns
 
@@ -39,6 +40,27 @@ def train(cfg: TrainConfig, run_dir: Path, ds) -> tuple[torch.nn.Module, float]:
     t0 = time.perf_counter()
     trainer.fit()
     return trainer.model.eval(), time.perf_counter() - t0
+
+
+#: A test image on which bicubic reaches this PSNR is "flat" (sky, out-of-focus background) in the breakdown.
+FLAT_PSNR = 40.0
+
+
+def flat_textured_psnr(models: dict, test_uint8, border: int) -> dict | None:
+    """Mean PSNR of bicubic and each model on the test images where bicubic reaches :data:`FLAT_PSNR` and on the
+    rest: ``{"bicubic": (flat, rest), name: ..., "n_flat": count}``; None when either group is empty."""
+    spec = next(iter(models.values())).spec
+    low, high = evaluation_pairs(test_uint8, spec)
+    ups = {"bicubic": bicubic_upsample(low, spec.scale), **{k: upscale(m, low) for k, m in models.items()}}
+    scores = {k: psnr(shave(up, border), shave(high, border)) for k, up in ups.items()}
+    flat = scores["bicubic"] >= FLAT_PSNR
+    if not bool(flat.any()) or bool(flat.all()):
+        return None
+
+    def mean(p: torch.Tensor) -> float:
+        return float(p[torch.isfinite(p)].mean())
+
+    return {**{k: (mean(p[flat]), mean(p[~flat])) for k, p in scores.items()}, "n_flat": int(flat.sum())}
 
 
 def main() -> None:
@@ -55,6 +77,8 @@ def main() -> None:
     parser.add_argument("--srresnet-steps", type=int, default=800)
     parser.add_argument("--srresnet-lr", type=float, default=1e-3,
                         help="SRResNet's Adam rate (the paper's 1e-4 needs far more steps than a CPU run has)")
+    parser.add_argument("--srresnet-final-lr", type=float, default=None,
+                        help="decay SRResNet's rate exponentially to this by its last step (--lr-decay)  [constant]")
     parser.add_argument("--srgan-steps", type=int, default=300)
     parser.add_argument("--srgan-lr", type=float, default=1e-4, help="SRGAN's Adam rate (the paper's)")
     parser.add_argument("--content-features", default=None,
@@ -63,6 +87,9 @@ def main() -> None:
     parser.add_argument("--features", default="domain",
                         help="features of the perceptual distance and FID: domain[:...] or inception[:PATH]")
     parser.add_argument("--n", type=int, default=2000, help="test images measured")
+    parser.add_argument("--border", type=int, default=None,
+                        help="PSNR and SSIM leave out this many pixels at each side (Ledig et al. 2017: the scale "
+                             "factor's width; 0: whole images)  [the scale factor]")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="runs/sr-table")
@@ -78,8 +105,11 @@ def main() -> None:
               "width": args.width,
               "sr_blocks": args.sr_blocks, "sr_skip": args.sr_skip, "batch_size": args.batch_size, "seed": args.seed,
               "device": "cpu"}
+    final_lr = args.srresnet_final_lr or args.srresnet_lr
+    decay = (args.srresnet_lr / final_lr) ** (1.0 / args.srresnet_steps)  # lr0 / decay^steps = final_lr
     srresnet, t_srresnet = train(config_for(model="srresnet", lr=args.srresnet_lr, steps=args.srresnet_steps,
-                                            sample_every=args.srresnet_steps, **common), out / "srresnet", ds)
+                                            lr_decay=decay, sample_every=args.srresnet_steps, **common),
+                                 out / "srresnet", ds)
     print(f"srresnet: {args.srresnet_steps} steps in {t_srresnet:.0f} s", flush=True)
     srgan, t_srgan = train(config_for(model="srgan", lr=args.srgan_lr, steps=args.srgan_steps,
                                       sample_every=args.srgan_steps, init_from=str(out / "srresnet"),
@@ -89,15 +119,25 @@ def main() -> None:
 
     test = ds.split("test")[: args.n]
     t0 = time.perf_counter()
-    table = sr_measures_table({"SRResNet": srresnet, "SRGAN": srgan}, test, ds.name, args.features)
+    table = sr_measures_table({"SRResNet": srresnet, "SRGAN": srgan}, test, ds.name, args.features, args.border)
+    border = default_border(srresnet.spec.scale, min(test.shape[-2:])) if args.border is None else args.border
     print(f"measures ({args.features} features): {time.perf_counter() - t0:.0f} s", flush=True)
     print(f"\n{ds.name} {args.pairs}, first {len(test)} test images "
-          f"(SRResNet {args.srresnet_steps} steps, SRGAN +{args.srgan_steps} steps)\n")
+          f"(SRResNet {args.srresnet_steps} steps, SRGAN +{args.srgan_steps} steps; PSNR and SSIM on Y without a "
+          f"{border}-pixel border)\n")
     print(f"| method | PSNR (dB) | SSIM | perceptual distance ({args.features}) | FID ({args.features}) |")
     print("|---|---|---|---|---|")
     for name, vals in table.items():
         print(f"| {name} | {vals['psnr']:.2f} | {vals['ssim']:.4f} | {vals.get('perceptual', float('nan')):.2f} "
               f"| {vals.get('fid', float('nan')):.2f} |")
+    flat = flat_textured_psnr({"SRResNet": srresnet, "SRGAN": srgan}, test, border)
+    if flat is not None:
+        n_flat = flat.pop("n_flat")
+        print(f"\nPSNR (dB) on the {n_flat} test images where bicubic reaches {FLAT_PSNR:.0f} dB (flat: sky, blur) "
+              f"and on the other {len(test) - n_flat}:")
+        for name, (p_flat, p_rest) in flat.items():
+            print(f"  {name}: flat {p_flat:.2f}, the rest {p_rest:.2f}")
+        table["flat_textured_psnr"] = {**flat, "n_flat": n_flat}
     if args.json:
         Path(args.json).write_text(json.dumps({"table": table, "args": vars(args)}, indent=2) + "\n")
 

@@ -115,6 +115,48 @@ def test_psnr_is_10_log10_of_range_squared_over_mse_on_luminance_for_colour():
     assert luminance(grey) is grey
 
 
+def numpy_y(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 luma of ``(3, H, W)`` RGB in [0, 1], by hand."""
+    return 16 / 255 + (65.481 * rgb[0] + 128.553 * rgb[1] + 24.966 * rgb[2]) / 255
+
+
+def test_psnr_and_ssim_leave_out_a_border_strip_as_ledig_et_al():
+    rng = np.random.default_rng(4)
+    truth = rng.random((3, 3, 24, 24))
+    restored = np.clip(truth + 0.05 * rng.standard_normal(truth.shape), 0, 1)
+    b = 4  # x4: "removal of a 4-pixel wide strip from each border"
+    crop = (slice(b, 24 - b), slice(b, 24 - b))
+    want_psnr = np.mean([10 * np.log10(1.0 / ((numpy_y(restored[i])[crop] - numpy_y(truth[i])[crop]) ** 2).mean())
+                         for i in range(3)])
+    want_ssim = np.mean([numpy_ssim(numpy_y(restored[i])[crop], numpy_y(truth[i])[crop]) for i in range(3)])
+    got = restoration_measures(torch.from_numpy(restored), torch.from_numpy(truth), border=b)
+    assert got["psnr"] == pytest.approx(want_psnr, rel=1e-5)
+    assert got["ssim"] == pytest.approx(want_ssim, abs=1e-6)
+    # garbage in the strip changes the whole-image figures, not the cropped ones
+    spoiled = restored.copy()
+    spoiled[..., :b, :] = 1.0 - spoiled[..., :b, :]
+    spoiled_got = restoration_measures(torch.from_numpy(spoiled), torch.from_numpy(truth), border=b)
+    assert spoiled_got["psnr"] == pytest.approx(got["psnr"], rel=1e-6)
+    assert spoiled_got["ssim"] == pytest.approx(got["ssim"], abs=1e-9)
+    whole = restoration_measures(torch.from_numpy(spoiled), torch.from_numpy(truth))
+    assert whole["psnr"] < got["psnr"] - 3
+    with pytest.raises(UserError, match="border 12"):
+        restoration_measures(torch.from_numpy(restored), torch.from_numpy(truth), border=12)
+
+
+def test_cropped_psnr_and_ssim_equal_scikit_image():
+    metrics = pytest.importorskip("skimage.metrics")
+    rng = np.random.default_rng(5)
+    truth = rng.random((2, 3, 40, 36))
+    restored = np.clip(truth + 0.1 * rng.standard_normal(truth.shape), 0, 1)
+    ys = [(numpy_y(restored[i])[4:-4, 4:-4], numpy_y(truth[i])[4:-4, 4:-4]) for i in range(2)]
+    got = restoration_measures(torch.from_numpy(restored), torch.from_numpy(truth), border=4)
+    assert got["psnr"] == pytest.approx(np.mean([metrics.peak_signal_noise_ratio(b, a, data_range=1.0)
+                                                 for a, b in ys]), rel=1e-5)
+    assert got["ssim"] == pytest.approx(np.mean([metrics.structural_similarity(
+        a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0) for a, b in ys]), abs=1e-6)
+
+
 # ----------------------------------------------------------------------------- pairs from the data layer
 def test_low_resolution_input_is_the_bicubic_downsample():
     rng = np.random.default_rng(3)
@@ -213,6 +255,29 @@ def test_eval_of_an_sr_run_reports_psnr_beside_bicubic(sr_run, tmp_path):
     assert {"psnr", "bicubic_psnr", "ssim", "bicubic_ssim", "fid", "bicubic_fid"} <= set(values)
     assert values["bicubic_psnr"] > 5
     assert values["fid"] > 0 and values["bicubic_fid"] > 0  # upscaled sets are not the true one
+
+
+def test_the_sr_table_crops_a_scale_wide_border_from_bicubic_and_the_models_alike(sr_run):
+    from ganforge.data.pairs import bicubic_upsample
+    from ganforge.models.srgan import sr_measures_table, upscale
+    from ganforge.run import load_run
+
+    model = load_run(sr_run).model  # x2 on 8x8 digits: a 2-pixel strip
+    test = load_dataset("digits").split("test")[:40]
+    low, high = evaluation_pairs(test, PairSpec(2))
+    table = sr_measures_table({"m": model}, test, "digits", features_spec="none")
+    whole = sr_measures_table({"m": model}, test, "digits", features_spec="none", border=0)
+    for name, up in (("bicubic", bicubic_upsample(low, 2)), ("m", upscale(model, low))):
+        err = ((up - high)[..., 2:6, 2:6].double() ** 2).flatten(1).mean(1)
+        assert table[name]["psnr"] == pytest.approx(float((10 * torch.log10(1.0 / err)).mean()), rel=1e-5)
+        err_whole = ((up - high).double() ** 2).flatten(1).mean(1)
+        assert whole[name]["psnr"] == pytest.approx(float((10 * torch.log10(1.0 / err_whole)).mean()), rel=1e-5)
+    # x4 on 8x8 images: a 4-pixel strip would leave nothing, so the default measures whole images
+    tiny = MODELS["srresnet"].build(config_for(model="srresnet", pairs="sr4", width=8, sr_blocks=1),
+                                    DataInfo("image", (1, 8, 8)))
+    default = sr_measures_table({"m": tiny}, test, "digits", features_spec="none")
+    whole = sr_measures_table({"m": tiny}, test, "digits", features_spec="none", border=0)
+    assert {k: v["psnr"] for k, v in default.items()} == {k: v["psnr"] for k, v in whole.items()}
 
 
 @pytest.mark.slow

@@ -11,6 +11,11 @@ sigma=1.5, use_sample_covariance=False, data_range=1)`` computes it: local means
 under a Gaussian window (sigma 1.5, truncated at 3.5 sigma: 11x11), K1 = 0.01, K2 = 0.03, averaged over the
 pixels whose whole window lies inside the image (a 5-pixel border is left out). Images smaller than 11 pixels a
 side have no such pixel: their SSIM is NaN.
+
+Border: super-resolution papers measure PSNR and SSIM on the image with a strip as wide as the scale factor
+removed from each side (Ledig et al. 2017: "center-cropped, removal of a 4-pixel wide strip from each border"
+at x4), where an upsampler has no neighbours beyond the edge; ``restoration_measures(..., border=b)`` does the
+same (``border`` 0: the whole image). The perceptual distance and FID always see the whole image.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..errors import UserError
 from .fid import fid_from_features
 
 #: BT.601 luma weights of R, G, B for [0, 1] input, and the offset: Y = 16/255 + (w . rgb)
@@ -74,6 +80,14 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     return s.flatten(1).mean(1).float()
 
 
+def shave(x: torch.Tensor, border: int) -> torch.Tensor:
+    """``x (N, C, H, W)`` without a ``border``-pixel strip on each side: ``(N, C, H - 2 border, W - 2 border)``
+    (``x`` itself when ``border`` is 0)."""
+    if border < 0 or 2 * border >= min(x.shape[-2:]):
+        raise UserError(f"border {border}: expected 0 <= border < half of the image side {min(x.shape[-2:])}")
+    return x[..., border:x.shape[-2] - border, border:x.shape[-1] - border] if border else x
+
+
 def perceptual_distance(features_x: torch.Tensor, features_y: torch.Tensor) -> torch.Tensor:
     """Euclidean distance per image ``(N,)`` between feature vectors ``(N, D)`` of two image sets (e.g. a
     domain classifier's penultimate features of super-resolved and true images): lower is closer."""
@@ -81,16 +95,19 @@ def perceptual_distance(features_x: torch.Tensor, features_y: torch.Tensor) -> t
 
 
 def restoration_measures(restored: torch.Tensor, truth: torch.Tensor, features=None,
-                         batch_size: int = 1000, truth_features: torch.Tensor | None = None) -> dict[str, float]:
+                         batch_size: int = 1000, truth_features: torch.Tensor | None = None,
+                         border: int = 0) -> dict[str, float]:
     """``{"psnr", "ssim"[, "perceptual", "fid"]}`` of ``restored`` vs ``truth`` (both float ``(N, C, H, W)`` in
-    [0, 1]): PSNR, SSIM and the perceptual distance are means over the images; with ``features`` (images ->
+    [0, 1]): PSNR, SSIM and the perceptual distance are means over the images, PSNR and SSIM on the images
+    without a ``border``-pixel strip on each side (:func:`shave`); with ``features`` (images ->
     ``(N, D)``), ``fid`` is the Fréchet distance between the feature sets of all restored and all true images
     (a set-level measure: how far the restored images' distribution is from the true one, pairing ignored).
     ``truth_features`` ``(N, D)``, when given, are ``features(truth)`` computed once by the caller."""
     psnrs, ssims = [], []
     for s in range(0, len(truth), batch_size):
-        psnrs.append(psnr(restored[s:s + batch_size], truth[s:s + batch_size]))
-        ssims.append(ssim(restored[s:s + batch_size], truth[s:s + batch_size]))
+        a, b = shave(restored[s:s + batch_size], border), shave(truth[s:s + batch_size], border)
+        psnrs.append(psnr(a, b))
+        ssims.append(ssim(a, b))
     p, q = torch.cat(psnrs), torch.cat(ssims)
     values = {"psnr": float(p[torch.isfinite(p)].mean()) if bool(torch.isfinite(p).any()) else math.inf,
               "ssim": float(q.mean())}

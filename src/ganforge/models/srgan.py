@@ -322,8 +322,9 @@ register_model(ModelSpec("srgan", "SRGAN (Ledig et al. 2017): SRResNet fine-tune
 def _register_sr_metric() -> None:
     from ..metrics.evaluate import register_metric
 
-    @register_metric("sr", "super-resolution runs: PSNR, SSIM, feature distance and FID of the upscaled test "
-                           "split vs the true one, beside bicubic upsampling (bicubic_psnr, ...)")
+    @register_metric("sr", "super-resolution runs: PSNR, SSIM (without a scale-wide border, as Ledig et al.), "
+                           "feature distance and FID of the upscaled test split vs the true one, beside bicubic "
+                           "upsampling (bicubic_psnr, ...)")
     def sr_metric(ctx) -> dict[str, float]:
         model = ctx.model
         if not isinstance(model, SuperResolution):
@@ -361,12 +362,21 @@ def sr_feature_function(features_spec: str, data_name: str):
     return lambda x: extractor.features_and_probs(x)[0]
 
 
-def sr_measures_table(models: dict[str, GANModel], test_uint8, data_name: str, features_spec: str = "domain"
-                      ) -> dict[str, dict[str, float]]:
+def default_border(scale: int, side: int) -> int:
+    """The strip PSNR and SSIM leave out at each border by default: the scale factor's width (Ledig et al.
+    2017), 0 for images of side at most ``2 scale``, which such a strip would leave empty."""
+    return scale if side > 2 * scale else 0
+
+
+def sr_measures_table(models: dict[str, GANModel], test_uint8, data_name: str, features_spec: str = "domain",
+                      border: int | None = None) -> dict[str, dict[str, float]]:
     """``{"bicubic": measures, name: measures, ...}`` for SR models of one scale on the test images
     ``test_uint8 (N, C, H, W)``, each from the same degraded inputs: PSNR, SSIM and, with features,
     perceptual distance and FID (:func:`ganforge.metrics.restoration.restoration_measures`); the true
-    images' features are computed once and shared."""
+    images' features are computed once and shared. PSNR and SSIM leave out a ``border``-pixel strip on each
+    side, by default the scale factor's width (Ledig et al. 2017: 4 pixels at x4; none for images of at most
+    twice that side, which such a strip would leave empty), bicubic's and the models' alike; 0 measures whole
+    images."""
     from ..data.pairs import bicubic_upsample, evaluation_pairs
     from ..metrics.restoration import restoration_measures
 
@@ -374,19 +384,21 @@ def sr_measures_table(models: dict[str, GANModel], test_uint8, data_name: str, f
     low, high = evaluation_pairs(test_uint8, spec)
     features = sr_feature_function(features_spec, data_name)
     truth_features = features(high) if features is not None else None
+    border = default_border(spec.scale, min(high.shape[-2:])) if border is None else border
     table = {"bicubic": restoration_measures(bicubic_upsample(low, spec.scale), high, features,
-                                             truth_features=truth_features)}
+                                             truth_features=truth_features, border=border)}
     for name, model in models.items():
-        table[name] = restoration_measures(upscale(model, low), high, features, truth_features=truth_features)
+        table[name] = restoration_measures(upscale(model, low), high, features, truth_features=truth_features,
+                                           border=border)
     return table
 
 
-def super_resolution_measures(model: GANModel, test_uint8, data_name: str, features_spec: str = "domain"
-                              ) -> dict[str, float]:
+def super_resolution_measures(model: GANModel, test_uint8, data_name: str, features_spec: str = "domain",
+                              border: int | None = None) -> dict[str, float]:
     """PSNR, SSIM, perceptual distance and FID (domain or Inception features, when available) of the model's
     and of bicubic upsampling's (``bicubic_*``) reconstructions of ``test_uint8`` ``(N, C, H, W)`` from its
-    degraded inputs."""
-    table = sr_measures_table({"model": model}, test_uint8, data_name, features_spec)
+    degraded inputs; PSNR and SSIM without a ``border``-pixel strip (default: the scale factor's width)."""
+    table = sr_measures_table({"model": model}, test_uint8, data_name, features_spec, border)
     return {**table["model"], **{f"bicubic_{k}": v for k, v in table["bicubic"].items()}}
 
 
