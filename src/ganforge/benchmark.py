@@ -145,11 +145,11 @@ def _sync(device: torch.device) -> None:
 
 # ---------------------------------------------------------------------------------------------- data
 def bench_dataset(size: int, data: str = "fashion-mnist", examples: int = BENCH_EXAMPLES,
-                  log: Callable[[str], None] = print) -> ArrayDataset:
+                  log: Callable[[str], None] = print, data_dir: str | None = None) -> ArrayDataset:
     """The first ``examples`` training images of ``data`` at ``size x size`` (uint8); random uint8 images of
     the same shape, with a printed note, when the dataset is not installed."""
     try:
-        full = load_dataset(data)
+        full = load_dataset(data, data_dir)
     except UserError as e:
         log(f"bench: {data} not found ({e}); timing on random uint8 images of the same shape")
         rng = np.random.default_rng(0)
@@ -307,7 +307,7 @@ def bench_case(model: str, size: int, batch_size: int, device: torch.device, dat
 
 def run_benchmark(cases=DEFAULT_CASES, batch_sizes=DEFAULT_BATCH_SIZES, device: str = "auto", *,
                   rounds: int = 3, steps: int = 3, workers: int = 0, options: dict[str, str] | None = None,
-                  data: str = "fashion-mnist", log: Callable[[str], None] = print,
+                  data: str = "fashion-mnist", data_dir: str | None = None, log: Callable[[str], None] = print,
                   emit: Callable[[BenchRow], None] | None = None) -> list[BenchRow]:
     """Every (model, size) x batch size; models not registered are skipped with a printed note."""
     from .train import resolve_device
@@ -324,7 +324,7 @@ def run_benchmark(cases=DEFAULT_CASES, batch_sizes=DEFAULT_BATCH_SIZES, device: 
             log(f"bench: model {model} is not registered here; skipped")
             continue
         if size not in datasets:
-            datasets[size] = bench_dataset(size, data, log=log)
+            datasets[size] = bench_dataset(size, data, log=log, data_dir=data_dir)
         for batch_size in batch_sizes:
             for row in bench_case(model, size, batch_size, dev, datasets[size], rounds=rounds, steps=steps,
                                   workers=workers, options=options, peak=peak, log=log):

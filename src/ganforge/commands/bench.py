@@ -31,6 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=None, help="training steps per round  [4, quick 2]")
     p.add_argument("--workers", type=int, default=0, help="reference loop's DataLoader workers  [0]")
     p.add_argument("--data", default="fashion-mnist", help="image dataset  [fashion-mnist]")
+    p.add_argument("--data-dir", default=None, help="directory holding the dataset's files  [the usual places]")
     p.add_argument("--amp", default="off", choices=("off", "bf16"), help="ganforge's --amp  [off]")
     p.add_argument("--compile", default="off", choices=("off", "on"), help="ganforge's --compile  [off]")
     p.add_argument("--channels-last", default="auto", choices=("auto", "on", "off"),
@@ -81,5 +82,5 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if getattr(args, "thread_choice", None):
         log(f"bench: {args.thread_choice}")
     run_benchmark(cases, batch_sizes, args.device, rounds=rounds, steps=steps, workers=args.workers,
-                  options=options, data=args.data, log=log, emit=emit)
+                  options=options, data=args.data, data_dir=args.data_dir, log=log, emit=emit)
     return 0
