@@ -1,11 +1,29 @@
+import importlib.util
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 HAS_FASHION = os.path.isfile(os.path.join(FASHION_DIR, "train-images-idx3-ubyte.gz"))
 HAS_CHROMIUM = shutil.which("chromium") is not None or shutil.which("chromium-browser") is not None
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo_script():
+    """A loader for the repository's scripts that are not part of the package (``bench/``, ``scripts/``):
+    ``repo_script("bench/remedies_modes.py")`` imports that file as a module and returns it."""
+    def load(relative_path: str):
+        path = REPO_ROOT / relative_path
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -2,9 +2,7 @@
 is by photo: ``folder:PATH`` with ``train/`` and ``test/`` subfolders takes them as its splits, so no test photo
 gives a training patch."""
 
-import importlib.util
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,15 +11,10 @@ from PIL import Image
 from ganforge.data import load_dataset
 from ganforge.errors import UserError
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "natural_photos.py"
-
 
 @pytest.fixture(scope="module")
-def photos_script():
-    spec = importlib.util.spec_from_file_location("natural_photos", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def photos_script(repo_script):
+    return repo_script("scripts/natural_photos.py")
 
 
 def png_bytes(a: np.ndarray) -> bytes:

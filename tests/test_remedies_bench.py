@@ -1,8 +1,6 @@
 """``bench/remedies_modes.py``'s scoring (docs/models.md, "The remedies on ring8 and grid25"): VEEGAN's count and
 PacGAN's stricter one on hand-placed points, and ``--score`` of a saved run equal to scoring its samples by hand."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,15 +11,10 @@ from ganforge.metrics.modes import mode_coverage
 from ganforge.run import load_run
 from ganforge.train import Trainer
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "remedies_modes.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("remedies_modes", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(repo_script):
+    return repo_script("bench/remedies_modes.py")
 
 
 def test_strict_count_needs_20_high_quality_samples_of_a_mode(bench):
