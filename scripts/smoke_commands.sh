@@ -73,4 +73,6 @@ step anomaly fit --data digits --normal-classes 0 --method ae --ae-kind mlp --ba
 step anomaly score an --out an.csv
 step anomaly fit --data digits --normal-classes 0-1 --method iforest --out an2
 step anomaly table --data digits --classes 0-1 --methods iforest,ocsvm --no-figures --out antable
+step anomaly fit --data csv:t.csv --label-column city --normal-classes c0 --method ae --batch-size 16 --steps 4 --out antab
+step anomaly score antab --out antab.csv
 echo "smoke: every command ran"
