@@ -15,7 +15,6 @@ feature map, shared by anything that inverts a generator this way.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
@@ -66,11 +65,9 @@ class AnoGANMethod(TrainedModelMethod):
     def model_for(self, kind: str) -> str:
         return "dcgan" if kind == "image" else "wgan-gp"
 
-    def train_defaults(self, kind: str) -> dict[str, Any]:
-        if kind == "table":
-            return {"width": 64, "latent_dim": 8, "steps": 500}
-        return ({"width": 16, "latent_dim": 32, "steps": 300, "batch_size": 32} if kind == "image"
-                else {"width": 64, "latent_dim": 2, "steps": 2000})
+    recipes = {"image": {"width": 16, "latent_dim": 32, "steps": 300, "batch_size": 32},
+               "points": {"width": 64, "latent_dim": 2, "steps": 2000},
+               "table": {"width": 64, "latent_dim": 8, "steps": 500}}
 
     def search(self, x: np.ndarray, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
         """``(loss (N,), G(z*) (N, *shape) in the model range)`` for stored examples ``x``."""

@@ -171,17 +171,20 @@ def training_view(data: ArrayDataset) -> ArrayDataset:
 class TrainedModelMethod(AnomalyMethod):
     """A method built on one ganforge model trained by the shared loop on the normal training examples.
 
-    Subclasses set ``model`` (a registered model name), ``train_defaults(kind)`` (their small CPU recipe) and
-    implement :meth:`score_model` (and :meth:`reconstruct_model` for heat maps), both on model-range tensors."""
+    Subclasses set ``model`` (a registered model name), ``recipes`` (their small CPU recipe per data kind:
+    "image", "points", "table"; any other kind takes the "points" one) and implement :meth:`score_model` (and
+    :meth:`reconstruct_model` for heat maps), both on model-range tensors."""
 
     model: ClassVar[str] = ""
+    recipes: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def model_for(self, kind: str) -> str:
         """The registered model trained for data of ``kind``. Default: ``model``."""
         return self.model
 
     def train_defaults(self, kind: str) -> dict[str, Any]:
-        return {}
+        """The training options this method starts from for data of ``kind`` (the user's replace them)."""
+        return dict(self.recipes.get(kind, self.recipes.get("points", {})))
 
     def train_config(self, data: ArrayDataset):
         from ..models import config_for

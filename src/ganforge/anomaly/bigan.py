@@ -11,8 +11,6 @@ alpha = 0.9 as the paper uses for MNIST.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from .base import TrainedModelMethod, register_method
@@ -36,11 +34,9 @@ class BiGANMethod(TrainedModelMethod):
     description = "BiGAN (Zenati et al. 2018): encoder in one pass; score = 0.9 L1 residual + 0.1 D-feature L1"
     model = "bigan"
 
-    def train_defaults(self, kind: str) -> dict[str, Any]:
-        if kind == "table":
-            return {"width": 64, "latent_dim": 8, "steps": 1500}
-        return ({"width": 16, "latent_dim": 32, "steps": 300, "batch_size": 64} if kind == "image"
-                else {"width": 64, "latent_dim": 2, "steps": 2000})
+    recipes = {"image": {"width": 16, "latent_dim": 32, "steps": 300, "batch_size": 64},
+               "points": {"width": 64, "latent_dim": 2, "steps": 2000},
+               "table": {"width": 64, "latent_dim": 8, "steps": 1500}}
 
     def score_model(self, x: torch.Tensor) -> torch.Tensor:
         model = self.run.model

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -73,11 +72,9 @@ class FAnoGANMethod(TrainedModelMethod):
     description = "f-AnoGAN (Schlegl et al. 2019): WGAN-GP, then an izi_f encoder; score = izi_f loss"
     model = "wgan-gp"
 
-    def train_defaults(self, kind: str) -> dict[str, Any]:
-        if kind == "table":
-            return {"width": 64, "latent_dim": 8, "steps": 500}
-        return ({"width": 16, "latent_dim": 32, "steps": 150, "batch_size": 32} if kind == "image"
-                else {"width": 64, "latent_dim": 2, "steps": 2000})
+    recipes = {"image": {"width": 16, "latent_dim": 32, "steps": 150, "batch_size": 32},
+               "points": {"width": 64, "latent_dim": 2, "steps": 2000},
+               "table": {"width": 64, "latent_dim": 8, "steps": 500}}
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return discriminator_features(self.run.model.discriminator, x)

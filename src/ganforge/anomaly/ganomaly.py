@@ -4,8 +4,6 @@ together (as the paper does over its test set; a monotone map, so AUROC and AUPR
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
@@ -24,11 +22,9 @@ class GANomalyMethod(TrainedModelMethod):
     description = "GANomaly (Akcay et al. 2018): latent distance ||G_E(x) - E(G(x))||^2, min-max normalised"
     model = "ganomaly"
 
-    def train_defaults(self, kind: str) -> dict[str, Any]:
-        if kind == "table":
-            return {"width": 64, "latent_dim": 8, "steps": 1500}
-        return ({"width": 16, "latent_dim": 100, "epochs": 2} if kind == "image"
-                else {"width": 64, "latent_dim": 2, "steps": 2000})
+    recipes = {"image": {"width": 16, "latent_dim": 100, "epochs": 2},
+               "points": {"width": 64, "latent_dim": 2, "steps": 2000},
+               "table": {"width": 64, "latent_dim": 8, "steps": 1500}}
 
     def score_model(self, x: torch.Tensor) -> torch.Tensor:
         return self.run.model.anomaly_score(x)

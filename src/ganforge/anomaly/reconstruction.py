@@ -4,8 +4,6 @@ table's standardised / one-hot rows as they are)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from .base import TrainedModelMethod, per_example_mse, register_method
@@ -17,11 +15,10 @@ class AutoencoderMethod(TrainedModelMethod):
     description = "autoencoder reconstruction error (conv for images, deep MLP for points and tables)"
     model = "ae"
 
-    def train_defaults(self, kind: str) -> dict[str, Any]:
-        if kind == "table":  # rows of tens of standardised / one-hot entries: a wider code than 2-d points need
-            return {"ae_kind": "deep", "latent_dim": 8, "steps": 1500}
-        return {"ae_kind": "conv", "epochs": 5} if kind == "image" else {"ae_kind": "deep", "latent_dim": 2,
-                                                                            "steps": 2000}
+    recipes = {"image": {"ae_kind": "conv", "epochs": 5},
+               "points": {"ae_kind": "deep", "latent_dim": 2, "steps": 2000},
+               # rows of tens of standardised / one-hot entries: a wider code than 2-d points need
+               "table": {"ae_kind": "deep", "latent_dim": 8, "steps": 1500}}
 
     def score_model(self, x: torch.Tensor) -> torch.Tensor:
         return per_example_mse(x, self.run.model.reconstruct(x))
@@ -36,7 +33,5 @@ class VAEMethod(AutoencoderMethod):
     description = "VAE reconstruction error of the posterior mean (MLP)"
     model = "vae"
 
-    def train_defaults(self, kind: str) -> dict[str, Any]:
-        if kind == "table":
-            return {"latent_dim": 8, "width": 64, "steps": 1500}
-        return {"epochs": 5} if kind == "image" else {"latent_dim": 2, "width": 64, "steps": 2000}
+    recipes = {"image": {"epochs": 5}, "points": {"latent_dim": 2, "width": 64, "steps": 2000},
+               "table": {"latent_dim": 8, "width": 64, "steps": 1500}}
