@@ -636,7 +636,7 @@ class Trainer:
         return out
 
     def load_state_dict(self, ckpt: dict[str, Any], path: str | Path = "checkpoint") -> None:
-        load_model_weights(self.model, ckpt["model"], path)
+        load_model_weights(self.model, self.model.fit_ema_state(ckpt["model"]), path)
         for name, opt in self.optimizers.items():
             opt.load_state_dict(ckpt["optimizers"][name])
         self.sampler.cursor = int(ckpt["sampler_cursor"])

@@ -175,7 +175,7 @@ TRAIN_HELP = {
 #: the error message and the README (checked by a test) are made from it.
 RESUMABLE = ("steps", "epochs", "sample_every", "checkpoint_every", "keep_every", "device", "data_dir",
              "max_image_pixels", "eval_every", "eval_metrics", "eval_n", "compile", "amp", "channels_last",
-             "early_stop", "time_budget", "log")
+             "early_stop", "time_budget", "log", "g_ema")
 
 
 def resumable_flags() -> str:

@@ -143,6 +143,21 @@ class GANModel(nn.Module):
         if self.cfg.g_ema and getattr(self, "generator_ema", None) is None:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
 
+    def fit_ema_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A checkpoint's model state made to fit this model's ``--g-ema``, which ``--resume`` may turn on or
+        off (the average only shadows G: training is the same either way). Turned on, the average starts at
+        the checkpoint's G (``generator_ema.*`` copied from ``generator.*``); turned off, the saved average
+        is dropped; otherwise ``state`` as it is."""
+        keeps = getattr(self, "generator_ema", None) is not None
+        saved = any(k.startswith("generator_ema.") for k in state)
+        if keeps and not saved:
+            copies = {"generator_ema." + k.removeprefix("generator."): v.clone()
+                      for k, v in state.items() if k.startswith("generator.")}
+            return {**state, **copies}
+        if saved and not keeps:
+            return {k: v for k, v in state.items() if not k.startswith("generator_ema.")}
+        return state
+
     def begin_training(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator) -> None:
         """Called by the loop once before training: :meth:`on_train_data`, then the average restarts from G as
         data-dependent initialisation left it (a resumed run then loads the saved average over it)."""
