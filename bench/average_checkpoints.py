@@ -20,9 +20,12 @@ from ganforge.checkpoint import load_checkpoint
 
 def average_generator(paths: list[Path]) -> dict:
     """The last checkpoint with every floating-point ``generator.*`` tensor replaced by its mean over
-    ``paths`` (integer buffers, e.g. batch norm's counters, are the last checkpoint's)."""
+    ``paths`` (integer buffers, e.g. batch norm's counters, are the last checkpoint's) and G's running
+    average (``generator_ema.*``, ``--g-ema``) left out, so that sampling uses the mean (a run with
+    ``--g-ema`` starts its average at the loaded G)."""
     checkpoints = [load_checkpoint(p) for p in paths]
     out = checkpoints[-1]
+    out["model"] = {k: v for k, v in out["model"].items() if not k.startswith("generator_ema.")}
     for name, value in out["model"].items():
         if name.startswith("generator.") and value.is_floating_point():
             out["model"][name] = torch.stack([c["model"][name] for c in checkpoints]).mean(0)

@@ -90,3 +90,11 @@ def test_checkpoint_average_is_the_mean_of_the_kept_generators(tmp_path, repo_sc
     torch.save(average_generator(paths), tmp_path / "avg.pt")
     run = load_run(tmp_path / "run", checkpoint=str(tmp_path / "avg.pt"))
     torch.testing.assert_close(run.model.generator.state_dict()["net.0.weight"], averaged["generator.net.0.weight"])
+    # a run with --g-ema samples from its average: the file must make that the checkpoints' mean, not the EMA
+    Trainer(config_for(steps=8, g_ema=100.0, **options), tmp_path / "run", resume=True, progress=False).fit()
+    paths = [tmp_path / "run" / "checkpoints" / f"step_{s:06d}.pt" for s in (6, 8)]
+    torch.save(average_generator(paths), tmp_path / "avg.pt")
+    run = load_run(tmp_path / "run", checkpoint=str(tmp_path / "avg.pt"))
+    at_8 = torch.load(paths[1], weights_only=True)["model"]
+    mean = (kept[2]["generator.net.0.weight"] + at_8["generator.net.0.weight"]) / 2
+    torch.testing.assert_close(run.model.sampling_generator.state_dict()["net.0.weight"], mean)

@@ -131,6 +131,6 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, device: 
     cfg = TrainConfig.from_dict(ckpt["config"], source=str(path))
     data = DataInfo.from_dict(ckpt["data"])
     model = build_model(cfg, data)
-    load_model_weights(model, ckpt["model"], path)
+    load_model_weights(model, model.fit_ema_state(ckpt["model"]), path)
     model.to(device).eval()
     return LoadedRun(run_dir, model, cfg, data, ckpt["data"]["name"], int(ckpt["step"]))
