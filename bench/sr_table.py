@@ -10,7 +10,12 @@ Trains ``srresnet`` (pixel MSE) for ``--srresnet-steps``, then ``srgan`` from it
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/sr_table.py --threads 1
     OMP_NUM_THREADS=1 .venv/bin/python bench/sr_table.py --threads 1 --data folder:runs/natural-photos \
-        --image-size 64 --content-features inception:PATH --features inception:PATH ...   (docs/applications.md)
+        --image-size 64 --content-features inception:PATH --features inception:PATH \
+        --whole-test runs/natural-photos/whole-test ...   (docs/applications.md)
+
+With ``--whole-test DIR`` the main table is the papers' whole-image one (``sr_whole_image_table``: each photo of
+DIR downscaled and upscaled whole, PSNR/SSIM on Y without the border, averaged over the photos; perceptual
+distance and FID on the results' 64-px grid crops); the ``--data`` test patches then give PSNR/SSIM only.
 """
 
 from __future__ import annotations
@@ -77,8 +82,8 @@ def whole_photos(folder: Path) -> tuple[list[np.ndarray], list[str]]:
     return photos, [p.stem for p in files]
 
 
-def print_whole_table(whole: dict, names: list[str], args) -> None:
-    border = args.border if args.border is not None else "the scale's"
+def print_whole_table(whole: dict, names: list[str], args, scale: int) -> None:
+    border = args.border if args.border is not None else f"{scale}"
     print(f"\nwhole test photos ({', '.join(names)}), each downscaled and upscaled whole; PSNR and SSIM on Y "
           f"without a {border}-pixel border, mean over the photos; perceptual distance and FID over the "
           f"{whole['bicubic'].get('n_patches', 0)} 64-px grid crops of the results\n")
@@ -159,7 +164,7 @@ def main() -> None:
         photos, names = whole_photos(Path(args.whole_test))
         whole = sr_whole_image_table(models, photos, args.features, args.border)
         print(f"whole-image measures ({args.features} features): {time.perf_counter() - t0:.0f} s", flush=True)
-        print_whole_table(whole, names, args)
+        print_whole_table(whole, names, args, srresnet.spec.scale)
         results["whole"] = {**whole, "photos": names}
     test = ds.split("test")[: args.n]
     t0 = time.perf_counter()
