@@ -10,7 +10,12 @@ Trains ``srresnet`` (pixel MSE) for ``--srresnet-steps``, then ``srgan`` from it
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/sr_table.py --threads 1
     OMP_NUM_THREADS=1 .venv/bin/python bench/sr_table.py --threads 1 --data folder:runs/natural-photos \
-        --image-size 64 --content-features inception:PATH --features inception:PATH ...   (docs/applications.md)
+        --image-size 64 --content-features inception:PATH --features inception:PATH \
+        --whole-test runs/natural-photos/whole-test ...   (docs/applications.md)
+
+With ``--whole-test DIR`` the main table is the papers' whole-image one (``sr_whole_image_table``: each photo of
+DIR downscaled and upscaled whole, PSNR/SSIM on Y without the border, averaged over the photos; perceptual
+distance and FID on the results' 64-px grid crops); the ``--data`` test patches then give PSNR/SSIM only.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from ganforge.config import TrainConfig
 from ganforge.data import load_dataset
@@ -29,7 +36,7 @@ from ganforge.data.pairs import bicubic_upsample, evaluation_pairs
 from ganforge.images import grid_scale, save_image
 from ganforge.metrics.restoration import psnr, shave
 from ganforge.models import config_for
-from ganforge.models.srgan import default_border, sr_measures_table, upscale
+from ganforge.models.srgan import default_border, sr_measures_table, sr_whole_image_table, upscale
 from ganforge.train import Trainer
 from ganforge.viz.superres import comparison_grid, sr_columns
 
@@ -63,6 +70,31 @@ def flat_textured_psnr(models: dict, test_uint8, border: int) -> dict | None:
     return {**{k: (mean(p[flat]), mean(p[~flat])) for k, p in scores.items()}, "n_flat": int(flat.sum())}
 
 
+def whole_photos(folder: Path) -> tuple[list[np.ndarray], list[str]]:
+    """The images of ``folder`` (sorted by name) as uint8 ``(C, H, W)`` RGB, and their names."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    if not files:
+        raise SystemExit(f"--whole-test {folder}: no .png/.jpg images in it")
+    photos = []
+    for p in files:
+        with Image.open(p) as im:
+            photos.append(np.asarray(im.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1).copy())
+    return photos, [p.stem for p in files]
+
+
+def print_whole_table(whole: dict, names: list[str], args, scale: int) -> None:
+    border = args.border if args.border is not None else f"{scale}"
+    print(f"\nwhole test photos ({', '.join(names)}), each downscaled and upscaled whole; PSNR and SSIM on Y "
+          f"without a {border}-pixel border, mean over the photos; perceptual distance and FID over the "
+          f"{whole['bicubic'].get('n_patches', 0)} 64-px grid crops of the results\n")
+    print(f"| method | PSNR (dB) | SSIM | perceptual distance ({args.features}) | FID ({args.features}) | "
+          f"PSNR per photo ({' / '.join(names)}) |")
+    print("|---|---|---|---|---|---|")
+    for name, vals in whole.items():
+        print(f"| {name} | {vals['psnr']:.2f} | {vals['ssim']:.4f} | {vals.get('perceptual', float('nan')):.2f} "
+              f"| {vals.get('fid', float('nan')):.2f} | {' / '.join(f'{p:.2f}' for p in vals['psnr_per_image'])} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="fashion-mnist")
@@ -73,6 +105,13 @@ def main() -> None:
     parser.add_argument("--sr-blocks", type=int, default=8)
     parser.add_argument("--sr-skip", default="none", help="bicubic: G learns a residual over bicubic (not the "
                         "paper's; for short CPU runs)  [none]")
+    parser.add_argument("--sr-norm", default="batch", help="batch (the paper's) or none (EDSR's)  [batch]")
+    parser.add_argument("--sr-upsample-init", default="default", help="default or icnr  [default]")
+    parser.add_argument("--pair-augment", default="none", help="none or dihedral (flips and quarter turns)  [none]")
+    parser.add_argument("--whole-test", default=None,
+                        help="folder of whole test photos (scripts/natural_photos.py's OUT/whole-test): the main "
+                             "table measures them whole, as Ledig et al. measure Set14; the --data test split's "
+                             "patches then give a secondary PSNR/SSIM table  [none]")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--srresnet-steps", type=int, default=800)
     parser.add_argument("--srresnet-lr", type=float, default=1e-3,
@@ -104,6 +143,7 @@ def main() -> None:
     common = {"data": args.data, "data_dir": args.data_dir, "image_size": args.image_size, "pairs": args.pairs,
               "width": args.width,
               "sr_blocks": args.sr_blocks, "sr_skip": args.sr_skip, "batch_size": args.batch_size, "seed": args.seed,
+              "sr_norm": args.sr_norm, "sr_upsample_init": args.sr_upsample_init, "pair_augment": args.pair_augment,
               "device": "cpu"}
     final_lr = args.srresnet_final_lr or args.srresnet_lr
     decay = (args.srresnet_lr / final_lr) ** (1.0 / args.srresnet_steps)  # lr0 / decay^steps = final_lr
@@ -117,11 +157,21 @@ def main() -> None:
                            out / "srgan", ds)
     print(f"srgan: {args.srgan_steps} steps in {t_srgan:.0f} s", flush=True)
 
+    models = {"SRResNet": srresnet, "SRGAN": srgan}
+    results: dict = {"args": vars(args), "train_seconds": {"srresnet": t_srresnet, "srgan": t_srgan}}
+    if args.whole_test:
+        t0 = time.perf_counter()
+        photos, names = whole_photos(Path(args.whole_test))
+        whole = sr_whole_image_table(models, photos, args.features, args.border)
+        print(f"whole-image measures ({args.features} features): {time.perf_counter() - t0:.0f} s", flush=True)
+        print_whole_table(whole, names, args, srresnet.spec.scale)
+        results["whole"] = {**whole, "photos": names}
     test = ds.split("test")[: args.n]
     t0 = time.perf_counter()
-    table = sr_measures_table({"SRResNet": srresnet, "SRGAN": srgan}, test, ds.name, args.features, args.border)
+    patch_features = "none" if args.whole_test else args.features  # the whole-image table has them
+    table = sr_measures_table(models, test, ds.name, patch_features, args.border)
     border = default_border(srresnet.spec.scale, min(test.shape[-2:])) if args.border is None else args.border
-    print(f"measures ({args.features} features): {time.perf_counter() - t0:.0f} s", flush=True)
+    print(f"measures ({patch_features} features): {time.perf_counter() - t0:.0f} s", flush=True)
     print(f"\n{ds.name} {args.pairs}, first {len(test)} test images "
           f"(SRResNet {args.srresnet_steps} steps, SRGAN +{args.srgan_steps} steps; PSNR and SSIM on Y without a "
           f"{border}-pixel border)\n")
@@ -139,7 +189,7 @@ def main() -> None:
             print(f"  {name}: flat {p_flat:.2f}, the rest {p_rest:.2f}")
         table["flat_textured_psnr"] = {**flat, "n_flat": n_flat}
     if args.json:
-        Path(args.json).write_text(json.dumps({"table": table, "args": vars(args)}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"table": table, **results}, indent=2) + "\n")
 
     low, high = evaluation_pairs(test[:: args.figure_stride][:8], srresnet.spec)
     names, images = sr_columns(low, high, [("SRResNet", srresnet), ("SRGAN", srgan)], srresnet.spec.scale)

@@ -6,12 +6,14 @@
 The photos (RGB, full resolution, never resized):
 
 - scikit-image 0.26.0's ``skimage/data/``: astronaut.png (512x512), chelsea.png (451x300), coffee.png (600x400),
-  motorcycle_left.png (741x500), rocket.jpg (640x427): the **training** photos. ``--skimage`` names the wheel
-  (``pip download --no-deps scikit-image==0.26.0``; read as a zip, nothing installed), an unpacked
-  ``skimage/data`` folder, or nothing (the installed package's folder, located without importing it).
-  motorcycle_right.png is left out: it is the other view of a stereo pair, nearly the same picture as
-  motorcycle_left. The microscopy, astronomy and greyscale images are not natural colour photos.
-- scikit-learn's ``sklearn/datasets/images/``: china.jpg and flower.jpg (640x427): the **test** photos.
+  motorcycle_left.png (741x500), rocket.jpg (640x427), and four greyscale photos, camera.png (the cameraman)
+  and the textures brick.png, grass.png, gravel.png (512x512 each, read as RGB with equal channels): the
+  **training** photos. ``--skimage`` names the wheel (``pip download --no-deps scikit-image==0.26.0``; read as
+  a zip, nothing installed), an unpacked ``skimage/data`` folder, or nothing (the installed package's folder,
+  located without importing it). motorcycle_right.png is left out: it is the other view of a stereo pair,
+  nearly the same picture as motorcycle_left. The microscopy and astronomy images are not natural photos.
+- scikit-learn's ``sklearn/datasets/images/``: china.jpg and flower.jpg (640x427), and matplotlib's
+  ``mpl-data/sample_data/grace_hopper.jpg`` (512x600): the **test** photos.
 
 Patches are ``--size`` x ``--size`` crops on a regular grid from each photo's top-left corner: every
 ``--train-stride`` pixels in a training photo (overlapping when the stride is below the size, as SR training
@@ -19,7 +21,10 @@ crops are), every ``--size`` pixels in a test photo (no overlap, each test pixel
 by photo: ``OUT/train/`` holds patches of training photos only and ``OUT/test/`` of test photos only, and
 ``folder:OUT`` takes those subfolders as its splits (``ganforge.data.folder``), so no test photo ever gives a
 training patch. Files are lossless PNGs named ``PHOTO_ROW_COL.png`` (the crop's top-left pixel);
-``OUT/SOURCES.txt`` lists each photo with its SHA-256 and patch count. The same inputs give the same folder.
+``OUT/whole-test/`` holds each test photo whole (lossless PNG of the decoded photo), for the whole-image
+measures of the SR papers (``bench/sr_table.py --whole-test``; ``folder:OUT`` ignores it).
+``OUT/SOURCES.txt`` lists each photo with its package, SHA-256 and patch count. The same inputs give the same
+folder.
 """
 
 from __future__ import annotations
@@ -37,8 +42,15 @@ import numpy as np
 from PIL import Image
 
 #: scikit-image's natural colour photos used for training, and scikit-learn's two, used for testing.
-TRAIN_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "rocket.jpg")
+TRAIN_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "rocket.jpg", "camera.png",
+                "brick.png", "grass.png", "gravel.png")
 TEST_PHOTOS = ("china.jpg", "flower.jpg")
+#: matplotlib's one photograph among its sample data, a third test photo.
+MATPLOTLIB_TEST_PHOTOS = ("grace_hopper.jpg",)
+#: Where each photo comes from, for SOURCES.txt.
+PACKAGE_OF = {**{n: "scikit-image 0.26.0 skimage/data" for n in TRAIN_PHOTOS},
+              **{n: "scikit-learn sklearn/datasets/images" for n in TEST_PHOTOS},
+              **{n: "matplotlib mpl-data/sample_data" for n in MATPLOTLIB_TEST_PHOTOS}}
 
 
 class SourceError(Exception):
@@ -98,14 +110,27 @@ def sklearn_photo_bytes() -> dict[str, bytes]:
     return {n: (folder / n).read_bytes() for n in TEST_PHOTOS}
 
 
+def matplotlib_photo_bytes() -> dict[str, bytes]:
+    """The matplotlib test photo's file contents (``mpl-data/sample_data``), located without importing it."""
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        raise SourceError("matplotlib is not installed: expected it for grace_hopper.jpg")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "sample_data"
+    missing = [n for n in MATPLOTLIB_TEST_PHOTOS if not (folder / n).is_file()]
+    if missing:
+        raise SourceError(f"matplotlib: no {missing[0]} in {folder}")
+    return {n: (folder / n).read_bytes() for n in MATPLOTLIB_TEST_PHOTOS}
+
+
 def build_patch_folder(out: Path, photos: dict[str, dict[str, bytes]], size: int, train_stride: int) -> dict:
     """Write ``out/train/`` and ``out/test/`` from ``photos = {"train": {name: bytes}, "test": {...}}`` (image
-    file contents); returns ``{split: {name: patch count}}``. ``out`` is replaced if it exists."""
+    file contents); returns ``{split: {name: patch count}}``. ``out/whole-test/`` holds the test photos whole
+    (``STEM.png``). ``out`` is replaced if it exists."""
     if out.exists():
         shutil.rmtree(out)
     counts: dict[str, dict[str, int]] = {}
     lines = [f"natural-photo patches, {size}x{size} RGB; train stride {train_stride}, test stride {size}",
-             "split  photo  sha256  size  patches"]
+             "split  photo  source  sha256  size  patches"]
     for split, stride in (("train", train_stride), ("test", size)):
         (out / split).mkdir(parents=True)
         counts[split] = {}
@@ -116,7 +141,11 @@ def build_patch_folder(out: Path, photos: dict[str, dict[str, bytes]], size: int
             for r, c, patch in patches:
                 Image.fromarray(patch).save(out / split / f"{stem}_{r:04d}_{c:04d}.png")
             counts[split][name] = len(patches)
-            lines.append(f"{split}  {name}  {hashlib.sha256(data).hexdigest()}  "
+            if split == "test":
+                (out / "whole-test").mkdir(exist_ok=True)
+                Image.fromarray(photo).save(out / "whole-test" / f"{stem}.png")
+            lines.append(f"{split}  {name}  {PACKAGE_OF.get(name, '-').replace(' ', '_')}  "
+                         f"{hashlib.sha256(data).hexdigest()}  "
                          f"{photo.shape[1]}x{photo.shape[0]}  {len(patches)}")
     (out / "SOURCES.txt").write_text("\n".join(lines) + "\n")
     return counts
@@ -134,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.size < 8 or args.train_stride < 1:
             raise SourceError(f"--size {args.size} / --train-stride {args.train_stride}: expected a size >= 8 "
                               "and a stride >= 1")
-        photos = {"train": skimage_photo_bytes(args.skimage), "test": sklearn_photo_bytes()}
+        photos = {"train": skimage_photo_bytes(args.skimage),
+                  "test": {**sklearn_photo_bytes(), **matplotlib_photo_bytes()}}
         counts = build_patch_folder(Path(args.out), photos, args.size, args.train_stride)
     except SourceError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -53,6 +53,10 @@ def test_test_photos_never_give_training_patches(photos_script, tmp_path):
     assert len(ds.split("test")) == 8
     assert len(ds.split("train")) + len(ds.split("val")) == sum(counts["train"].values())
     assert (tmp_path / "p" / "SOURCES.txt").read_text().count("\n") == 2 + 5
+    # the test photos whole, for the whole-image measures; folder:PATH does not take them as a split
+    whole = sorted(p.name for p in (tmp_path / "p" / "whole-test").iterdir())
+    assert whole == ["s0.png", "s1.png"]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "p" / "whole-test" / "s1.png")), photo(220, 32, 40, 11))
 
 
 def test_a_folder_with_train_and_test_subfolders_keeps_them_as_its_splits(tmp_path):

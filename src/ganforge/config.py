@@ -169,6 +169,10 @@ class TrainConfig:
     frame_scales: int = 3
     l2_weight: float = 1.0
     gdl_weight: float = 1.0
+    # super-resolution training as SR codes train (issue 14, photos): pair augmentation, norm, ICNR
+    pair_augment: str = "none"
+    sr_norm: str = "batch"
+    sr_upsample_init: str = "default"
 
     def validate(self) -> TrainConfig:
         """Check every value once; raise :class:`UserError` naming the first bad one."""
@@ -258,6 +262,9 @@ class TrainConfig:
         need(0 <= self.style_mixing <= 1, "style_mixing", "a probability in [0, 1]")
         need(self.pl_weight >= 0 and math.isfinite(self.pl_weight), "pl_weight", "a number >= 0")
         self._validate_sequences(need)
+        need(self.pair_augment in ("none", "dihedral"), "pair_augment", "none or dihedral")
+        need(self.sr_norm in ("batch", "none"), "sr_norm", "batch or none")
+        need(self.sr_upsample_init in ("default", "icnr"), "sr_upsample_init", "default or icnr")
         return self
 
     def _validate_sequences(self, need: Any) -> None:

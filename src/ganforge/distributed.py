@@ -123,9 +123,11 @@ class ShardedMinibatchSampler:
 
     def __init__(self, data: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int,
                  rank: int = 0, world_size: int = 1, memory_format: torch.memory_format | None = None,
-                 condition: Callable[[torch.Tensor, int], Any] | None = None):
+                 condition: Callable[[torch.Tensor, int], Any] | None = None,
+                 augment: Callable[[torch.Tensor, int], torch.Tensor] | None = None):
         self.global_sampler = MinibatchSampler(data, labels, batch_size * world_size, seed)
         self.seed, self.condition = seed, condition  # the dataset's condition (SR pairs' inputs), or None
+        self.augment = augment  # the dataset's augmentation of targets (SR pairs' flips), or None
         self.data, self.labels = data, labels
         self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
         self.memory_format = memory_format
@@ -153,13 +155,18 @@ class ShardedMinibatchSampler:
         return x, y
 
     def next_with_condition(self) -> tuple[torch.Tensor, torch.Tensor | None, Any]:
-        """:meth:`next` plus the dataset's condition of this minibatch (None without one), its randomness a
-        pure function of the seed, the cursor and the rank (resumed runs draw the same)."""
-        cursor = self.cursor
+        """:meth:`next`, augmented by the dataset's augmentation (if any), plus the dataset's condition of the
+        augmented minibatch (None without one); their randomness a pure function of the seed, the cursor and
+        the rank (resumed runs draw the same)."""
+        seed = condition_seed(self.seed, self.cursor, self.rank)
         x, y = self.next()
+        if self.augment is not None:
+            x = self.augment(x, seed)
+            if self.memory_format is not None and x.dim() == 4:
+                x = x.contiguous(memory_format=self.memory_format)
         if self.condition is None:
             return x, y, None
-        return x, y, self.condition(x, condition_seed(self.seed, cursor, self.rank))
+        return x, y, self.condition(x, seed)
 
 
 class PhaseStep(nn.Module):

@@ -188,7 +188,8 @@ class Trainer:
         self.progress = (sys.stderr.isatty() if progress is None else progress) and self.is_main
         dataset = dataset or load_dataset(cfg.data, cfg.data_dir, download, cfg.image_size, cfg.max_image_pixels,
                                           cfg.discrete_columns, cfg.continuous_columns)
-        self.dataset = with_pairs(dataset, cfg.pairs, cfg.pair_blur, cfg.pair_noise)  # SR pairs: a condition
+        self.dataset = with_pairs(dataset, cfg.pairs, cfg.pair_blur, cfg.pair_noise,  # SR pairs: a condition
+                                  cfg.pair_augment)
         self.dataset = with_sequences(self.dataset, cfg.sequences, cfg.context_frames, cfg.canvas)  # clips
         self.data_info = DataInfo(self.dataset.kind, self.dataset.shape, self.dataset.num_classes,
                                   self.dataset.meta.get("table"))
@@ -224,7 +225,7 @@ class Trainer:
         self.sampler = ShardedMinibatchSampler(train, labels, cfg.batch_size, cfg.seed, self.dist.rank,
                                                self.dist.world_size,
                                                torch.channels_last if self.channels_last else None,
-                                               self.dataset.condition)
+                                               self.dataset.condition, self.dataset.augment)
         self.model.begin_training(train, labels, torch.Generator().manual_seed(cfg.seed + 4))
         self.noise_rng = torch.Generator().manual_seed(cfg.seed + 1)
         self.fixed_latent = self.model.sample_latent(NUM_FIXED_SAMPLES, torch.Generator().manual_seed(cfg.seed + 2))

@@ -170,6 +170,13 @@ TRAIN_HELP = {
                     "2016: 4)  [3]",
     "l2_weight": "nextframe: weight of the L2 loss to the true next frame  [1]",
     "gdl_weight": "nextframe: weight of the gradient difference loss  [1]",
+    # super-resolution training as SR codes train (issue 14, photos)
+    "pair_augment": "--pairs: dihedral = each training target flipped / rotated by 90 degrees at random (one of "
+                    "8, seeded) before its input is made from it; none for upright data  [none]",
+    "sr_norm": "srresnet/srgan: batch = batch norm in the generator's residual blocks (Ledig et al. 2017); none "
+               "= no norm, convolutions with biases (EDSR, Lim et al. 2017)  [batch]",
+    "sr_upsample_init": "srresnet/srgan: icnr = the sub-pixel convolutions start at nearest-neighbour "
+                        "upsampling (Aitken et al. 2017: no initial checkerboard); default = PyTorch's  [default]",
 }
 #: What may change when a run is resumed; anything else would make a different run. The one list: --help,
 #: the error message and the README (checked by a test) are made from it.

@@ -42,6 +42,9 @@ class ArrayDataset:
     #: ``condition(x, seed)``: what the model is conditioned on for a minibatch ``x`` of targets (model range),
     #: made on the fly (SR pairs' low-resolution inputs, ``ganforge.data.pairs``); None for plain datasets
     condition: Callable[[torch.Tensor, int], Any] | None = None
+    #: ``augment(x, seed)``: a random transform of a training minibatch of targets (model range), applied before
+    #: ``condition`` (SR pairs' flips and rotations, ``ganforge.data.pairs``); None for none
+    augment: Callable[[torch.Tensor, int], torch.Tensor] | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -113,6 +113,42 @@ class LowResCondition:
         return low.mul_(2.0).sub_(1.0)
 
 
+#: ``--pair-augment`` values.
+PAIR_AUGMENTS = ("none", "dihedral")
+#: Mixed into the minibatch seed for the augmentation's draws, so they are not the noise's draws.
+AUGMENT_SEED_SALT = 0x5EED_F11B
+
+
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Element ``k`` (0-7) of the dihedral group of the square applied to images ``x (..., H, W)``: a rotation
+    by ``k % 4`` quarter turns (counter-clockwise, ``torch.rot90``), preceded by a left-right flip when
+    ``k >= 4``. ``k`` 0 is the identity; odd ``k % 4`` swap H and W."""
+    if k >= 4:
+        x = x.flip(-1)
+    return torch.rot90(x, k % 4, dims=(-2, -1)) if k % 4 else x
+
+
+class DihedralAugment:
+    """``--pair-augment dihedral``: ``augment(x, seed)`` maps a minibatch of targets ``(m, C, H, W)`` to the same
+    shape, each image by one of the 8 flips and quarter turns (:func:`dihedral`), chosen uniformly by
+    ``torch.Generator().manual_seed(seed ^ AUGMENT_SEED_SALT)`` (of the 4 that keep the shape, identity, the
+    two flips and the half turn, when H != W). Applied to the targets before their inputs are made from them,
+    so every pair stays a pair: the bicubic degradation is symmetric, ``degrade(T(x)) = T(degrade(x))``
+    (``tests/test_superres.py``)."""
+
+    def __call__(self, x: torch.Tensor, seed: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(seed ^ AUGMENT_SEED_SALT)
+        square = x.shape[-1] == x.shape[-2]
+        choice = torch.randint(8, (len(x),), generator=generator)
+        if not square:  # identity, half turn, left-right flip, up-down flip (= flip and half turn)
+            choice = torch.tensor((0, 2, 4, 6))[choice % 4]
+        out = torch.empty_like(x)
+        for k in choice.unique().tolist():
+            idx = (choice == k).nonzero().flatten().to(x.device)
+            out.index_copy_(0, idx, dihedral(x.index_select(0, idx), k))
+        return out
+
+
 def check_pairable(ds: ArrayDataset, spec: PairSpec) -> None:
     """Images whose side ``scale`` divides, and at least 2 low-resolution pixels a side."""
     if ds.kind != "image":
@@ -126,15 +162,20 @@ def check_pairable(ds: ArrayDataset, spec: PairSpec) -> None:
                         f"{2 * spec.scale} pixels a side")
 
 
-def with_pairs(ds: ArrayDataset, pairs: str | None, blur: float = 0.0, noise: float = 0.0) -> ArrayDataset:
-    """``ds`` carrying the SR pairs' :class:`LowResCondition` (``ds.condition``), or ``ds`` unchanged without
+def with_pairs(ds: ArrayDataset, pairs: str | None, blur: float = 0.0, noise: float = 0.0,
+               augment: str = "none") -> ArrayDataset:
+    """``ds`` carrying the SR pairs' :class:`LowResCondition` (``ds.condition``) and, with ``augment``
+    ``dihedral``, the training targets' :class:`DihedralAugment` (``ds.augment``); ``ds`` unchanged without
     ``pairs``. The arrays are the high-resolution targets, untouched."""
     if not pairs:
         return ds
+    if augment not in PAIR_AUGMENTS:
+        raise UserError(f"--pair-augment {augment!r}: expected one of {', '.join(PAIR_AUGMENTS)}")
     spec = PairSpec.parse(pairs, blur, noise)
     check_pairable(ds, spec)
     return ArrayDataset(ds.name, ds.kind, ds.arrays, ds.labels, ds.num_classes, ds.class_names,
-                        ds.source + f" (x{spec.scale} pairs)", {**ds.meta, "pairs": spec}, LowResCondition(spec))
+                        ds.source + f" (x{spec.scale} pairs)", {**ds.meta, "pairs": spec}, LowResCondition(spec),
+                        DihedralAugment() if augment == "dihedral" else None)
 
 
 def evaluation_pairs(x_high_uint8, spec: PairSpec, seed: int = TEST_PAIRS_SEED) -> tuple[torch.Tensor, torch.Tensor]:

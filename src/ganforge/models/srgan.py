@@ -61,28 +61,49 @@ def pixel_shuffle(x: torch.Tensor, r: int) -> torch.Tensor:
     return x.reshape(n, c, r, r, h, w).permute(0, 1, 4, 2, 5, 3).reshape(n, c, h * r, w * r)
 
 
+def icnr_(conv: nn.Conv2d, r: int = 2) -> None:
+    """ICNR initialisation (Aitken et al. 2017) of a convolution feeding :func:`pixel_shuffle` by ``r``: its
+    ``C r^2`` output channels are ``r^2`` copies of a ``C``-channel convolution initialised as PyTorch does
+    (output channel ``c r^2 + k`` = sub-kernel ``c``), so conv then shuffle equals that convolution followed by
+    nearest-neighbour upsampling by ``r``: no checkerboard at the start."""
+    c_out, c_in, kh, kw = conv.weight.shape
+    base = nn.Conv2d(c_in, c_out // (r * r), (kh, kw), bias=conv.bias is not None)  # PyTorch's initialisation
+    with torch.no_grad():
+        conv.weight.copy_(base.weight.repeat_interleave(r * r, dim=0))
+        if conv.bias is not None:
+            conv.bias.copy_(base.bias.repeat_interleave(r * r, dim=0))
+
+
 class SubPixelUpsample(nn.Module):
     """``(N, width, H, W) -> (N, width, 2H, 2W)``: conv3x3 to 4 width channels, :func:`pixel_shuffle` by 2,
-    PReLU."""
+    PReLU; ``init`` ``icnr`` starts it at nearest-neighbour upsampling (:func:`icnr_`)."""
 
-    def __init__(self, width: int):
+    def __init__(self, width: int, init: str = "default"):
         super().__init__()
         self.conv = nn.Conv2d(width, width * 4, 3, padding=1)
         self.act = nn.PReLU(width)
+        if init == "icnr":
+            icnr_(self.conv, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(pixel_shuffle(self.conv(x), 2))
 
 
-class ResidualBlock(nn.Module):
-    """``x + BN(conv(PReLU(BN(conv(x)))))``, shape-preserving ``(N, width, H, W)``."""
+def conv_norm(width: int, norm: str) -> list[nn.Module]:
+    """A conv3x3 ``width -> width`` followed by batch norm (``norm`` ``batch``; no conv bias: BN's shift replaces
+    it, and its gradient would be zero) or by nothing (``none``; the convolution keeps its bias, as in EDSR)."""
+    if norm == "batch":
+        return [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width)]
+    return [nn.Conv2d(width, width, 3, padding=1)]
 
-    def __init__(self, width: int):
+
+class ResidualBlock(nn.Module):
+    """``x + BN(conv(PReLU(BN(conv(x)))))`` (``norm`` ``batch``) or ``x + conv(PReLU(conv(x)))`` (``none``),
+    shape-preserving ``(N, width, H, W)``."""
+
+    def __init__(self, width: int, norm: str = "batch"):
         super().__init__()
-        # no conv bias before batch norm: BN's shift replaces it (and its gradient would be zero)
-        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
-                                  nn.PReLU(width), nn.Conv2d(width, width, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(width))
+        self.body = nn.Sequential(*conv_norm(width, norm), nn.PReLU(width), *conv_norm(width, norm))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -90,18 +111,21 @@ class ResidualBlock(nn.Module):
 
 class SRResNetGenerator(nn.Module):
     """``x_low (N, channels, h, w)`` in [-1, 1] -> ``(N, channels, h scale, w scale)`` (linear; images in
-    [-1, 1] once trained). ``scale`` a power of two."""
+    [-1, 1] once trained). ``scale`` a power of two. ``norm``: batch norm in the residual blocks and after the
+    long skip's convolution (``batch``, the paper's) or none (EDSR's); ``upsample_init``: the sub-pixel
+    convolutions' initialisation, ``default`` or ``icnr``."""
 
-    def __init__(self, channels: int, scale: int, width: int = 64, blocks: int = 16, skip: str = "none"):
+    def __init__(self, channels: int, scale: int, width: int = 64, blocks: int = 16, skip: str = "none",
+                 norm: str = "batch", upsample_init: str = "default"):
         super().__init__()
         steps = int(math.log2(scale))
         if 2 ** steps != scale:
             raise UserError(f"srresnet: scale {scale}: expected a power of two")
         self.scale = scale
         self.head = nn.Sequential(nn.Conv2d(channels, width, 9, padding=4), nn.PReLU(width))
-        self.blocks = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
-        self.fuse = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width))
-        self.upsample = nn.Sequential(*[SubPixelUpsample(width) for _ in range(steps)])
+        self.blocks = nn.Sequential(*[ResidualBlock(width, norm) for _ in range(blocks)])
+        self.fuse = nn.Sequential(*conv_norm(width, norm))
+        self.upsample = nn.Sequential(*[SubPixelUpsample(width, upsample_init) for _ in range(steps)])
         self.tail = nn.Conv2d(width, channels, 9, padding=4)
         self.skip = skip
         if skip == "bicubic":  # --sr-skip bicubic: G(x) = bicubic(x) + residual, the residual zero at the start
@@ -232,6 +256,9 @@ class SuperResolution:
             raise UserError(f"--init-from {run_dir}: no checkpoint at {path}: expected an srresnet run directory")
         ckpt = load_checkpoint(path)
         other = ckpt["config"]
+        if other.get("sr_norm", "batch") != self.cfg.sr_norm:
+            raise UserError(f"--init-from {run_dir}: trained with --sr-norm {other.get('sr_norm', 'batch')}: "
+                            f"expected --sr-norm {self.cfg.sr_norm} as here")
         if other.get("sr_skip", "none") != self.cfg.sr_skip:
             raise UserError(f"--init-from {run_dir}: trained with --sr-skip {other.get('sr_skip', 'none')}: expected "
                             f"--sr-skip {self.cfg.sr_skip} as here")
@@ -246,14 +273,20 @@ class SuperResolution:
                             "--width, --sr-blocks and image channels") from None
 
 
+def sr_generator(cfg: TrainConfig, channels: int, scale: int) -> SRResNetGenerator:
+    """The generator a config describes (``--width``, ``--sr-blocks``, ``--sr-skip``, ``--sr-norm``,
+    ``--sr-upsample-init``)."""
+    return SRResNetGenerator(channels, scale, cfg.width or 64, cfg.sr_blocks, cfg.sr_skip, cfg.sr_norm,
+                             cfg.sr_upsample_init)
+
+
 class SRResNet(SuperResolution, GANModel):
     """SRResNet: G alone, minimising the pixel MSE to the high-resolution target."""
 
     def __init__(self, cfg: TrainConfig, data: DataInfo):
         GANModel.__init__(self, cfg, data)
         self.setup_inputs(cfg, data)
-        self.generator = SRResNetGenerator(data.shape[0], self.spec.scale, cfg.width or 64, cfg.sr_blocks,
-                                           cfg.sr_skip)
+        self.generator = sr_generator(cfg, data.shape[0], self.spec.scale)
         self.discriminator = None
 
     def on_train_data(self, x: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator) -> None:
@@ -278,7 +311,7 @@ class SRGAN(SuperResolution, AdversarialGAN):
         refuse_remedies(cfg, "srgan")
         spec = pair_spec(cfg)
         scale = spec.scale if spec is not None else 2
-        generator = SRResNetGenerator(data.shape[0], scale, cfg.width or 64, cfg.sr_blocks, cfg.sr_skip)
+        generator = sr_generator(cfg, data.shape[0], scale)
         discriminator = SRDiscriminator(data.shape[0], data.shape[-1], cfg.width or 64)
         AdversarialGAN.__init__(self, cfg, data, generator, discriminator, resolved_penalty(cfg))
         self.setup_inputs(cfg, data)
@@ -390,6 +423,64 @@ def sr_measures_table(models: dict[str, GANModel], test_uint8, data_name: str, f
     for name, model in models.items():
         table[name] = restoration_measures(upscale(model, low), high, features, truth_features=truth_features,
                                            border=border)
+    return table
+
+
+def modcrop(image, scale: int):
+    """An image ``(C, H, W)`` cut to sides divisible by ``scale`` (its top-left ``H - H % scale`` rows and
+    ``W - W % scale`` columns), as SR benchmarks crop Set5/Set14 before downsampling."""
+    h, w = image.shape[-2:]
+    return image[..., : h - h % scale, : w - w % scale]
+
+
+def grid_cut(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The non-overlapping ``size x size`` crops of ``x (1, C, H, W)`` at multiples of ``size`` from the top-left
+    corner that fit inside it, row by row: ``(k, C, size, size)``."""
+    h, w = x.shape[-2:]
+    return torch.cat([x[..., r:r + size, c:c + size] for r in range(0, h - size + 1, size)
+                      for c in range(0, w - size + 1, size)])
+
+
+def sr_whole_image_table(models: dict[str, GANModel], photos: list, features_spec: str = "none",
+                         border: int | None = None, patch: int = 64) -> dict[str, dict]:
+    """The measures of Ledig et al. (2017) and the Set5/Set14 tables, on whole images: each photo uint8
+    ``(C, H, W)`` (any sides, each its own size) is cut to sides divisible by the scale (:func:`modcrop`),
+    degraded as a whole (:func:`ganforge.data.pairs.evaluation_pairs`), upscaled as a whole by bicubic and by
+    each (fully convolutional) model, and PSNR and SSIM (on Y for colour) are taken on the whole result without
+    a ``border``-pixel strip at each side (default: the scale's width), then averaged over the photos. With
+    features (``domain[...]``/``inception[:PATH]``), the perceptual distance (mean over patches) and the FID are
+    those of the ``patch``-pixel grid crops (:func:`grid_cut`) of the whole results against the same crops of
+    the truth (the feature networks take fixed-size images). Returns ``{"bicubic": {"psnr", "ssim",
+    ["perceptual", "fid",] "psnr_per_image": [...], "ssim_per_image": [...]}, name: ...}``."""
+    from ..data.pairs import bicubic_upsample, evaluation_pairs
+    from ..metrics.fid import fid_from_features
+    from ..metrics.restoration import perceptual_distance, psnr, shave, ssim
+
+    spec = next(iter(models.values())).spec
+    names = ["bicubic", *models]
+    per_image: dict[str, dict[str, list[float]]] = {k: {"psnr": [], "ssim": []} for k in names}
+    crops: dict[str, list[torch.Tensor]] = {k: [] for k in ["truth", *names]}
+    for image in photos:
+        low, high = evaluation_pairs(modcrop(torch.as_tensor(image), spec.scale)[None], spec)
+        b = default_border(spec.scale, min(high.shape[-2:])) if border is None else border
+        ups = {"bicubic": bicubic_upsample(low, spec.scale), **{k: upscale(m, low, 1) for k, m in models.items()}}
+        for k, up in [*ups.items(), ("truth", high)]:
+            if k != "truth":
+                per_image[k]["psnr"].append(float(psnr(shave(up, b), shave(high, b))[0]))
+                per_image[k]["ssim"].append(float(ssim(shave(up, b), shave(high, b))[0]))
+            if min(high.shape[-2:]) >= patch:  # a photo smaller than a patch gives no crops
+                crops[k].append(grid_cut(up, patch))
+    table = {k: {"psnr": sum(v["psnr"]) / len(photos), "ssim": sum(v["ssim"]) / len(photos),
+                 "psnr_per_image": v["psnr"], "ssim_per_image": v["ssim"]} for k, v in per_image.items()}
+    features = sr_feature_function(features_spec, next(iter(models.values())).cfg.data)
+    n_crops = sum(len(c) for c in crops["truth"])
+    if features is not None and n_crops >= 2:
+        truth_features = features(torch.cat(crops["truth"]))
+        for k in names:
+            f = features(torch.cat(crops[k]))
+            table[k]["perceptual"] = float(perceptual_distance(f, truth_features).mean())
+            table[k]["fid"] = fid_from_features(truth_features, f)
+            table[k]["n_patches"] = n_crops
     return table
 
 
