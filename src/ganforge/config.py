@@ -169,6 +169,9 @@ class TrainConfig:
     frame_scales: int = 3
     l2_weight: float = 1.0
     gdl_weight: float = 1.0
+    # ctgan's speed (issue 13): Adam as one fused kernel on the CPU too, a lazy gradient penalty
+    adam_fused: str = "auto"
+    gp_every: int = 1
 
     def validate(self) -> TrainConfig:
         """Check every value once; raise :class:`UserError` naming the first bad one."""
@@ -258,6 +261,9 @@ class TrainConfig:
         need(0 <= self.style_mixing <= 1, "style_mixing", "a probability in [0, 1]")
         need(self.pl_weight >= 0 and math.isfinite(self.pl_weight), "pl_weight", "a number >= 0")
         self._validate_sequences(need)
+        need(self.adam_fused in ("auto", *ON_OFF), "adam_fused", "auto, on or off")
+        need(isinstance(self.gp_every, int) and self.gp_every >= 1, "gp_every", "an integer >= 1")
+        need(self.gp_every == 1 or self.model == "ctgan", "gp_every", "1 unless --model ctgan (its lazy penalty)")
         return self
 
     def _validate_sequences(self, need: Any) -> None:

@@ -170,6 +170,11 @@ TRAIN_HELP = {
                     "2016: 4)  [3]",
     "l2_weight": "nextframe: weight of the L2 loss to the true next frame  [1]",
     "gdl_weight": "nextframe: weight of the gradient difference loss  [1]",
+    # ctgan's speed (issue 13)
+    "adam_fused": "Adam's update as one fused kernel over all parameters: auto (on CUDA only), on (on the CPU "
+                  "too: the same update to rounding, ~6x faster a step; ctgan's default), off  [auto; ctgan: on]",
+    "gp_every": "ctgan: lazy gradient penalty: the penalty enters the critic's loss every N critic steps, "
+                "multiplied by N (StyleGAN2's lazy regularisation); 1 = every step  [1]",
 }
 #: What may change when a run is resumed; anything else would make a different run. The one list: --help,
 #: the error message and the README (checked by a test) are made from it.
