@@ -3,8 +3,11 @@
 Both train on the same training split (ganforge's seeded 80/10/10 split of the table), are sampled for as
 many rows, and are measured by the same functions (``ganforge.metrics.table.evaluate_table``) against
 the same real rows. Seconds per epoch are training time only (the package's transformer fit and ganforge's
-data loading excluded), both with the same number of torch threads; so are seconds per step (an epoch is
-ceil(rows / batch) steps in ganforge, rows // batch in the package). Within each seed the runs alternate
+data loading excluded), both with the same number of torch threads; so are milliseconds per step (an epoch
+is ceil(rows / batch) steps in ganforge, rows // batch in the package) and CPU seconds per epoch (the
+process's CPU time, all its threads, over the package's epoch loop and over ganforge's ``Trainer.fit``, which
+also writes the step-0 sample CSV and the last checkpoint: on a machine shared with other jobs a steadier
+measure of the work than wall time). Within each seed the runs alternate
 (ganforge, package, and each ``--threads`` value in turn), so load from other jobs falls on both alike.
 
 ``--variants`` trains several ganforge ``ctgan`` settings side by side, e.g. ``"gp_every=1;gp_every=4"``
@@ -48,12 +51,15 @@ def worker(args: argparse.Namespace) -> None:
     import ctgan.synthesizers.ctgan as module
 
     marks: list[float] = []
+    cpu: list[float] = []
     inner_tqdm = module.tqdm
 
     def timed(iterable, *a, **k):
         marks.append(time.perf_counter())
+        cpu.append(time.process_time())
         yield from inner_tqdm(iterable, *a, **k)
         marks.append(time.perf_counter())
+        cpu.append(time.process_time())
 
     module.tqdm = timed
     t0 = time.perf_counter()
@@ -63,7 +69,8 @@ def worker(args: argparse.Namespace) -> None:
     transformer_s = total - train_s
     model.sample(args.n).to_csv(args.out_csv, index=False)
     steps = args.epochs * max(len(data) // args.batch_size, 1)  # the package's steps per epoch: rows // batch
-    print(json.dumps({"train_s": total - transformer_s, "transformer_s": transformer_s, "steps": steps}))
+    print(json.dumps({"train_s": total - transformer_s, "transformer_s": transformer_s, "steps": steps,
+                      "cpu_s": cpu[-1] - cpu[0]}))
 
 
 def parse_variant(text: str) -> dict[str, int | float | str]:
@@ -99,11 +106,13 @@ def run_ganforge(data: str, data_dir: str | None, epochs: int, batch: int, seed:
         cfg = config_for(model=model, data=data, data_dir=data_dir, epochs=float(epochs), batch_size=batch,
                          seed=seed, sample_every=10**9, checkpoint_every=10**9, device="cpu", **(options or {}))
         trainer = Trainer(cfg, Path(tmp) / "run", dataset=ds, progress=False)
+        cpu = time.process_time()
         trainer.fit()
+        cpu = time.process_time() - cpu
         run = load_run(Path(tmp) / "run")
         spec = TableSpec(run.data.table)
         synth = spec.decode(run.sample(n, seed=seed).numpy())
-        return ds, synth, trainer.elapsed_s, trainer.step
+        return ds, synth, trainer.elapsed_s, trainer.step, cpu
 
 
 def run_package(python: str, ds, epochs: int, batch: int, seed: int, n: int, threads: int):
@@ -130,7 +139,7 @@ def run_package(python: str, ds, epochs: int, batch: int, seed: int, n: int, thr
         for c in spec.columns:
             if c["kind"] in ("continuous", "integer"):
                 synth[c["name"]] = np.round(synth[c["name"]], c["decimals"])
-        return synth, timing["train_s"], timing["steps"]
+        return synth, timing["train_s"], timing["steps"], timing["cpu_s"]
 
 
 def main() -> None:
@@ -165,11 +174,13 @@ def main() -> None:
     variants = [v for v in args.variants.split(";") if v.strip()] or [""]
     rows: dict[str, list[dict[str, float]]] = {}
 
-    def record(name: str, synth, seconds: float, steps: int, seed: int, frames, table, measure: bool) -> None:
+    def record(name: str, synth, seconds: float, steps: int, cpu: float, seed: int, frames, table,
+               measure: bool) -> None:
         values = evaluate_table(synth, frames["train"], frames["test"], frames["test"], table,
                                 seed=seed)["values"] if measure else {}
         rows.setdefault(name, []).append({**values, "s_per_epoch": seconds / args.epochs,
-                                          "ms_per_step": 1e3 * seconds / steps})
+                                          "ms_per_step": 1e3 * seconds / steps,
+                                          "cpu_s_per_epoch": cpu / args.epochs})
         print(f"seed {seed} {name}: " + json.dumps(rows[name][-1]), flush=True)
 
     for seed in (int(s) for s in args.seeds.split(",")):
@@ -179,17 +190,18 @@ def main() -> None:
         for t in threads:
             measure = t == threads[0]  # the other thread counts train the same models: timed only
             for v in variants:
-                _, synth, seconds, steps = run_ganforge(args.data, args.data_dir, args.epochs, args.batch_size,
-                                                        seed, n, t, options=parse_variant(v))
-                record(f"ganforge ctgan {v} {t}t".replace("  ", " "), synth, seconds, steps, seed, frames, table,
-                       measure)
+                _, synth, seconds, steps, cpu = run_ganforge(args.data, args.data_dir, args.epochs,
+                                                             args.batch_size, seed, n, t, options=parse_variant(v))
+                record(f"ganforge ctgan {v} {t}t".replace("  ", " "), synth, seconds, steps, cpu, seed, frames,
+                       table, measure)
             for m in baselines_of(args):
-                _, synth, seconds, steps = run_ganforge(args.data, args.data_dir, args.epochs, args.batch_size,
-                                                        seed, n, t, model=m)
-                record(f"ganforge {m} {t}t", synth, seconds, steps, seed, frames, table, measure)
+                _, synth, seconds, steps, cpu = run_ganforge(args.data, args.data_dir, args.epochs,
+                                                             args.batch_size, seed, n, t, model=m)
+                record(f"ganforge {m} {t}t", synth, seconds, steps, cpu, seed, frames, table, measure)
             if args.ctgan_python:
-                synth, seconds, steps = run_package(args.ctgan_python, ds, args.epochs, args.batch_size, seed, n, t)
-                record(f"ctgan package {t}t", synth, seconds, steps, seed, frames, table, measure)
+                synth, seconds, steps, cpu = run_package(args.ctgan_python, ds, args.epochs, args.batch_size, seed,
+                                                         n, t)
+                record(f"ctgan package {t}t", synth, seconds, steps, cpu, seed, frames, table, measure)
     keys = list(next(iter(rows.values()))[0])  # the first row is measured: every key
     print(f"\n{args.data}, {args.epochs} epochs, batch {args.batch_size}, seeds {args.seeds}, threads {args.threads}: "
           "mean (std over seeds)")
