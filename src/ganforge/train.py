@@ -70,7 +70,7 @@ def build_optimizer(cfg: TrainConfig, params, lr: float | None = None) -> torch.
     Adam runs fused (one kernel for all parameters) and the others use torch's default multi-tensor (foreach)
     path; on CPU torch's default, as the benchmark showed neither fused nor foreach Adam pays there (the step
     is ~1% of a DCGAN iteration on CPU), unless ``adam_fused=on`` (the MLPs of ``ctgan``, where Adam's
-    per-parameter loop was ~11% of a step)."""
+    per-parameter loop was ~8% of a step: docs/applications.md)."""
     params = list(params)
     on_cuda = bool(params) and params[0].is_cuda
     lr = lr if lr is not None else cfg.resolved_lr
