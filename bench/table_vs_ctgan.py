@@ -3,12 +3,20 @@
 Both train on the same training split (ganforge's seeded 80/10/10 split of the table), are sampled for as
 many rows, and are measured by the same functions (``ganforge.metrics.table.evaluate_table``) against
 the same real rows. Seconds per epoch are training time only (the package's transformer fit and ganforge's
-data loading excluded), both with the same number of torch threads.
+data loading excluded), both with the same number of torch threads; so are milliseconds per step (an epoch
+is ceil(rows / batch) steps in ganforge, rows // batch in the package) and CPU seconds per epoch (the
+process's CPU time, all its threads, over the package's epoch loop and over ganforge's ``Trainer.fit``, which
+also writes the step-0 sample CSV and the last checkpoint: on a machine shared with other jobs a steadier
+measure of the work than wall time). Within each seed the runs alternate
+(ganforge, package, and each ``--threads`` value in turn), so load from other jobs falls on both alike.
+
+``--variants`` trains several ganforge ``ctgan`` settings side by side, e.g. ``"gp_every=1;gp_every=4"``
+(each a row; ``key=value`` pairs of TrainConfig fields joined by ``,``).
 
 The ``ctgan`` package is never a ganforge dependency: it runs in its own Python, given by ``--ctgan-python``
 (a venv with ``pip install torch==2.13.0 ctgan``), as a subprocess of this script (``--worker``).
 
-    python bench/table_vs_ctgan.py --data fair --epochs 100 --seeds 0,1,2 \\
+    python bench/table_vs_ctgan.py --data fair --epochs 100 --seeds 0,1,2 --threads 1,2 \\
         --data-dir /path/to/statsmodels/datasets --ctgan-python /tmp/ctvenv/bin/python
 """
 
@@ -32,7 +40,7 @@ def worker(args: argparse.Namespace) -> None:
     import torch
     from ctgan import CTGAN
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(int(args.threads))
     discrete = [c for c in args.discrete.split(",") if c]
     data = pd.read_csv(args.train_csv, dtype={c: str for c in discrete}, keep_default_na=False)
     np.random.seed(args.seed)
@@ -43,12 +51,15 @@ def worker(args: argparse.Namespace) -> None:
     import ctgan.synthesizers.ctgan as module
 
     marks: list[float] = []
+    cpu: list[float] = []
     inner_tqdm = module.tqdm
 
     def timed(iterable, *a, **k):
         marks.append(time.perf_counter())
+        cpu.append(time.process_time())
         yield from inner_tqdm(iterable, *a, **k)
         marks.append(time.perf_counter())
+        cpu.append(time.process_time())
 
     module.tqdm = timed
     t0 = time.perf_counter()
@@ -57,11 +68,30 @@ def worker(args: argparse.Namespace) -> None:
     train_s = marks[-1] - marks[0]
     transformer_s = total - train_s
     model.sample(args.n).to_csv(args.out_csv, index=False)
-    print(json.dumps({"train_s": total - transformer_s, "transformer_s": transformer_s}))
+    steps = args.epochs * max(len(data) // args.batch_size, 1)  # the package's steps per epoch: rows // batch
+    print(json.dumps({"train_s": total - transformer_s, "transformer_s": transformer_s, "steps": steps,
+                      "cpu_s": cpu[-1] - cpu[0]}))
+
+
+def parse_variant(text: str) -> dict[str, int | float | str]:
+    """``"gp_every=4,adam_fused=off"`` -> ``{"gp_every": 4, "adam_fused": "off"}`` (numbers as numbers)."""
+    pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
+    if any(len(p) != 2 for p in pairs):
+        raise SystemExit(f"--variants {text!r}: expected key=value pairs joined by ','")
+
+    def value(v: str) -> int | float | str:
+        for kind in (int, float):
+            try:
+                return kind(v)
+            except ValueError:
+                pass
+        return v
+
+    return {k.strip(): value(v.strip()) for k, v in pairs}
 
 
 def run_ganforge(data: str, data_dir: str | None, epochs: int, batch: int, seed: int, n: int, threads: int,
-                 model: str = "ctgan"):
+                 model: str = "ctgan", options: dict[str, str] | None = None):
     import torch
 
     from ganforge.data import load_dataset
@@ -74,13 +104,15 @@ def run_ganforge(data: str, data_dir: str | None, epochs: int, batch: int, seed:
     ds = load_dataset(data, data_dir)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = config_for(model=model, data=data, data_dir=data_dir, epochs=float(epochs), batch_size=batch,
-                         seed=seed, sample_every=10**9, checkpoint_every=10**9, device="cpu")
+                         seed=seed, sample_every=10**9, checkpoint_every=10**9, device="cpu", **(options or {}))
         trainer = Trainer(cfg, Path(tmp) / "run", dataset=ds, progress=False)
+        cpu = time.process_time()
         trainer.fit()
+        cpu = time.process_time() - cpu
         run = load_run(Path(tmp) / "run")
         spec = TableSpec(run.data.table)
         synth = spec.decode(run.sample(n, seed=seed).numpy())
-        return ds, synth, trainer.elapsed_s
+        return ds, synth, trainer.elapsed_s, trainer.step, cpu
 
 
 def run_package(python: str, ds, epochs: int, batch: int, seed: int, n: int, threads: int):
@@ -107,7 +139,7 @@ def run_package(python: str, ds, epochs: int, batch: int, seed: int, n: int, thr
         for c in spec.columns:
             if c["kind"] in ("continuous", "integer"):
                 synth[c["name"]] = np.round(synth[c["name"]], c["decimals"])
-        return synth, timing["train_s"]
+        return synth, timing["train_s"], timing["steps"], timing["cpu_s"]
 
 
 def main() -> None:
@@ -121,57 +153,72 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--n", type=int, default=None, help="synthetic rows per run  [the training split's size]")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", default="1", help="torch threads of both, e.g. 1 or 1,2 (each a row; the "
+                   "measures are taken at the first, the others are timed only)  [1]")
     p.add_argument("--ctgan-python", default=None, help="python of a venv with the ctgan package  [skip it]")
     p.add_argument("--out", default=None, help="JSON file for every run's figures")
     p.add_argument("--baselines", default="", help="also ganforge's plain MLP models on the same encoded rows, "
                    "e.g. gan,wgan-gp (the naive baseline: no conditional vector, no packing)  [none]")
+    p.add_argument("--variants", default="", help="ganforge ctgan settings, each a row: TrainConfig key=value "
+                   "pairs joined by ',', variants by ';', e.g. 'gp_every=1;gp_every=4'  [the recipe's defaults]")
     args = p.parse_args()
     if args.worker:
         worker(args)
         return
+    if not all(t.strip().isdigit() and int(t) >= 1 for t in args.threads.split(",")):
+        raise SystemExit(f"--threads {args.threads!r}: expected integers >= 1 joined by ','")
+    from ganforge.data import load_dataset
     from ganforge.metrics.table import evaluate_table
 
-    baselines = [m for m in args.baselines.split(",") if m]
-    rows: dict[str, list[dict[str, float]]] = {"ganforge ctgan": [], "ctgan package": [],
-                                               **{f"ganforge {m}": [] for m in baselines}}
-    for seed in (int(s) for s in args.seeds.split(",")):
-        from ganforge.data import load_dataset
+    threads = [int(t) for t in args.threads.split(",")]
+    variants = [v for v in args.variants.split(";") if v.strip()] or [""]
+    rows: dict[str, list[dict[str, float]]] = {}
 
+    def record(name: str, synth, seconds: float, steps: int, cpu: float, seed: int, frames, table,
+               measure: bool) -> None:
+        values = evaluate_table(synth, frames["train"], frames["test"], frames["test"], table,
+                                seed=seed)["values"] if measure else {}
+        rows.setdefault(name, []).append({**values, "s_per_epoch": seconds / args.epochs,
+                                          "ms_per_step": 1e3 * seconds / steps,
+                                          "cpu_s_per_epoch": cpu / args.epochs})
+        print(f"seed {seed} {name}: " + json.dumps(rows[name][-1]), flush=True)
+
+    for seed in (int(s) for s in args.seeds.split(",")):
         ds = load_dataset(args.data, args.data_dir)
         frames, table = ds.meta["frames"], ds.meta["table"]
         n = args.n or len(frames["train"][next(iter(frames["train"]))])
-        _, synth, seconds = run_ganforge(args.data, args.data_dir, args.epochs, args.batch_size, seed, n,
-                                         args.threads)
-        values = evaluate_table(synth, frames["train"], frames["test"], frames["test"], table, seed=seed)["values"]
-        rows["ganforge ctgan"].append({**values, "s_per_epoch": seconds / args.epochs})
-        print(f"seed {seed} ganforge ctgan: " + json.dumps(rows["ganforge ctgan"][-1]), flush=True)
-        for m in baselines:
-            _, synth, seconds = run_ganforge(args.data, args.data_dir, args.epochs, args.batch_size, seed, n,
-                                             args.threads, model=m)
-            values = evaluate_table(synth, frames["train"], frames["test"], frames["test"], table,
-                                    seed=seed)["values"]
-            rows[f"ganforge {m}"].append({**values, "s_per_epoch": seconds / args.epochs})
-            print(f"seed {seed} ganforge {m}: " + json.dumps(rows[f"ganforge {m}"][-1]), flush=True)
-        if args.ctgan_python:
-            synth, seconds = run_package(args.ctgan_python, ds, args.epochs, args.batch_size, seed, n, args.threads)
-            values = evaluate_table(synth, frames["train"], frames["test"], frames["test"], table,
-                                    seed=seed)["values"]
-            rows["ctgan package"].append({**values, "s_per_epoch": seconds / args.epochs})
-            print(f"seed {seed} ctgan package: " + json.dumps(rows["ctgan package"][-1]), flush=True)
-    keys = list(rows["ganforge ctgan"][0])
-    print(f"\n{args.data}, {args.epochs} epochs, batch {args.batch_size}, seeds {args.seeds}, {args.threads} "
-          "thread(s): mean (std over seeds)")
-    print("measure".ljust(32) + "".join(f"{name:>24}" for name in rows if rows[name]))
+        for t in threads:
+            measure = t == threads[0]  # the other thread counts train the same models: timed only
+            for v in variants:
+                _, synth, seconds, steps, cpu = run_ganforge(args.data, args.data_dir, args.epochs,
+                                                             args.batch_size, seed, n, t, options=parse_variant(v))
+                record(f"ganforge ctgan {v} {t}t".replace("  ", " "), synth, seconds, steps, cpu, seed, frames,
+                       table, measure)
+            for m in baselines_of(args):
+                _, synth, seconds, steps, cpu = run_ganforge(args.data, args.data_dir, args.epochs,
+                                                             args.batch_size, seed, n, t, model=m)
+                record(f"ganforge {m} {t}t", synth, seconds, steps, cpu, seed, frames, table, measure)
+            if args.ctgan_python:
+                synth, seconds, steps, cpu = run_package(args.ctgan_python, ds, args.epochs, args.batch_size, seed,
+                                                         n, t)
+                record(f"ctgan package {t}t", synth, seconds, steps, cpu, seed, frames, table, measure)
+    keys = list(next(iter(rows.values()))[0])  # the first row is measured: every key
+    print(f"\n{args.data}, {args.epochs} epochs, batch {args.batch_size}, seeds {args.seeds}, threads {args.threads}: "
+          "mean (std over seeds)")
+    width = max(24, *(len(name) + 2 for name in rows))
+    print("measure".ljust(32) + "".join(f"{name:>{width}}" for name in rows))
     for k in keys:
         cells = []
         for runs in rows.values():
-            if runs:
-                v = np.array([r[k] for r in runs], dtype=float)
-                cells.append(f"{v.mean():>14.4f} ({v.std():.4f})")
-        print(k.ljust(32) + "".join(f"{c:>24}" for c in cells))
+            v = np.array([r[k] for r in runs if k in r], dtype=float)
+            cells.append(f"{v.mean():.4f} ({v.std():.4f})" if len(v) else "-")
+        print(k.ljust(32) + "".join(f"{c:>{width}}" for c in cells))
     if args.out:
         Path(args.out).write_text(json.dumps({"args": vars(args), "runs": rows}, indent=2))
+
+
+def baselines_of(args: argparse.Namespace) -> list[str]:
+    return [m for m in args.baselines.split(",") if m]
 
 
 if __name__ == "__main__":

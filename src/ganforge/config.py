@@ -173,6 +173,9 @@ class TrainConfig:
     pair_augment: str = "none"
     sr_norm: str = "batch"
     sr_upsample_init: str = "default"
+    # ctgan's speed (issue 13): Adam as one fused kernel on the CPU too, a lazy gradient penalty
+    adam_fused: str = "auto"
+    gp_every: int = 1
 
     def validate(self) -> TrainConfig:
         """Check every value once; raise :class:`UserError` naming the first bad one."""
@@ -265,6 +268,9 @@ class TrainConfig:
         need(self.pair_augment in ("none", "dihedral"), "pair_augment", "none or dihedral")
         need(self.sr_norm in ("batch", "none"), "sr_norm", "batch or none")
         need(self.sr_upsample_init in ("default", "icnr"), "sr_upsample_init", "default or icnr")
+        need(self.adam_fused in ("auto", *ON_OFF), "adam_fused", "auto, on or off")
+        need(isinstance(self.gp_every, int) and self.gp_every >= 1, "gp_every", "an integer >= 1")
+        need(self.gp_every == 1 or self.model == "ctgan", "gp_every", "1 unless --model ctgan (its lazy penalty)")
         return self
 
     def _validate_sequences(self, need: Any) -> None:

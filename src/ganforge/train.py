@@ -69,12 +69,14 @@ def build_optimizer(cfg: TrainConfig, params, lr: float | None = None) -> torch.
     """The phase's optimizer, at learning rate ``lr`` (the phase's own, e.g. TTUR's) or the config's. On CUDA,
     Adam runs fused (one kernel for all parameters) and the others use torch's default multi-tensor (foreach)
     path; on CPU torch's default, as the benchmark showed neither fused nor foreach Adam pays there (the step
-    is ~1% of a DCGAN iteration on CPU)."""
+    is ~1% of a DCGAN iteration on CPU), unless ``adam_fused=on`` (the MLPs of ``ctgan``, where Adam's
+    per-parameter loop was ~8% of a step: docs/applications.md)."""
     params = list(params)
     on_cuda = bool(params) and params[0].is_cuda
     lr = lr if lr is not None else cfg.resolved_lr
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=on_cuda or None)
+        fused = {"auto": on_cuda, "on": True, "off": False}[cfg.adam_fused]
+        return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=fused or None)
     if cfg.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
     return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum)

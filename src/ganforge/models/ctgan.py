@@ -57,6 +57,10 @@ class TableLayout:
         self.cond_dim = offset
         self.counts = [torch.tensor(self.spec.columns[s.column]["counts"], dtype=torch.float64)
                        for s in self.cond_spans]
+        self.widths = [s.width for s in self.spec.spans]  # the row's blocks in order, for split / cat
+        self.activations = [s.activation for s in self.spec.spans]
+        self.cond_column = torch.cat([torch.full((s.width,), i) for i, s in enumerate(self.cond_spans)]) \
+            if self.cond_spans else torch.zeros(0, dtype=torch.int64)
 
     def category_probs(self, log_frequency: bool) -> torch.Tensor:
         """``(columns, max categories)``: each discrete column's category probabilities, log(1 + count)
@@ -70,8 +74,7 @@ class TableLayout:
 
     def column_of_choice(self) -> torch.Tensor:
         """``(cond_dim,)``: the discrete column (0-based among them) each condition entry belongs to."""
-        return torch.cat([torch.full((s.width,), i) for i, s in enumerate(self.cond_spans)]) \
-            if self.cond_spans else torch.zeros(0, dtype=torch.int64)
+        return self.cond_column
 
     def choice_for(self, column: str, value: str) -> int:
         """The global condition index of ``column == value`` (a UserError names what is possible)."""
@@ -88,15 +91,17 @@ class TableLayout:
 
     def activate(self, raw: torch.Tensor, g: torch.Tensor, tau: float = GUMBEL_TAU) -> torch.Tensor:
         """G's raw outputs ``(n, D)`` -> a row in the encoded range: tanh on alphas, Gumbel-softmax with
-        temperature ``tau`` on each one-hot block; ``g (n, D)`` uniforms in (0, 1) give the Gumbel noise."""
-        out = torch.empty_like(raw)
+        temperature ``tau`` on each one-hot block; ``g (n, D)`` uniforms in (0, 1) give the Gumbel noise.
+
+        The blocks are views of one split and the result one concatenation, so the backward pass is one
+        concatenation too (not a zero-filled copy of the row per block); the values are those of a tanh and a
+        softmax per block, bit for bit."""
         gumbel = -torch.log(-torch.log(g.clamp(1e-10, 1 - 1e-7)))
-        for s in self.tanh:
-            out[:, s.start:s.start + s.width] = torch.tanh(raw[:, s.start:s.start + s.width])
-        for s in self.softmax:
-            block = slice(s.start, s.start + s.width)
-            out[:, block] = F.softmax((raw[:, block] + gumbel[:, block]) / tau, dim=1)
-        return out
+        logits = (raw + gumbel) / tau  # used on the softmax blocks only
+        parts = [torch.tanh(r) if a == "tanh" else F.softmax(x, dim=1)
+                 for r, x, a in zip(raw.split(self.widths, 1), logits.split(self.widths, 1), self.activations,
+                                    strict=True)]
+        return torch.cat(parts, 1)
 
 
 class ConditionSampler:
@@ -216,12 +221,18 @@ class CTGAN(GANModel):
         self.generator = TableGenerator(cfg.latent_dim, c, self.layout.dim, width)
         self.discriminator = PackedCritic(self.layout.dim + c, width, cfg.pack)
         self.forced_choice: int | None = None  # --condition: every sample gets this condition
+        self.d_index = 0  # critic steps taken before the current one (from on_step): the lazy penalty's clock
+
+    def on_step(self, step: int, total_steps: int) -> None:
+        super().on_step(step, total_steps)
+        self.d_index = step * self.cfg.k_disc
 
     def condition(self, choice: torch.Tensor) -> torch.Tensor:
         """``choice (n,)`` -> the condition vector ``(n, C)`` (all zero where choice is -1)."""
+        choice = choice.to(self.device)
         c = torch.zeros(len(choice), self.layout.cond_dim, device=self.device)
-        hit = choice >= 0
-        c[hit.nonzero().flatten(), choice[hit].to(self.device)] = 1.0
+        if self.layout.cond_dim:
+            c.scatter_(1, choice.clamp_min(0).unsqueeze(1), (choice >= 0).unsqueeze(1).to(c.dtype))
         return c
 
     def sample_latent(self, n: int, rng: torch.Generator | None = None) -> Any:
@@ -252,9 +263,17 @@ class CTGAN(GANModel):
         x_real = self.conditions.real_rows(choice, u)  # rows having each latent's condition
         real, fake = torch.cat([x_real, c], 1), torch.cat([x_fake, c], 1)
         score_real, score_fake = self.discriminator(real), self.discriminator(fake)
-        penalty = packed_gradient_penalty(self.discriminator, real, fake)
-        loss = score_fake.mean() - score_real.mean() + self.cfg.gp_weight * penalty
-        return loss, {"D/score_real": score_real.mean(), "D/score_fake": score_fake.mean(), "D/gp": penalty}
+        loss = score_fake.mean() - score_real.mean()
+        logs = {"D/score_real": score_real.mean(), "D/score_fake": score_fake.mean()}
+        every = self.cfg.gp_every
+        if self.d_index % every == 0:  # lazy with --gp-every N > 1: every N-th critic step, weighted N times
+            penalty = every * packed_gradient_penalty(self.discriminator, real, fake)
+            loss = loss + self.cfg.gp_weight * penalty
+        else:  # logged as 0, so that D/gp's mean over N steps is the penalty's mean
+            penalty = loss.new_zeros(())
+        logs["D/gp"] = penalty
+        self.d_index += 1
+        return loss, logs
 
     def conditional_cross_entropy(self, raw: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
         """Mean over rows with a condition of the cross-entropy between the conditioned column's logits in
@@ -284,7 +303,7 @@ class CTGAN(GANModel):
 
 #: The authors' package's defaults (its CTGAN class): batch 500, pac 10, Adam 2e-4 (0.5, 0.9), embedding 128.
 CTGAN_DEFAULTS = dict(batch_size=500, pack=10, lr=2e-4, beta1=0.5, beta2=0.9, latent_dim=128, penalty="gp",
-                      gp_weight=10.0, sample_every=1000)
+                      gp_weight=10.0, sample_every=1000, adam_fused="on")
 
 register_model(ModelSpec("ctgan", "Xu et al. 2019: conditional tabular GAN (mode-specific normalisation, "
                                   "conditional vector with training-by-sampling, PacGAN critic, WGAN-GP)",

@@ -1,0 +1,113 @@
+"""ctgan's speed options (issue 13): the split/concatenated activation equals a tanh and a softmax per block bit
+for bit, the lazy gradient penalty enters every N-th critic step weighted N times, fused Adam on the CPU
+makes the loop's update to rounding, and the new options refuse bad values in one line."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import ganforge.models.ctgan as ctgan_module
+from ganforge.data import load_dataset
+from ganforge.errors import UserError
+from ganforge.models import config_for
+from ganforge.models.ctgan import GUMBEL_TAU, TableLayout
+from ganforge.train import Trainer, build_optimizer
+from test_tables_data import write_mixed_csv
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    path = write_mixed_csv(tmp_path_factory.mktemp("tables") / "t.csv", n=600)
+    return load_dataset(f"csv:{path}")
+
+
+def activate_per_block(layout: TableLayout, raw: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """The reference: one tanh or one Gumbel-softmax per block, written into the row block by block."""
+    out = torch.empty_like(raw)
+    gumbel = -torch.log(-torch.log(g.clamp(1e-10, 1 - 1e-7)))
+    for s in layout.spec.spans:
+        block = slice(s.start, s.start + s.width)
+        out[:, block] = torch.tanh(raw[:, block]) if s.activation == "tanh" else \
+            F.softmax((raw[:, block] + gumbel[:, block]) / GUMBEL_TAU, dim=1)
+    return out
+
+
+def test_activation_equals_a_tanh_and_a_softmax_per_block_bit_for_bit(table):
+    layout = TableLayout(table.meta["table"])
+    assert {"tanh", "softmax"} <= set(layout.activations)
+    gen = torch.Generator().manual_seed(0)
+    raw0, g = 3 * torch.randn(64, layout.dim, generator=gen), torch.rand(64, layout.dim, generator=gen)
+    weights = torch.randn(layout.dim, generator=gen)
+    results = []
+    for f in (layout.activate, lambda r, u: activate_per_block(layout, r, u)):
+        raw = raw0.clone().requires_grad_(True)
+        out = f(raw, g)
+        (out * weights).sum().backward()
+        results.append((out.detach(), raw.grad))
+    (out, grad), (ref_out, ref_grad) = results
+    assert torch.equal(out, ref_out)
+    assert torch.equal(grad, ref_grad)
+
+
+def trainer_with(table, tmp_path, **options) -> Trainer:
+    cfg = config_for(model="ctgan", data="unused", batch_size=50, steps=10, sample_every=100,
+                     checkpoint_every=100, device="cpu", **options)
+    return Trainer(cfg, tmp_path / "run", dataset=table, progress=False)
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_lazy_penalty_enters_every_nth_critic_step_weighted_n_times(every, table, tmp_path, monkeypatch):
+    trainer = trainer_with(table, tmp_path, gp_every=every)
+    penalties: list[tuple[int, float]] = []
+    original = ctgan_module.packed_gradient_penalty
+
+    def recording(critic, real, fake):
+        value = original(critic, real, fake)
+        penalties.append((trainer.step, float(value.detach())))
+        return value
+
+    monkeypatch.setattr(ctgan_module, "packed_gradient_penalty", recording)
+    for step in range(7):
+        logs = trainer.train_step()
+        computed = dict(penalties)
+        assert (step in computed) == (step % every == 0)
+        expected_gp = every * computed[step] if step in computed else 0.0
+        assert float(logs["D/gp"]) == pytest.approx(expected_gp, rel=1e-6)
+        # the critic's loss: E[D(fake)] - E[D(real)] + lambda * N * penalty on penalty steps, + 0 between
+        assert float(logs["loss/D"]) == pytest.approx(
+            float(logs["D/score_fake"]) - float(logs["D/score_real"]) + 10.0 * expected_gp, rel=1e-5, abs=1e-6)
+    assert [s for s, _ in penalties] == [s for s in range(7) if s % every == 0]
+
+
+def test_the_lazy_clock_follows_the_step_so_a_resumed_run_keeps_its_rhythm(table, tmp_path):
+    trainer = trainer_with(table, tmp_path, gp_every=4, k_disc=2)
+    trainer.model.on_step(5, 10)
+    assert trainer.model.d_index == 10  # critic steps before step 5, two a step
+
+
+def test_fused_adam_on_the_cpu_makes_the_loops_update_to_rounding(table):
+    gen = torch.Generator().manual_seed(1)
+    start = [torch.randn(300, 7, generator=gen), torch.randn(7, generator=gen)]
+    grads = [[torch.randn(p.shape, generator=gen) for p in start] for _ in range(5)]
+    params = {}
+    for mode in ("off", "on"):
+        cfg = config_for(model="ctgan", adam_fused=mode)
+        params[mode] = [p.clone().requires_grad_(True) for p in start]
+        optimizer = build_optimizer(cfg, params[mode])
+        assert bool(optimizer.defaults.get("fused")) == (mode == "on")
+        for step in grads:
+            for p, g in zip(params[mode], step, strict=True):
+                p.grad = g.clone()
+            optimizer.step()
+    for a, b, s in zip(params["off"], params["on"], start, strict=True):
+        assert not torch.equal(a, s)  # both moved
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    assert not build_optimizer(config_for(model="dcgan"), [torch.zeros(2, requires_grad=True)]).defaults["fused"]
+
+
+@pytest.mark.parametrize("options, needle", [({"model": "ctgan", "gp_every": 0}, "gp_every"),
+                                             ({"model": "dcgan", "gp_every": 2}, "gp_every"),
+                                             ({"model": "ctgan", "adam_fused": "yes"}, "adam_fused")])
+def test_bad_speed_options_are_one_clear_error(options, needle):
+    with pytest.raises(UserError, match=needle):
+        config_for(**options)
