@@ -72,6 +72,7 @@ class TrainConfig:
     lr: float | None = None
     beta1: float = 0.5
     beta2: float = 0.999
+    weight_decay: float = 0.0  # L2 added to the gradients (Adam's weight_decay, as the ctgan package uses it)
     momentum: float = 0.5
     # schedules of the 2014 code (pylearn2's ExponentialDecay and MomentumAdjustor)
     lr_decay: float = 1.0
@@ -200,6 +201,7 @@ class TrainConfig:
         need(self.lr is None or (self.lr > 0 and math.isfinite(self.lr)), "lr", "a number > 0")
         need(0 <= self.beta1 < 1, "beta1", "a number in [0, 1)")
         need(0 <= self.beta2 < 1, "beta2", "a number in [0, 1)")
+        need(0 <= self.weight_decay < 1, "weight_decay", "a number in [0, 1)")
         need(0 <= self.momentum < 1, "momentum", "a number in [0, 1)")
         need(self.lr_decay >= 1 and math.isfinite(self.lr_decay), "lr_decay", "a number >= 1 (1: constant lr)")
         need(self.min_lr >= 0 and math.isfinite(self.min_lr), "min_lr", "a number >= 0")
