@@ -7,7 +7,9 @@ data loading excluded), both with the same number of torch threads; so are milli
 is ceil(rows / batch) steps in ganforge, rows // batch in the package) and CPU seconds per epoch (the
 process's CPU time, all its threads, over the package's epoch loop and over ganforge's ``Trainer.fit``, which
 also writes the step-0 sample CSV and the last checkpoint: on a machine shared with other jobs a steadier
-measure of the work than wall time). Within each seed the runs alternate
+measure of the work than wall time). ``--epoch-length package`` (the default) trains ganforge for the package's
+number of steps (epochs x rows // batch), so that an epoch is the same work in both; ``--epoch-length
+ganforge`` keeps ganforge's own epoch (ceil, up to 10% more steps). Within each seed the runs alternate
 (ganforge, package, and each ``--threads`` value in turn), so load from other jobs falls on both alike.
 
 ``--variants`` trains several ganforge ``ctgan`` settings side by side, e.g. ``"gp_every=1;gp_every=4"``
@@ -91,7 +93,11 @@ def parse_variant(text: str) -> dict[str, int | float | str]:
 
 
 def run_ganforge(data: str, data_dir: str | None, epochs: int, batch: int, seed: int, n: int, threads: int,
-                 model: str = "ctgan", options: dict[str, str] | None = None):
+                 model: str = "ctgan", options: dict[str, str] | None = None, steps: int | None = None,
+                 filtered: list | None = None):
+    """Train and sample one ganforge model; ``steps`` (when given) replaces ``epochs`` as the run's length.
+    With a list as ``filtered``, also ``n`` rows drawn as ``ganforge sample --no-copies`` draws them (no row
+    equal to a training row) are appended to it."""
     import torch
 
     from ganforge.data import load_dataset
@@ -103,7 +109,8 @@ def run_ganforge(data: str, data_dir: str | None, epochs: int, batch: int, seed:
     torch.set_num_threads(threads)
     ds = load_dataset(data, data_dir)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = config_for(model=model, data=data, data_dir=data_dir, epochs=float(epochs), batch_size=batch,
+        length = {"steps": steps} if steps else {"epochs": float(epochs)}
+        cfg = config_for(model=model, data=data, data_dir=data_dir, **length, batch_size=batch,
                          seed=seed, sample_every=10**9, checkpoint_every=10**9, device="cpu", **(options or {}))
         trainer = Trainer(cfg, Path(tmp) / "run", dataset=ds, progress=False)
         cpu = time.process_time()
@@ -112,7 +119,23 @@ def run_ganforge(data: str, data_dir: str | None, epochs: int, batch: int, seed:
         run = load_run(Path(tmp) / "run")
         spec = TableSpec(run.data.table)
         synth = spec.decode(run.sample(n, seed=seed).numpy())
+        if filtered is not None:
+            filtered.append(without_copies(run, spec, ds.meta["frames"]["train"], n, seed))
         return ds, synth, trainer.elapsed_s, trainer.step, cpu
+
+
+def without_copies(run, spec, train, n: int, seed: int):
+    """``n`` decoded rows of ``run`` none of which equals a row of ``train``: the rows of ``run.sample(n, seed)``
+    (the unfiltered sample) less its copies, then more rounds of ``n`` until ``n`` remain."""
+    from ganforge.data.table import take
+    from ganforge.metrics.table import copies_of
+
+    kept, rounds = [], 0
+    while sum(len(next(iter(f.values()))) for f in kept) < n and rounds < 50:
+        frame = spec.decode(run.sample(n, seed=seed + 10_000 * rounds).numpy())
+        kept.append(take(frame, np.flatnonzero(~copies_of(frame, train))))
+        rounds += 1
+    return {k: np.concatenate([f[k] for f in kept])[:n] for k in spec.names}
 
 
 def run_package(python: str, ds, epochs: int, batch: int, seed: int, n: int, threads: int):
@@ -157,6 +180,12 @@ def main() -> None:
                    "measures are taken at the first, the others are timed only)  [1]")
     p.add_argument("--ctgan-python", default=None, help="python of a venv with the ctgan package  [skip it]")
     p.add_argument("--out", default=None, help="JSON file for every run's figures")
+    p.add_argument("--epoch-length", choices=("package", "ganforge"), default="package",
+                   help="steps in an epoch of ganforge's runs: the package's rows // batch (the same work per "
+                   "epoch in both) or ganforge's own ceil(rows / batch)  [package]")
+    p.add_argument("--no-copies", action="store_true",
+                   help="also measure each ganforge ctgan model's rows drawn as `ganforge sample --no-copies` "
+                   "draws them (rows equal to a training row dropped and redrawn): a row of its own  [off]")
     p.add_argument("--baselines", default="", help="also ganforge's plain MLP models on the same encoded rows, "
                    "e.g. gan,wgan-gp (the naive baseline: no conditional vector, no packing)  [none]")
     p.add_argument("--variants", default="", help="ganforge ctgan settings, each a row: TrainConfig key=value "
@@ -186,14 +215,21 @@ def main() -> None:
     for seed in (int(s) for s in args.seeds.split(",")):
         ds = load_dataset(args.data, args.data_dir)
         frames, table = ds.meta["frames"], ds.meta["table"]
-        n = args.n or len(frames["train"][next(iter(frames["train"]))])
+        n_train = len(frames["train"][next(iter(frames["train"]))])
+        n = args.n or n_train
+        length = args.epochs * max(n_train // args.batch_size, 1) if args.epoch_length == "package" else None
         for t in threads:
             measure = t == threads[0]  # the other thread counts train the same models: timed only
             for v in variants:
+                filtered: list | None = [] if args.no_copies and measure else None
                 _, synth, seconds, steps, cpu = run_ganforge(args.data, args.data_dir, args.epochs,
-                                                             args.batch_size, seed, n, t, options=parse_variant(v))
+                                                             args.batch_size, seed, n, t, options=parse_variant(v),
+                                                             steps=length, filtered=filtered)
                 record(f"ganforge ctgan {v} {t}t".replace("  ", " "), synth, seconds, steps, cpu, seed, frames,
                        table, measure)
+                if filtered:  # the same model's rows through the --no-copies filter (its time is the run's)
+                    record(f"ganforge ctgan {v} no-copies {t}t".replace("  ", " "), filtered[0], seconds, steps,
+                           cpu, seed, frames, table, measure)
             for m in baselines_of(args):
                 _, synth, seconds, steps, cpu = run_ganforge(args.data, args.data_dir, args.epochs,
                                                              args.batch_size, seed, n, t, model=m)

@@ -1,6 +1,8 @@
 """ctgan and tvae (issue 13) through the shared loop: training-by-sampling draws conditions at the configured
 rates and real rows that match them; one step of each phase; resume continues bit-identically."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -209,3 +211,59 @@ def test_the_plain_mlp_gans_model_a_table_as_the_naive_baseline(name, table, tmp
     assert set(frame) == {c["name"] for c in table.meta["table"]["columns"]}
     assert set(frame["colour"]) <= set(table.meta["table"]["columns"][2]["categories"])
     assert main(["sample", str(run), "--n", "20", "--out", str(tmp_path / "s.csv")]) == 0
+
+
+def test_made_rare_cuts_only_the_class_to_the_fraction_and_keeps_every_other_row(repo_script):
+    rare = repo_script("bench/table_rare_class.py")
+    rng = np.random.default_rng(0)
+    label = np.array(["a"] * 600 + ["b"] * 300 + ["c"] * 100, dtype=object)
+    frame = {"label": label, "x": rng.normal(size=1000), "id": np.arange(1000)}
+    cut = rare.made_rare(frame, "label", "b", 0.02, seed=0)
+    kept_b = cut["label"] == "b"
+    assert kept_b.mean() == pytest.approx(0.02, abs=0.001)
+    assert set(cut["id"][~kept_b]) == set(frame["id"][label != "b"])  # every other row stays
+    assert set(cut["id"][kept_b]) <= set(frame["id"][label == "b"])
+    assert np.array_equal(cut["x"], frame["x"][cut["id"]])  # rows stay whole and in order
+    assert np.array_equal(rare.made_rare(frame, "label", "b", 0.02, seed=0)["id"], cut["id"])  # seeded
+    with pytest.raises(SystemExit):
+        rare.made_rare(frame, "label", "c", 0.2, seed=0)  # already below the fraction
+
+
+def _train_small_ctgan(folder, rows: list[str]):
+    path = folder / "t.csv"
+    path.write_text("\n".join(rows) + "\n")
+    run = folder / "run"
+    assert main(["train", "--model", "ctgan", "--data", f"csv:{path}", "--batch-size", "50", "--steps", "4",
+                 "--no-progress", "--out", str(run)]) == 0
+    return path, run
+
+
+def test_no_copies_drops_every_row_equal_to_a_training_row_and_says_how_many(tmp_path, capsys):
+    from ganforge.data.table import read_csv
+
+    rng = np.random.default_rng(0)  # 2 x 101 possible rows, 480 training rows: most synthetic rows are copies
+    rows = ["kind,value"] + [f"{rng.choice(['p', 'q'])},{rng.integers(0, 101) / 100:.2f}" for _ in range(600)]
+    path, run = _train_small_ctgan(tmp_path, rows)
+    frames = load_dataset(f"csv:{path}").meta["frames"]["train"]
+    train = {(k, f"{v:.2f}") for k, v in zip(frames["kind"], frames["value"], strict=True)}
+    capsys.readouterr()
+    assert main(["sample", str(run), "--n", "100", "--seed", "1", "--out", str(tmp_path / "plain.csv")]) == 0
+    plain = {tuple(r) for r in read_csv(tmp_path / "plain.csv")[1]}
+    assert len(plain & train) > 0  # without the filter there are copies to drop
+    assert main(["sample", str(run), "--n", "100", "--seed", "1", "--no-copies",
+                 "--out", str(tmp_path / "s.csv")]) == 0
+    out = capsys.readouterr().out
+    _, got = read_csv(tmp_path / "s.csv")
+    assert len(got) == 100 and not {tuple(r) for r in got} & train
+    dropped = re.search(r"([\d,]+) rows equal to a training row dropped", out)
+    assert dropped and int(dropped.group(1).replace(",", "")) > 0
+
+
+def test_no_copies_of_a_table_whose_every_possible_row_is_in_training_is_one_line_and_exit_2(tmp_path, capsys):
+    rows = ["kind,size"] + [f"{k},{s}" for _ in range(100) for k in "pq" for s in ("s", "m", "l")]
+    _, run = _train_small_ctgan(tmp_path, rows)
+    capsys.readouterr()
+    got = main(["sample", str(run), "--n", "20", "--no-copies", "--out", str(tmp_path / "s.csv")])
+    err = capsys.readouterr().err
+    assert got == 2 and "--no-copies" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "s.csv").exists()

@@ -132,6 +132,11 @@ BAD_INPUTS = [
     ("train --out with a 300-character component", lambda r, t: ["train", *TINY, "--out", t / ("a" * 300) / "run"],
      2, "File name too long"),
     ("--threads 0", lambda r, t: ["train", *TINY, "--threads", "0", "--out", t / "o"], 2, "--threads 0"),
+    ("--compile on with a gradient penalty", lambda r, t: [
+        "train", *TINY, "--model", "wgan-gp", "--compile", "on", "--out", t / "o"],
+     2, "expected off with --penalty gp (model wgan-gp): it differentiates a gradient again"),
+    ("--compile on with an unrolled D", lambda r, t: [
+        "train", *TINY, "--unroll", "2", "--compile", "on", "--out", t / "o"], 2, "expected off with --unroll"),
     ("--resume changing an option left at its default", lambda r, t: [
         "train", "--out", copy_run(r, t), "--resume", "--lr", "0.1"], 2, "lr is the default in"),
     ("eval of a run whose samples are NaN", lambda r, t: ["eval", nan_checkpoint(r, t), "--metrics", "parzen",

@@ -51,9 +51,9 @@ QUICK_BATCH_SIZES = (64,)
 BENCH_EXAMPLES = 8192
 #: Keys of a model's recipe (configs/MODEL.yaml) the bench keeps: what makes the model the paper's model.
 #: Data, sizes, batch and run lengths come from the bench itself.
-RECIPE_KEYS = ("objective", "optimizer", "lr", "beta1", "beta2", "momentum", "k_disc", "penalty", "gp_weight",
-               "clip", "info_categories", "info_continuous", "info_weight", "ae_kind", "noise_std", "prior",
-               "conditioning", "dropout", "pairs")
+RECIPE_KEYS = ("objective", "optimizer", "lr", "beta1", "beta2", "weight_decay", "momentum", "k_disc", "penalty",
+               "gp_weight", "clip", "info_categories", "info_continuous", "info_weight", "ae_kind", "noise_std",
+               "prior", "conditioning", "dropout", "pairs")
 
 
 def model_recipe(model: str) -> dict[str, Any]:

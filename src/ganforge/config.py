@@ -72,6 +72,7 @@ class TrainConfig:
     lr: float | None = None
     beta1: float = 0.5
     beta2: float = 0.999
+    weight_decay: float = 0.0  # L2 added to the gradients (Adam's weight_decay, as the ctgan package uses it)
     momentum: float = 0.5
     # schedules of the 2014 code (pylearn2's ExponentialDecay and MomentumAdjustor)
     lr_decay: float = 1.0
@@ -200,6 +201,7 @@ class TrainConfig:
         need(self.lr is None or (self.lr > 0 and math.isfinite(self.lr)), "lr", "a number > 0")
         need(0 <= self.beta1 < 1, "beta1", "a number in [0, 1)")
         need(0 <= self.beta2 < 1, "beta2", "a number in [0, 1)")
+        need(0 <= self.weight_decay < 1, "weight_decay", "a number in [0, 1)")
         need(0 <= self.momentum < 1, "momentum", "a number in [0, 1)")
         need(self.lr_decay >= 1 and math.isfinite(self.lr_decay), "lr_decay", "a number >= 1 (1: constant lr)")
         need(self.min_lr >= 0 and math.isfinite(self.min_lr), "min_lr", "a number >= 0")
@@ -230,6 +232,10 @@ class TrainConfig:
         need(self.gan_recipe in GAN_RECIPES, "gan_recipe", " or ".join(GAN_RECIPES))
         need(self.amp in AMP_MODES, "amp", " or ".join(AMP_MODES))
         need(self.compile in ON_OFF, "compile", " or ".join(ON_OFF))
+        twice = self.double_backward_terms()
+        need(self.compile == "off" or not twice, "compile",
+             f"off with {' and '.join(twice)} (model {self.model}): it differentiates a gradient again (a double "
+             "backward), which torch.compile does not support (pytorch/pytorch#92348)")
         need(self.channels_last in CHANNELS_LAST_MODES, "channels_last", " or ".join(CHANNELS_LAST_MODES))
         need(self.sync_bn in ON_OFF, "sync_bn", " or ".join(ON_OFF))
         need(0 <= self.label_smoothing < 1, "label_smoothing", "a number in [0, 1)")
@@ -310,6 +316,16 @@ class TrainConfig:
         """``time_budget`` in seconds, or None for no budget (unset or 0)."""
         seconds = parse_duration(self.time_budget) if self.time_budget is not None else None
         return seconds or None
+
+    def double_backward_terms(self) -> list[str]:
+        """The options of this config whose loss differentiates a gradient (gradient penalties, unrolled D,
+        path length), as flags: torch.compile cannot take their double backward."""
+        terms = [f"--penalty {self.penalty}"] if self.penalty in ("gp", "r1") else []
+        if self.unroll:
+            terms.append("--unroll")
+        if self.pl_weight:
+            terms.append("--pl-weight")
+        return terms
 
     @property
     def resolved_lr(self) -> float:

@@ -76,10 +76,11 @@ def build_optimizer(cfg: TrainConfig, params, lr: float | None = None) -> torch.
     lr = lr if lr is not None else cfg.resolved_lr
     if cfg.optimizer == "adam":
         fused = {"auto": on_cuda, "on": True, "off": False}[cfg.adam_fused]
-        return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=fused or None)
+        return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay,
+                                fused=fused or None)
     if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum)
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
 def has_convolutions(module: nn.Module) -> bool:

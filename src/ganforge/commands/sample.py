@@ -35,6 +35,10 @@ def add_parser(sub) -> None:
     p.add_argument("--condition", default=None, metavar="COLUMN=VALUE",
                    help="table runs: only rows whose discrete COLUMN is VALUE (ctgan feeds the condition to G; "
                         "every model's rows are then kept only where they match)")
+    p.add_argument("--no-copies", action="store_true",
+                   help="table runs: drop every sampled row equal to a training row (all its values) and draw "
+                        "again until --n rows remain: a privacy filter for tables whose real rows repeat (it reads "
+                        "the run's training split, so its data must still be there)")
     p.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
                    help="stylegan2: the truncation trick, w = w_avg + PSI (w - w_avg) with w_avg the mean w tracked "
                         "in training: PSI < 1 trades diversity for typical samples  [1: none]")
@@ -48,7 +52,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from ..run import load_run
 
     out = Path(args.out)
-    if out.suffix == ".csv" or args.condition is not None:
+    if out.suffix == ".csv" or args.condition is not None or args.no_copies:
         return sample_table(args, out)
     if out.suffix not in (".png", ".npy"):
         raise UserError(f"--out {out}: expected a .png (image grid) or .npy (raw array) file name")
@@ -181,16 +185,19 @@ def sample_code_sweep(run, args: argparse.Namespace):
     return _to_data_range(run, x), len(x) // rows
 
 
-#: ``--condition``: at most this many rounds of sampling to collect ``--n`` matching rows.
+#: ``--condition`` / ``--no-copies``: at most this many rounds of sampling to collect ``--n`` rows that pass.
 MAX_CONDITION_ROUNDS = 50
 
 
 def sample_table(args: argparse.Namespace, out: Path) -> int:
     """A table run's samples as CSV: ``--n`` rows (1,000 by default) decoded to the original columns; with
-    ``--condition COLUMN=VALUE`` only rows whose COLUMN is VALUE (ctgan is also given that condition)."""
+    ``--condition COLUMN=VALUE`` only rows whose COLUMN is VALUE (ctgan is also given that condition); with
+    ``--no-copies`` no row equal to a training row."""
     import numpy as np
 
+    from ..data import load_dataset
     from ..data.table import DISCRETE_KINDS, TableSpec, take
+    from ..metrics.table import copies_of
     from ..run import load_run
 
     if out.suffix != ".csv":
@@ -228,21 +235,37 @@ def sample_table(args: argparse.Namespace, out: Path) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"--out {out}: cannot create its directory {out.parent} ({e.strerror})") from None
+    train = None
+    if args.no_copies:  # the run's own training split, read as training read it
+        cfg = run.config
+        train = load_dataset(cfg.data, cfg.data_dir, False, None, None, cfg.discrete_columns,
+                             cfg.continuous_columns).meta["frames"]["train"]
     seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
-    kept, drawn, rounds = [], 0, 0
-    while sum(frame_len(f) for f in kept) < n and rounds < (MAX_CONDITION_ROUNDS if column else 1):
+    kept, drawn, rounds, dropped = [], 0, 0, 0
+    filtered = column is not None or train is not None
+    while sum(frame_len(f) for f in kept) < n and rounds < (MAX_CONDITION_ROUNDS if filtered else 1):
         frame = spec.decode(run.sample(n, seed=seed + rounds, temperature=args.temperature).numpy())
         drawn, rounds = drawn + n, rounds + 1
         if column is not None:
             frame = take(frame, np.flatnonzero(frame[column] == value))
+        if train is not None:
+            copy = copies_of(frame, train)
+            dropped += int(copy.sum())
+            frame = take(frame, np.flatnonzero(~copy))
         kept.append(frame)
     frame = {k: np.concatenate([f[k] for f in kept])[:n] for k in spec.names}
     got = frame_len(frame)
-    if got == 0:
+    if got == 0 and not dropped:
         raise UserError(f"--condition {args.condition}: none of {drawn:,} sampled rows has {column}={value}: the "
                         "model does not produce this category")
+    if got == 0:
+        raise UserError(f"--no-copies: every one of the {drawn:,} sampled rows that passed equals a training row: "
+                        "the model reproduces its training rows")
     spec.write_csv(frame, out)
-    note = f" ({got:,} of {drawn:,} sampled rows had {column}={value})" if column is not None else ""
+    notes = [f"{got:,} of {drawn:,} sampled rows had {column}={value}"] if column is not None else []
+    if train is not None:
+        notes.append(f"{dropped:,} rows equal to a training row dropped")
+    note = f" ({'; '.join(notes)})" if notes else ""
     print(f"ganforge: wrote {got:,} rows from {args.run_dir} (step {run.step}) to {out}{note}")
     return 0
 

@@ -31,6 +31,7 @@ TRAIN_HELP = {
     "lr": f"learning rate  [adam {DEFAULT_LR['adam']}, sgd {DEFAULT_LR['sgd']}]",
     "beta1": "Adam beta1  [0.5]",
     "beta2": "Adam beta2  [0.999]",
+    "weight_decay": "L2 weight decay added to every gradient by the optimiser (ctgan: the package's 1e-6)  [0]",
     "momentum": "SGD momentum (its start value when --momentum-final is set)  [0.5]",
     "lr_decay": "divide the learning rate by this factor after every iteration, down to --min-lr (the 2014 "
                 "code's ExponentialDecay: 1.000004)  [1: constant]",

@@ -127,6 +127,12 @@ def ml_efficacy(train: Frame, test: Frame, table: dict[str, Any], target: str, s
     return float(f1_score(test[target].astype(str), model.predict(x_test), average="macro"))
 
 
+def copies_of(synth: Frame, train: Frame) -> np.ndarray:
+    """``bool (N,)``: which rows of ``synth`` equal some row of ``train`` in every decoded value (numbers to 10
+    significant digits, missing equal to missing): the ``exact_copies`` of :func:`privacy`."""
+    return np.isin(_rows_as_text(synth), _rows_as_text(train))
+
+
 def _rows_as_text(frame: Frame) -> np.ndarray:
     cols = [np.where(np.isnan(v), "", np.char.mod("%.10g", np.nan_to_num(v))) if v.dtype != object else v.astype(str)
             for v in frame.values()]
@@ -146,7 +152,7 @@ def privacy(synth: Frame, train: Frame, holdout: Frame, table: dict[str, Any], s
     d_train = NearestNeighbors(n_neighbors=1).fit(features(train_part, table, train)).kneighbors(xs)[0][:, 0]
     d_hold = NearestNeighbors(n_neighbors=1).fit(features(holdout, table, train)).kneighbors(xs)[0][:, 0]
     closer = float(np.mean((d_train < d_hold) + 0.5 * (d_train == d_hold)))
-    copies = int(np.isin(_rows_as_text(synth), _rows_as_text(train)).sum())
+    copies = int(copies_of(synth, train).sum())
     return {"dcr_train": float(np.median(d_train)), "dcr_holdout": float(np.median(d_hold)),
             "closer_to_train": closer, "exact_copies": copies}
 
