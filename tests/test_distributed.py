@@ -99,3 +99,54 @@ def test_a_resumed_ddp_run_is_identical_to_an_uninterrupted_one(ddp_run, tmp_pat
         assert torch.equal(value, resumed["model"][name]), name
     lines = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert lines == [6, 12]
+
+
+def test_g_ema_under_ddp_counts_the_images_of_every_rank_and_matches_one_process(tmp_path):
+    """The weight average's half-life is in generated images: two ranks of 16 generate 32 a step, so their
+    average must equal that of one process with batch 32 (not one that decays as if a step were 16 images)."""
+    out = tmp_path / "ddp-ema"
+    torchrun_train(out, "--g-ema", "200")
+    cfg = TrainConfig(model="gan", data="ring8", batch_size=RANKS * PER_RANK, steps=STEPS, sample_every=6,
+                      checkpoint_every=6, device="cpu", g_ema=200.0)
+    single = Trainer(cfg, tmp_path / "single", progress=False)
+    single.fit()
+    ddp = load_checkpoint(out / "checkpoints" / "latest.pt")["model"]
+    state = single.model.state_dict()
+    ema_keys = [k for k in state if k.startswith("generator_ema.")]
+    assert ema_keys
+    worst = max((ddp[k] - state[k]).abs().max().item() for k in ema_keys)
+    assert worst < TOLERANCE
+    # not vacuous: the average is not G itself
+    assert max((state[k] - state[k.replace("generator_ema.", "generator.")]).abs().max().item()
+               for k in ema_keys) > 10 * TOLERANCE
+
+
+def _ada_rank(rank: int, init_file: str, results: dict) -> None:
+    import torch.distributed as dist
+
+    from ganforge.augment import AdaptiveAugment
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=RANKS)
+    try:
+        ada = AdaptiveAugment(target=0.6, interval=2, kimg=1.0, batch_size=PER_RANK)
+        for _ in range(2):  # rank 0 sees only positive logits (r_t 1 alone), rank 1 12 of 16 (r_t 0.5 alone)
+            logits = torch.full((PER_RANK,), 1.0) if rank == 0 else torch.tensor([1.0] * 12 + [-1.0] * 4)
+            ada.observe(logits)
+            ada.step_()
+        results[rank] = (float(ada.r_t), float(ada.p))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ada_under_ddp_pools_r_t_over_ranks_and_keeps_p_equal_on_every_rank(tmp_path):
+    """ADA's overfitting heuristic r_t = E[sign D(x_real)] over every rank's reals, and p stepped by the images
+    of all ranks: each rank alone would have r_t 1.0 or 0.5, on either side of the target 0.6, and move p in
+    opposite directions."""
+    import torch.multiprocessing as mp
+
+    results = mp.Manager().dict()
+    mp.spawn(_ada_rank, args=(str(tmp_path / "init"), results), nprocs=RANKS, join=True)
+    r_t = (2 * PER_RANK + 2 * (12 - 4)) / (2 * RANKS * PER_RANK)  # 0.75: the pooled mean sign
+    step = RANKS * PER_RANK * 2 / 1000.0  # the images of all ranks over the interval / (kimg * 1000)
+    assert r_t > 0.6  # above the target: p rises by one step from 0
+    assert results[0] == results[1] == (r_t, step)

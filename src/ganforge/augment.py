@@ -21,6 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .distributed import sum_over_ranks_, world_size
+
 #: The largest augmentation probability ADA may reach: every transformation stays applied with p < 1 (the
 #: ADA paper finds its pipeline starts to leak above about 0.8).
 ADA_P_MAX = 0.8
@@ -114,9 +116,14 @@ class AdaptiveAugment(nn.Module):
     @torch.no_grad()
     def step_(self) -> None:
         self.updates += 1
-        if int(self.updates) % self.interval or int(self.seen) == 0:
+        if int(self.updates) % self.interval:
             return
-        self.r_t.fill_(float(self.sign_sum) / int(self.seen))
-        self.p.fill_(ada_adjusted_p(float(self.p), float(self.r_t), self.target, self.step_size))
+        # under torchrun r_t is the mean sign over every rank's reals and p moves by the images of all ranks,
+        # so that p stays the same on every rank (as in the ADA authors' code)
+        totals = sum_over_ranks_(torch.stack([self.sign_sum, self.seen.double()]))
+        if float(totals[1]) == 0:
+            return
+        self.r_t.fill_(float(totals[0]) / float(totals[1]))
+        self.p.fill_(ada_adjusted_p(float(self.p), float(self.r_t), self.target, self.step_size * world_size()))
         self.sign_sum.zero_()
         self.seen.zero_()

@@ -71,6 +71,20 @@ class DistributedContext:
             torch.distributed.destroy_process_group()
 
 
+def world_size() -> int:
+    """Ranks in the process group (1 outside torchrun): a step sees ``batch_size * world_size()`` examples,
+    which is what anything counted in images (weight-average half-lives, ADA's speed) must count."""
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def sum_over_ranks_(t: torch.Tensor) -> torch.Tensor:
+    """``t`` summed over all ranks, in place (unchanged outside torchrun). Every rank must call it together."""
+    if world_size() > 1:
+        torch.distributed.all_reduce(t)
+    return t
+
+
 def launched_by_torchrun() -> bool:
     return all(v in os.environ for v in ("RANK", "WORLD_SIZE")) and int(os.environ["WORLD_SIZE"]) > 1
 

@@ -20,6 +20,7 @@ from torch.func import functional_call
 from .. import remedies
 from ..augment import AdaptiveAugment, augment
 from ..config import TrainConfig
+from ..distributed import world_size
 from ..errors import UserError
 from ..noise import sample_noise
 from ..objectives import OBJECTIVES, PROBABILISTIC_OBJECTIVES, discriminator_loss_smoothed
@@ -171,7 +172,8 @@ class GANModel(nn.Module):
         beta from the half-life in generated images (``remedies.ema_decay``)."""
         ema = getattr(self, "generator_ema", None)
         if ema is not None:
-            remedies.update_ema_(ema, self.generator, remedies.ema_decay(self.cfg.g_ema, self.cfg.batch_size))
+            images = self.cfg.batch_size * world_size()  # under torchrun, every rank's images of this step
+            remedies.update_ema_(ema, self.generator, remedies.ema_decay(self.cfg.g_ema, images))
 
 
 def split_last_layer(net: nn.Sequential, example_shape: tuple[int, ...]) -> tuple[nn.Sequential, nn.Module, int]:

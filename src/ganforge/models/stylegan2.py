@@ -38,6 +38,7 @@ from torch import nn
 
 from .. import remedies
 from ..config import TrainConfig
+from ..distributed import world_size
 from ..errors import UserError
 from ..noise import sample_noise
 from ..objectives import OBJECTIVES
@@ -354,9 +355,10 @@ class StyleGAN2(AugmentedGAN):
         constant half-life."""
         if self.generator_ema is None:
             return
-        images = self.g_index * self.cfg.batch_size  # g_index already counts this iteration's G step
+        batch = self.cfg.batch_size * world_size()  # images a step, over all ranks under torchrun
+        images = self.g_index * batch  # g_index already counts this iteration's G step
         half_life = min(self.cfg.g_ema, max(EMA_RAMPUP * images, 1.0))
-        remedies.update_ema_(self.generator_ema, self.generator, remedies.ema_decay(half_life, self.cfg.batch_size))
+        remedies.update_ema_(self.generator_ema, self.generator, remedies.ema_decay(half_life, batch))
 
     def phases(self) -> list[Phase]:
         return [Phase("D", self.d_loss, list(self.discriminator.parameters()), repeats=self.cfg.k_disc,
