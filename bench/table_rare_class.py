@@ -110,12 +110,8 @@ def main() -> None:
           f"{len(y_test):,} test rows; {args.extra} rows added", flush=True)
     results: dict[str, list[tuple[float, float, float]]] = {"real": [], "real + sampled": [], "real + copies": []}
     for seed in seeds:
-        kept, round_ = [], 0
-        while sum(len(f[args.column]) for f in kept) < args.extra and round_ < 50:
-            frame = spec.decode(run.sample(args.extra, seed=seed * 1000 + round_).numpy())
-            kept.append(take(frame, np.flatnonzero(frame[args.column].astype(str) == args.value)))
-            round_ += 1
-        sampled = {k: np.concatenate([f[k] for f in kept])[:args.extra] for k in spec.names}
+        sampled, _ = run.sample_table_rows(args.extra, seed * 1000,
+                                           keep=lambda frame: frame[args.column].astype(str) == args.value)
         copies = take(train, np.random.default_rng(seed).choice(rare_train, args.extra, replace=True))
         arms = {"real": train,
                 "real + sampled": {k: np.concatenate([train[k], sampled[k].astype(train[k].dtype)])

@@ -120,22 +120,16 @@ def run_ganforge(data: str, data_dir: str | None, epochs: int, batch: int, seed:
         spec = TableSpec(run.data.table)
         synth = spec.decode(run.sample(n, seed=seed).numpy())
         if filtered is not None:
-            filtered.append(without_copies(run, spec, ds.meta["frames"]["train"], n, seed))
+            filtered.append(without_copies(run, ds.meta["frames"]["train"], n, seed))
         return ds, synth, trainer.elapsed_s, trainer.step, cpu
 
 
-def without_copies(run, spec, train, n: int, seed: int):
+def without_copies(run, train, n: int, seed: int):
     """``n`` decoded rows of ``run`` none of which equals a row of ``train``: the rows of ``run.sample(n, seed)``
-    (the unfiltered sample) less its copies, then more rounds of ``n`` until ``n`` remain."""
-    from ganforge.data.table import take
+    (the unfiltered sample) less its copies, then more rounds until ``n`` remain (as ``sample --no-copies``)."""
     from ganforge.metrics.table import copies_of
 
-    kept, rounds = [], 0
-    while sum(len(next(iter(f.values()))) for f in kept) < n and rounds < 50:
-        frame = spec.decode(run.sample(n, seed=seed + 10_000 * rounds).numpy())
-        kept.append(take(frame, np.flatnonzero(~copies_of(frame, train))))
-        rounds += 1
-    return {k: np.concatenate([f[k] for f in kept])[:n] for k in spec.names}
+    return run.sample_table_rows(n, seed, keep=lambda frame: ~copies_of(frame, train))[0]
 
 
 def run_package(python: str, ds, epochs: int, batch: int, seed: int, n: int, threads: int):

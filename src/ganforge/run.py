@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -75,6 +77,26 @@ class LoadedRun:
             latent = with_temperature(latent, temperature)
             out.append(to_data_range(self.model.generate(latent), self.data.kind).cpu())
         return torch.cat(out)
+
+    def sample_table_rows(self, n: int, seed: int, keep: Callable[[dict], np.ndarray] | None = None,
+                          temperature: float = 1.0, max_rounds: int = 50) -> tuple[dict, int]:
+        """A table run's ``n`` rows decoded to the original columns (a frame: column name -> array), and how
+        many rows were drawn for them. With ``keep`` (a frame -> ``bool (rows,)`` mask) only the rows it keeps,
+        drawn in rounds of ``n`` (round r from seed ``seed + r``, so round 0 is ``sample(n, seed)``) until
+        ``n`` are kept or ``max_rounds`` have been drawn; fewer than ``n`` may come back."""
+        from .data.table import TableSpec, take
+
+        if self.data.table is None:
+            raise UserError(f"run {self.run_dir} models {self.data.kind} data, not a table")
+        spec = TableSpec(self.data.table)
+        kept, drawn = [], 0
+        for r in range(max_rounds if keep is not None else 1):
+            frame = spec.decode(self.sample(n, seed=seed + r, temperature=temperature).numpy())
+            drawn += n
+            kept.append(take(frame, np.flatnonzero(keep(frame))) if keep is not None else frame)
+            if sum(len(f[spec.names[0]]) for f in kept) >= n:
+                break
+        return {k: np.concatenate([f[k] for f in kept])[:n] for k in spec.names}, drawn
 
     def invert(self, x: torch.Tensor, **options) -> InversionResult:
         """Latents for images ``x`` float ``(N, C, H, W)`` in [0, 1] (as :meth:`sample` returns them; toy points

@@ -196,7 +196,7 @@ def sample_table(args: argparse.Namespace, out: Path) -> int:
     import numpy as np
 
     from ..data import load_dataset
-    from ..data.table import DISCRETE_KINDS, TableSpec, take
+    from ..data.table import DISCRETE_KINDS, TableSpec
     from ..metrics.table import copies_of
     from ..run import load_run
 
@@ -241,19 +241,20 @@ def sample_table(args: argparse.Namespace, out: Path) -> int:
         train = load_dataset(cfg.data, cfg.data_dir, False, None, None, cfg.discrete_columns,
                              cfg.continuous_columns).meta["frames"]["train"]
     seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
-    kept, drawn, rounds, dropped = [], 0, 0, 0
-    filtered = column is not None or train is not None
-    while sum(frame_len(f) for f in kept) < n and rounds < (MAX_CONDITION_ROUNDS if filtered else 1):
-        frame = spec.decode(run.sample(n, seed=seed + rounds, temperature=args.temperature).numpy())
-        drawn, rounds = drawn + n, rounds + 1
-        if column is not None:
-            frame = take(frame, np.flatnonzero(frame[column] == value))
+    dropped = 0
+
+    def keep(frame):
+        nonlocal dropped
+        mask = frame[column] == value if column is not None else np.ones(frame_len(frame), dtype=bool)
         if train is not None:
             copy = copies_of(frame, train)
-            dropped += int(copy.sum())
-            frame = take(frame, np.flatnonzero(~copy))
-        kept.append(frame)
-    frame = {k: np.concatenate([f[k] for f in kept])[:n] for k in spec.names}
+            dropped += int((mask & copy).sum())
+            mask &= ~copy
+        return mask
+
+    filtered = column is not None or train is not None
+    frame, drawn = run.sample_table_rows(n, seed, keep if filtered else None, args.temperature,
+                                         MAX_CONDITION_ROUNDS)
     got = frame_len(frame)
     if got == 0 and not dropped:
         raise UserError(f"--condition {args.condition}: none of {drawn:,} sampled rows has {column}={value}: the "
