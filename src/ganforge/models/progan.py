@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import TrainConfig
+from ..distributed import world_size
 from ..errors import UserError
 from ..objectives import OBJECTIVES
 from ..penalties import gradient_penalty
@@ -188,7 +189,8 @@ class ProGAN(AugmentedGAN):
         return int(self.level), float(self.alpha)
 
     def on_step(self, step: int, total_steps: int) -> None:
-        images = step * self.cfg.batch_size * self.cfg.k_disc  # real images D has seen before this step
+        # real images D has seen before this step, over all ranks under torchrun (the schedule is in images)
+        images = step * self.cfg.batch_size * world_size() * self.cfg.k_disc
         level, alpha = growth_at(images, self.levels, self.cfg.progan_phase_images, self.cfg.progan_fade_images)
         self.level.fill_(level)
         self.alpha.fill_(alpha)
