@@ -101,7 +101,6 @@ def run_ganforge(data: str, data_dir: str | None, epochs: int, batch: int, seed:
     import torch
 
     from ganforge.data import load_dataset
-    from ganforge.data.table import TableSpec
     from ganforge.models import config_for
     from ganforge.run import load_run
     from ganforge.train import Trainer
@@ -117,8 +116,7 @@ def run_ganforge(data: str, data_dir: str | None, epochs: int, batch: int, seed:
         trainer.fit()
         cpu = time.process_time() - cpu
         run = load_run(Path(tmp) / "run")
-        spec = TableSpec(run.data.table)
-        synth = spec.decode(run.sample(n, seed=seed).numpy())
+        synth, _ = run.sample_table_rows(n, seed)
         if filtered is not None:
             filtered.append(without_copies(run, ds.meta["frames"]["train"], n, seed))
         return ds, synth, trainer.elapsed_s, trainer.step, cpu

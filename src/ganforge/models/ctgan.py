@@ -223,7 +223,6 @@ class TableGenerator(nn.Module):
 
 #: Random bits used from each 64-bit draw of :class:`HalfDropout` (``random_`` on int64 gives 63; 62 kept).
 BITS_PER_DRAW = 62
-_BIT_SHIFTS: dict[torch.device, torch.Tensor] = {}
 
 
 class HalfDropout(nn.Module):
@@ -235,12 +234,9 @@ class HalfDropout(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return h
-        shifts = _BIT_SHIFTS.get(h.device)
-        if shifts is None:
-            shifts = _BIT_SHIFTS[h.device] = torch.arange(BITS_PER_DRAW, device=h.device)
         n = h.numel()
         draws = torch.empty(-(-n // BITS_PER_DRAW), 1, dtype=torch.int64, device=h.device).random_()
-        keep = ((draws >> shifts) & 1).view(-1)[:n].view_as(h)
+        keep = ((draws >> torch.arange(BITS_PER_DRAW, device=h.device)) & 1).view(-1)[:n].view_as(h)
         return h * keep.to(h.dtype).mul_(2.0)
 
 
