@@ -53,7 +53,7 @@ BENCH_EXAMPLES = 8192
 #: Data, sizes, batch and run lengths come from the bench itself.
 RECIPE_KEYS = ("objective", "optimizer", "lr", "beta1", "beta2", "weight_decay", "momentum", "k_disc", "penalty",
                "gp_weight", "clip", "info_categories", "info_continuous", "info_weight", "ae_kind", "noise_std",
-               "prior", "conditioning", "dropout", "pairs")
+               "prior", "conditioning", "dropout", "pairs", "sequences")
 
 
 def model_recipe(model: str) -> dict[str, Any]:
