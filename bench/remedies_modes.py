@@ -11,7 +11,11 @@ its nearest mode; a mode is covered by >= 1 of them) and by PacGAN's stricter co
     OMP_NUM_THREADS=1 .venv/bin/python bench/remedies_modes.py --score runs/grid25 runs/grid25:step_010000.pt
 
 ``--score RUN[:CHECKPOINT]`` scores runs trained elsewhere (``ganforge train``) the same way, on their latest
-checkpoint or on ``checkpoints/CHECKPOINT`` (``--keep-every``'s ``step_XXXXXX.pt``, ``best.pt``).
+checkpoint or on ``checkpoints/CHECKPOINT`` (``--keep-every``'s ``step_XXXXXX.pt``, ``best.pt``). With
+``--drs STEPS`` it also scores 2,500 samples kept by discriminator rejection sampling (``ganforge.rejection``:
+a critic fitted for STEPS minibatches at the run's D learning rate, as ``ganforge sample --drs``):
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/remedies_modes.py --score runs/grid25 --drs 2000 --drs-quantile 0.8
 """
 
 from __future__ import annotations
@@ -75,6 +79,28 @@ def score_saved(spec: str) -> tuple[str, int, dict]:
     return run.data_name, run.step, score_points(to_data_range(x, run.data.kind).cpu(), load_dataset(run.data_name))
 
 
+def score_drs(spec: str, steps: int, quantiles: list[float | None], seed: int = 0) -> None:
+    """Print the scores of ``NUM_SAMPLES`` points kept by DRS (z seed 123) for each gamma quantile, after fitting
+    one critic (``seed``) to the saved run ``spec`` (as :func:`score_saved`)."""
+    from ganforge.rejection import drs_sample, fit_critic
+
+    run_dir, _, checkpoint = spec.partition(":")
+    run = load_run(run_dir, Path(run_dir) / "checkpoints" / checkpoint if checkpoint else None)
+    lr = run.config.lr_d or run.config.lr or 2e-4
+    t0 = time.perf_counter()
+    critic = fit_critic(run.model, run.training_examples(), steps=steps, lr=lr, seed=seed)
+    fit_s = time.perf_counter() - t0
+    print(f"{spec}  DRS critic ({critic.start}, {steps} steps at lr {lr:g}, {fit_s:.0f} s): accuracy "
+          f"{critic.accuracy:.3f}, loss {critic.loss:.3f}", flush=True)
+    ds = load_dataset(run.data_name)
+    for q in quantiles:
+        kept = drs_sample(run.model, critic.model, NUM_SAMPLES, seed=123, gamma_quantile=q)
+        cov = score_points(to_data_range(kept.x, run.data.kind), ds)
+        print(f"{spec}  DRS gamma quantile {q}  modes {cov['modes_covered']}/{cov['num_modes']} (>= {STRICT_COUNT}: "
+              f"{cov['strict']})  high-quality {100 * cov['high_quality_fraction']:.1f}%  acceptance "
+              f"{100 * kept.acceptance:.2f}%  gamma {kept.gamma:.2f}  counts {cov['mode_counts']}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000)
@@ -86,6 +112,10 @@ def main() -> None:
     parser.add_argument("--out", default="runs/remedies")
     parser.add_argument("--json", default=None, help="append one JSON line per run here")
     parser.add_argument("--score", nargs="+", metavar="RUN[:CHECKPOINT]", help="only score these saved runs")
+    parser.add_argument("--drs", type=int, default=0, metavar="STEPS",
+                        help="with --score: also score DRS samples, the critic fitted for STEPS minibatches")
+    parser.add_argument("--drs-quantile", type=float, nargs="*", default=[],
+                        help="with --drs: gamma quantiles to score besides gamma 0 (exact rejection)")
     args = parser.parse_args()
     if args.score:
         for spec in args.score:
@@ -93,6 +123,8 @@ def main() -> None:
             print(f"{spec}  {data} step {step}  modes {cov['modes_covered']}/{cov['num_modes']} "
                   f"(>= {STRICT_COUNT}: {cov['strict']})  high-quality {100 * cov['high_quality_fraction']:.1f}%  "
                   f"counts {cov['mode_counts']}", flush=True)
+            if args.drs:
+                score_drs(spec, args.drs, [None, *args.drs_quantile], args.seed)
         return
     jobs = [(label, {**BASE, "steps": args.steps, **REMEDIES[label]}) for label in args.remedies]
     jobs += [(Path(r).stem, load_yaml_config(r)) for r in args.recipes]

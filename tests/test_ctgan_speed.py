@@ -1,8 +1,9 @@
 """ctgan's speed options (issue 13): the one-pass activation equals a tanh and a softmax per block
 (values and gradients to rounding), the vectorised conditional cross-entropy equals one cross-entropy per
-column, the bit-coin dropout keeps half the units times 2, the lazy gradient penalty enters every N-th
-critic step weighted N times, fused Adam on the CPU makes the loop's update to rounding, and the new
-options refuse bad values in one line."""
+column, the bit-coin dropout keeps half the units times 2, the critic's written-out input gradient equals
+autograd's (and so does the penalty's gradient in the weights, without a double backward), the lazy
+gradient penalty enters every N-th critic step weighted N times, fused Adam on the CPU makes the loop's
+update to rounding, and the new options refuse bad values in one line."""
 
 import pytest
 import torch
@@ -64,6 +65,33 @@ def test_conditional_cross_entropy_equals_one_cross_entropy_per_conditioned_colu
         F.cross_entropy(raw[i, s.start:s.start + s.width][None], (choice[i] - layout.cond_offsets[k])[None])
         for i, k in enumerate(col.tolist()) for s in [layout.cond_spans[k]]]).mean()
     torch.testing.assert_close(model.conditional_cross_entropy(raw, choice), reference, rtol=1e-6, atol=1e-6)
+
+
+def test_written_out_input_gradient_equals_autograds_and_so_does_the_penalty_gradient():
+    critic = ctgan_module.PackedCritic(in_dim=7, width=32, pack=4).train()
+    packs = torch.randn(24, 4 * 7, generator=torch.Generator().manual_seed(2))
+    # the same dropout masks in both: HalfDropout draws from the global generator, in the same order and sizes
+    torch.manual_seed(5)
+    written = critic.input_gradient(packs)
+    penalty = (written.norm(dim=1) - 1).square().mean()
+    written_grads = torch.autograd.grad(penalty, list(critic.parameters()), allow_unused=True)
+    torch.manual_seed(5)
+    x = packs.clone().requires_grad_(True)
+    (auto,) = torch.autograd.grad(critic.net(x).sum(), x, create_graph=True)
+    auto_penalty = (auto.norm(dim=1) - 1).square().mean()
+    auto_grads = torch.autograd.grad(auto_penalty, list(critic.parameters()), allow_unused=True)
+    torch.testing.assert_close(written, auto, rtol=1e-5, atol=1e-6)
+    assert (written == 0).float().mean() < 0.5  # dropout acted, and the gradient is not trivially 0
+    for w, a, (name, p) in zip(written_grads, auto_grads, critic.named_parameters(), strict=True):
+        # None: a parameter with no part in the input gradient (the biases move only the slopes' kinks)
+        w, a = (torch.zeros_like(p) if g is None else g for g in (w, a))
+        torch.testing.assert_close(w, a, rtol=1e-4, atol=1e-6, msg=name)
+    assert float(written_grads[0].abs().sum()) > 0  # the first layer's weights do get a gradient
+    # in eval mode (no dropout) it is the plain input gradient of the critic
+    critic.eval()
+    x = packs.clone().requires_grad_(True)
+    (plain,) = torch.autograd.grad(critic.net(x).sum(), x)
+    torch.testing.assert_close(critic.input_gradient(packs), plain, rtol=1e-5, atol=1e-6)
 
 
 def test_half_dropout_keeps_each_unit_on_a_fair_coin_times_two_and_is_the_identity_in_eval():

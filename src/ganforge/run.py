@@ -12,7 +12,7 @@ from torch import nn
 
 from .checkpoint import load_checkpoint, load_model_weights
 from .config import TrainConfig
-from .data import to_data_range
+from .data import ArrayDataset, load_dataset, to_data_range
 from .errors import UserError
 from .inversion import InversionResult
 from .models import DataInfo, GANModel
@@ -77,6 +77,20 @@ class LoadedRun:
             latent = with_temperature(latent, temperature)
             out.append(to_data_range(self.model.generate(latent), self.data.kind).cpu())
         return torch.cat(out)
+
+    def dataset(self, data_dir: str | None = None) -> ArrayDataset:
+        """The run's dataset read as training read it: its name, image size, largest image and table column
+        kinds from the config, its files from ``data_dir`` (default: the directory it was trained from)."""
+        cfg = self.config
+        return load_dataset(cfg.data, data_dir or cfg.data_dir, False, cfg.image_size, cfg.max_image_pixels,
+                            cfg.discrete_columns, cfg.continuous_columns)
+
+    def training_examples(self, data_dir: str | None = None) -> torch.Tensor:
+        """What the run trained on, as stored: the train split (uint8 images ``(N, C, H, W)``, float points
+        ``(N, D)``), or with ``--subset`` the same fixed choice of it."""
+        from .train import train_subset
+
+        return torch.from_numpy(train_subset(self.dataset(data_dir), self.config.subset, self.config.subset_seed)[0])
 
     def sample_table_rows(self, n: int, seed: int, keep: Callable[[dict], np.ndarray] | None = None,
                           temperature: float = 1.0, max_rounds: int = 50) -> tuple[dict, int]:

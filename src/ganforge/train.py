@@ -210,6 +210,9 @@ class Trainer:
                                 "(use --sync-bn off on CPU)")
             nn.SyncBatchNorm.convert_sync_batchnorm(self.model)  # in place: same parameters, same state dict
         self.phases = self.model.phases()
+        # fixed from here on (the optimizers hold these): the toggles of run_phase need not walk the modules
+        self.model_params = list(self.model.parameters())
+        self.trainable_ids = {ph.name: {id(p) for p in ph.params} for ph in self.phases}
         self.optimizers = {ph.name: build_optimizer(cfg, ph.params, ph.lr) for ph in self.phases}
         if cfg.compile == "on":  # in place, so state dicts keep their keys
             for net in (self.model.generator, self.model.discriminator):
@@ -287,8 +290,8 @@ class Trainer:
     def run_phase(self, phase: Phase) -> dict[str, torch.Tensor]:
         """``phase.repeats`` updates of the phase's parameters, each on a fresh minibatch and fresh latents;
         every other parameter is frozen meanwhile, so no gradient flows into it."""
-        trainable = {id(p) for p in phase.params}
-        for p in self.model.parameters():
+        trainable = self.trainable_ids[phase.name]
+        for p in self.model_params:
             p.requires_grad_(id(p) in trainable)
         optimizer = self.optimizers[phase.name]
         index = next(i for i, ph in enumerate(self.phases) if ph is phase)
@@ -329,7 +332,8 @@ class Trainer:
             for phase in self.phases:
                 logs.update(self.run_phase(phase))
         finally:
-            self.model.requires_grad_(True)
+            for p in self.model_params:
+                p.requires_grad_(True)
         self.model.after_iteration()
         self.step += 1
         return logs

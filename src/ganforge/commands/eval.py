@@ -90,8 +90,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         run = load_run(args.run_dir, args.checkpoint)
         run.set_truncation(args.truncation)
-        ds = load_dataset(run.config.data, args.data_dir or run.config.data_dir, False, run.config.image_size,
-                          None, run.config.discrete_columns, run.config.continuous_columns)
+        ds = run.dataset(args.data_dir)
     if ds.kind == "table":
         return cmd_eval_table(args, run, ds)
     model_metrics = models.MODELS.get_or_fail(run.config.model).eval_metrics if run is not None else None

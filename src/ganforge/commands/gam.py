@@ -57,7 +57,6 @@ def judge_all(runs: list, x_test, n: int, seed: int):
 
 
 def cmd_gam(args: argparse.Namespace) -> int:
-    from ..data import load_dataset
     from ..metrics.gam import GAM_TOLERANCE, gam_battle
     from ..run import load_run
 
@@ -75,8 +74,7 @@ def cmd_gam(args: argparse.Namespace) -> int:
         if (run.data_name, run.data.shape) != (runs[0].data_name, runs[0].data.shape):
             raise UserError(f"gam: {run.run_dir} models {run.data_name} {run.data.shape}, {runs[0].run_dir} "
                             f"{runs[0].data_name} {runs[0].data.shape}: expected runs on the same data")
-    cfg = runs[0].config
-    dataset = load_dataset(cfg.data, args.data_dir or cfg.data_dir, False, cfg.image_size, cfg.max_image_pixels)
+    dataset = runs[0].dataset(args.data_dir)
     x_test = dataset.split("test")[:args.n]
     test_logits, sample_logits = judge_all(runs, x_test, args.n, args.seed)
     names = [str(r.run_dir) for r in runs]

@@ -158,14 +158,13 @@ def cmd_arithmetic(args: argparse.Namespace) -> int:
 def cmd_neighbours(args: argparse.Namespace) -> int:
     import torch
 
-    from ..data import load_dataset
     from ..run import load_run
     from ..viz.latent import neighbours_figure, require_tensor_latent
 
     out = _png_or_gif(args.out, (".png",))
     run = load_run(args.run_dir)
     require_tensor_latent(run)
-    ds = load_dataset(run.config.data, args.data_dir or run.config.data_dir, False, run.config.image_size)
+    ds = run.dataset(args.data_dir)
     train = torch.from_numpy(ds.split("train")).float() / 255
     samples = run.sample(args.n, seed=args.seed)
     neighbours_figure(samples, train, args.k, out)

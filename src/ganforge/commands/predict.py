@@ -36,7 +36,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out}: expected a .gif file name")
     if out.is_dir():
         raise UserError(f"--out {out}: is a directory, expected a .gif file name")
-    from ..data import load_dataset
     from ..models.nextframe import NextFrame
     from ..run import load_run
     from ..viz.nextframe import write_prediction_gif
@@ -44,8 +43,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir, args.checkpoint)
     if not isinstance(run.model, NextFrame):
         raise UserError(f"run {args.run_dir}: a {run.config.model} run: expected a nextframe run")
-    cfg = run.config
-    ds = load_dataset(cfg.data, args.data_dir or cfg.data_dir, False, cfg.image_size)
+    ds = run.dataset(args.data_dir)
     write_prediction_gif(run.model, ds.split("test"), out, args.frames, args.n)
     spec = run.model.seq_spec
     print(f"ganforge: wrote {out}: {args.n} {spec.kind} test sequences, {spec.context} context + {args.frames} "

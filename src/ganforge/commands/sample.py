@@ -42,6 +42,21 @@ def add_parser(sub) -> None:
     p.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
                    help="stylegan2: the truncation trick, w = w_avg + PSI (w - w_avg) with w_avg the mean w tracked "
                         "in training: PSI < 1 trades diversity for typical samples  [1: none]")
+    p.add_argument("--drs", action="store_true",
+                   help="discriminator rejection sampling (Azadi et al. 2019): fit a copy of the run's D to its "
+                        "frozen G on the run's training data (--drs-steps), then keep each sample with probability "
+                        "exp(D(x) - max D): rejection sampling under D's density-ratio estimate, which drops "
+                        "samples off the data (e.g. on the lines between a mixture's modes) at 1/acceptance the "
+                        "cost; GANs whose D judges x alone (gan, dcgan, wgan, wgan-gp, lsgan, sngan, gman, stylegan2)")
+    p.add_argument("--drs-steps", type=int, default=2000, metavar="N",
+                   help="--drs: minibatches (512 real + 512 generated) to fit the critic; it starts from the run's "
+                        "D when that judges one example at a time, else (--pack) from a fresh D of its shape  [2000]")
+    p.add_argument("--drs-lr", type=float, default=None, metavar="LR",
+                   help="--drs: the critic's Adam learning rate  [the run's D rate]")
+    p.add_argument("--drs-quantile", type=float, default=None, metavar="Q",
+                   help="--drs: DRS's gamma, the Q-quantile of its acceptance score F over the burn-in of 10,000 "
+                        "proposals; subtracting it reshapes the acceptance curve around the typical sample (no "
+                        "longer exact rejection sampling)  [none: gamma 0]")
     p.set_defaults(func=cmd_sample)
 
 
@@ -53,6 +68,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if out.suffix == ".csv" or args.condition is not None or args.no_copies:
+        if args.drs:
+            raise UserError("--drs: image and point runs only: expected no .csv --out, --condition or --no-copies")
         return sample_table(args, out)
     if out.suffix not in (".png", ".npy"):
         raise UserError(f"--out {out}: expected a .png (image grid) or .npy (raw array) file name")
@@ -76,8 +93,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UserError(f"--temperature {args.temperature}: expected a number between 0 and 10 (1 = the prior)")
     if sum((args.label is not None, args.by_class, args.vary_code is not None)) > 1:
         raise UserError("--label, --by-class and --vary-code: expected at most one of them")
+    if args.drs and (args.label is not None or args.by_class or args.vary_code is not None
+                     or args.temperature != 1.0 or args.truncation != 1.0):
+        raise UserError("--drs: fits its critic to G's own samples: expected no --label, --by-class, --vary-code, "
+                        "--temperature or --truncation with it")
     if args.label is not None or args.by_class:
         x, nrow = sample_by_label(run, args)
+    elif args.drs:
+        x, nrow = sample_drs(run, args), args.nrow
     elif args.vary_code is not None:
         x, nrow = sample_code_sweep(run, args)
     else:
@@ -97,6 +120,28 @@ def cmd_sample(args: argparse.Namespace) -> int:
         save_points_plot(x.numpy(), out, title=f"{run.config.model} on {run.data_name}")
     print(f"ganforge: wrote {args.n} samples from {args.run_dir} (step {run.step}) to {out}")
     return 0
+
+
+def sample_drs(run, args: argparse.Namespace):
+    """``--drs``: ``args.n`` samples (default 64) in the data's range kept by discriminator rejection sampling
+    (:mod:`ganforge.rejection`); prints the critic's fit and the acceptance rate."""
+    import torch
+
+    from ..data import to_data_range
+    from ..rejection import drs_sample, fit_critic
+
+    if run.data.kind not in ("image", "points"):
+        raise UserError(f"--drs: run {args.run_dir} models {run.data.kind} data: expected an image or point run")
+    lr = args.drs_lr if args.drs_lr is not None else (run.config.lr_d or run.config.lr or 2e-4)
+    if args.drs_steps < 1:
+        raise UserError(f"--drs-steps {args.drs_steps}: expected an integer >= 1")
+    seed = args.seed if args.seed is not None else int(torch.randint(2**31, ()).item())
+    critic = fit_critic(run.model, run.training_examples(), steps=args.drs_steps, lr=lr, seed=seed)
+    result = drs_sample(run.model, critic.model, args.n or 64, seed=seed, gamma_quantile=args.drs_quantile)
+    print(f"ganforge: DRS critic ({critic.start}, {critic.steps} steps at lr {lr:g}): accuracy {critic.accuracy:.3f}, "
+          f"logistic loss {critic.loss:.3f}; kept {len(result.x):,} of {result.proposals:,} proposals "
+          f"({100 * result.acceptance:.2f}%), max logit {result.max_logit:.2f}, gamma {result.gamma:.2f}")
+    return to_data_range(result.x, run.data.kind)
 
 
 #: Pillow warns above this many pixels and refuses twice as many (its decompression-bomb check), so a larger
@@ -195,7 +240,6 @@ def sample_table(args: argparse.Namespace, out: Path) -> int:
     ``--no-copies`` no row equal to a training row."""
     import numpy as np
 
-    from ..data import load_dataset
     from ..data.table import DISCRETE_KINDS, TableSpec
     from ..metrics.table import copies_of
     from ..run import load_run
@@ -237,9 +281,7 @@ def sample_table(args: argparse.Namespace, out: Path) -> int:
         raise UserError(f"--out {out}: cannot create its directory {out.parent} ({e.strerror})") from None
     train = None
     if args.no_copies:  # the run's own training split, read as training read it
-        cfg = run.config
-        train = load_dataset(cfg.data, cfg.data_dir, False, None, None, cfg.discrete_columns,
-                             cfg.continuous_columns).meta["frames"]["train"]
+        train = run.dataset().meta["frames"]["train"]
     seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
     dropped = 0
 

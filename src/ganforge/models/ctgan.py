@@ -253,16 +253,30 @@ class PackedCritic(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.reshape(-1, self.pack * x.shape[1])).squeeze(1)
 
+    def input_gradient(self, packs: torch.Tensor) -> torch.Tensor:
+        """``d score / d packs`` for ``packs (n, pack * (D + C))``, written out for this MLP: a LeakyReLU's slope
+        (1 or its negative slope) and a dropout mask are constant almost everywhere, so the gradient is
+        ``((m2 * w3) @ W2 * m1) @ W1`` with ``m`` the slope times the mask of each hidden unit. Equal to
+        autograd's ``grad(score.sum(), packs)`` under the same dropout masks (fresh ones each call, as a
+        forward pass draws), and differentiable in the weights by one ordinary backward, where a penalty on
+        autograd's gradient needs a double backward (~8% of a CTGAN step on the CPU)."""
+        first, act1, drop1, second, act2, drop2, last = self.net
+        a1 = first(packs)
+        m1 = drop1(torch.where(a1 > 0, 1.0, act1.negative_slope))
+        a2 = second(a1 * m1)  # = dropout(LeakyReLU(a1)) W2^T + b2
+        m2 = drop2(torch.where(a2 > 0, 1.0, act2.negative_slope))
+        return ((m2 * last.weight) @ second.weight * m1) @ first.weight
+
 
 def packed_gradient_penalty(critic: PackedCritic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """WGAN-GP per pack: E[(||grad D(x^)||_2 - 1)^2], x^ = eps real + (1 - eps) fake with one eps per pack
-    and the norm over the whole pack's input (the authors' PacGAN form)."""
+    and the norm over the whole pack's input (the authors' PacGAN form); the gradient from
+    :meth:`PackedCritic.input_gradient`."""
     pack = critic.pack
     eps = torch.rand(real.shape[0] // pack, 1, 1, device=real.device).expand(-1, pack, real.shape[1])
     x_hat = (eps.reshape(real.shape) * real.detach() + (1 - eps.reshape(real.shape)) * fake.detach())
-    x_hat.requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    return (grad.reshape(-1, pack * real.shape[1]).norm(dim=1) - 1).square().mean()
+    grad = critic.input_gradient(x_hat.reshape(-1, pack * real.shape[1]))
+    return (grad.norm(dim=1) - 1).square().mean()
 
 
 def table_layout(data: DataInfo, model: str) -> TableLayout:
