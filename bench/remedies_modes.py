@@ -86,11 +86,10 @@ def score_drs(spec: str, steps: int, quantiles: list[float | None], seed: int = 
 
     run_dir, _, checkpoint = spec.partition(":")
     run = load_run(run_dir, Path(run_dir) / "checkpoints" / checkpoint if checkpoint else None)
-    lr = run.config.lr_d or run.config.lr or 2e-4
     t0 = time.perf_counter()
-    critic = fit_critic(run.model, run.training_examples(), steps=steps, lr=lr, seed=seed)
+    critic = fit_critic(run.model, run.training_examples(), steps=steps, seed=seed)
     fit_s = time.perf_counter() - t0
-    print(f"{spec}  DRS critic ({critic.start}, {steps} steps at lr {lr:g}, {fit_s:.0f} s): accuracy "
+    print(f"{spec}  DRS critic ({critic.start}, {steps} steps at lr {critic.lr:g}, {fit_s:.0f} s): accuracy "
           f"{critic.accuracy:.3f}, loss {critic.loss:.3f}", flush=True)
     ds = load_dataset(run.data_name)
     for q in quantiles:

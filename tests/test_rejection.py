@@ -105,5 +105,7 @@ def test_sample_drs_writes_the_kept_points_and_refuses_a_changed_prior(tmp_path,
     x = np.load(out)
     assert x.shape == (40, 2) and np.isfinite(x).all()
     assert "DRS critic (trained D, 50 steps at lr 0.001)" in capsys.readouterr().out
-    assert main(["sample", run, "--drs", "--temperature", "0.5", "--out", str(out)]) == 2
-    assert "--drs" in capsys.readouterr().err
+    for bad in (["--temperature", "0.5"], ["--drs-quantile", "1"], ["--drs-lr", "0"], ["--drs-steps", "0"]):
+        assert main(["sample", run, "--drs", *bad, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "--drs" in err and len(err.strip().splitlines()) == 1

@@ -42,6 +42,7 @@ class Critic:
     model: GANModel
     start: str
     steps: int
+    lr: float
     loss: float
     accuracy: float
 
@@ -62,12 +63,14 @@ class RejectionSample:
 
 
 def fit_critic(model: GANModel, train_x: torch.Tensor, steps: int = 1000, batch_size: int = 512,
-               lr: float = 2e-4, seed: int = 0) -> Critic:
+               lr: float | None = None, seed: int = 0) -> Critic:
     """Train a per-example copy of ``model``'s discriminator (``--pack 1``) to tell ``train_x`` (the run's
     training split as stored: uint8 images ``(N, C, H, W)`` or float points ``(N, D)``) from samples of
-    ``model``'s frozen sampling generator (G's average when it keeps one), by Adam (``lr``, betas 0.5 / 0.999)
-    on the logistic loss for ``steps`` minibatches of ``batch_size`` real and as many generated examples.
+    ``model``'s frozen sampling generator (G's average when it keeps one), by Adam (``lr``, default the run's
+    D learning rate; betas 0.5 / 0.999) on the logistic loss for ``steps`` minibatches of ``batch_size`` real
+    and as many generated examples.
     Models without a discriminator of x alone (``vae``, ``cgan``, ...) raise :class:`UserError`."""
+    lr = lr if lr is not None else (model.cfg.lr_d or model.cfg.resolved_lr)
     if steps < 1 or batch_size < 1 or not lr > 0:
         raise UserError(f"critic steps={steps}, batch_size={batch_size}, lr={lr}: expected integers >= 1 and "
                         "a learning rate > 0")
@@ -104,7 +107,7 @@ def fit_critic(model: GANModel, train_x: torch.Tensor, steps: int = 1000, batch_
             losses.append(float(loss.detach()))
             right.append(float(((logits_real > 0).float().mean() + (logits_fake < 0).float().mean()) / 2))
     critic.eval().requires_grad_(False)
-    return Critic(critic, start, steps, sum(losses) / len(losses), sum(right) / len(right))
+    return Critic(critic, start, steps, lr, sum(losses) / len(losses), sum(right) / len(right))
 
 
 def acceptance_probability(logits: torch.Tensor, max_logit: float, gamma: float = 0.0,

@@ -132,15 +132,19 @@ def sample_drs(run, args: argparse.Namespace):
 
     if run.data.kind not in ("image", "points"):
         raise UserError(f"--drs: run {args.run_dir} models {run.data.kind} data: expected an image or point run")
-    lr = args.drs_lr if args.drs_lr is not None else (run.config.lr_d or run.config.lr or 2e-4)
     if args.drs_steps < 1:
         raise UserError(f"--drs-steps {args.drs_steps}: expected an integer >= 1")
+    if args.drs_lr is not None and not args.drs_lr > 0:
+        raise UserError(f"--drs-lr {args.drs_lr}: expected a learning rate > 0")
+    if args.drs_quantile is not None and not 0.0 <= args.drs_quantile < 1.0:
+        raise UserError(f"--drs-quantile {args.drs_quantile}: expected a number in [0, 1)")
     seed = args.seed if args.seed is not None else int(torch.randint(2**31, ()).item())
-    critic = fit_critic(run.model, run.training_examples(), steps=args.drs_steps, lr=lr, seed=seed)
+    critic = fit_critic(run.model, run.training_examples(), steps=args.drs_steps, lr=args.drs_lr, seed=seed)
     result = drs_sample(run.model, critic.model, args.n or 64, seed=seed, gamma_quantile=args.drs_quantile)
-    print(f"ganforge: DRS critic ({critic.start}, {critic.steps} steps at lr {lr:g}): accuracy {critic.accuracy:.3f}, "
-          f"logistic loss {critic.loss:.3f}; kept {len(result.x):,} of {result.proposals:,} proposals "
-          f"({100 * result.acceptance:.2f}%), max logit {result.max_logit:.2f}, gamma {result.gamma:.2f}")
+    print(f"ganforge: DRS critic ({critic.start}, {critic.steps} steps at lr {critic.lr:g}): accuracy "
+          f"{critic.accuracy:.3f}, logistic loss {critic.loss:.3f}; kept {len(result.x):,} of "
+          f"{result.proposals:,} proposals ({100 * result.acceptance:.2f}%), max logit {result.max_logit:.2f}, "
+          f"gamma {result.gamma:.2f}")
     return to_data_range(result.x, run.data.kind)
 
 
