@@ -94,10 +94,11 @@ def parse_variant(text: str) -> dict[str, int | float | str]:
 
 def run_ganforge(data: str, data_dir: str | None, epochs: int, batch: int, seed: int, n: int, threads: int,
                  model: str = "ctgan", options: dict[str, str] | None = None, steps: int | None = None,
-                 filtered: list | None = None):
+                 filtered: list | None = None, log_frequency: list | None = None):
     """Train and sample one ganforge model; ``steps`` (when given) replaces ``epochs`` as the run's length.
     With a list as ``filtered``, also ``n`` rows drawn as ``ganforge sample --no-copies`` draws them (no row
-    equal to a training row) are appended to it."""
+    equal to a training row) are appended to it; with a list as ``log_frequency``, ``n`` rows drawn as
+    ``ganforge sample --condition-frequency log`` draws them (the package's conditions)."""
     import torch
 
     from ganforge.data import load_dataset
@@ -119,6 +120,9 @@ def run_ganforge(data: str, data_dir: str | None, epochs: int, batch: int, seed:
         synth, _ = run.sample_table_rows(n, seed)
         if filtered is not None:
             filtered.append(without_copies(run, ds.meta["frames"]["train"], n, seed))
+        if log_frequency is not None:
+            run.model.log_frequency_sampling = True
+            log_frequency.append(run.sample_table_rows(n, seed)[0])
         return ds, synth, trainer.elapsed_s, trainer.step, cpu
 
 
@@ -178,6 +182,9 @@ def main() -> None:
     p.add_argument("--no-copies", action="store_true",
                    help="also measure each ganforge ctgan model's rows drawn as `ganforge sample --no-copies` "
                    "draws them (rows equal to a training row dropped and redrawn): a row of its own  [off]")
+    p.add_argument("--log-frequency", action="store_true",
+                   help="also measure each ganforge ctgan model's rows sampled with log-frequency conditions "
+                   "(`ganforge sample --condition-frequency log`, as the package samples): a row of its own  [off]")
     p.add_argument("--baselines", default="", help="also ganforge's plain MLP models on the same encoded rows, "
                    "e.g. gan,wgan-gp (the naive baseline: no conditional vector, no packing)  [none]")
     p.add_argument("--variants", default="", help="ganforge ctgan settings, each a row: TrainConfig key=value "
@@ -214,13 +221,17 @@ def main() -> None:
             measure = t == threads[0]  # the other thread counts train the same models: timed only
             for v in variants:
                 filtered: list | None = [] if args.no_copies and measure else None
+                log_rows: list | None = [] if args.log_frequency and measure else None
                 _, synth, seconds, steps, cpu = run_ganforge(args.data, args.data_dir, args.epochs,
                                                              args.batch_size, seed, n, t, options=parse_variant(v),
-                                                             steps=length, filtered=filtered)
+                                                             steps=length, filtered=filtered, log_frequency=log_rows)
                 record(f"ganforge ctgan {v} {t}t".replace("  ", " "), synth, seconds, steps, cpu, seed, frames,
                        table, measure)
                 if filtered:  # the same model's rows through the --no-copies filter (its time is the run's)
                     record(f"ganforge ctgan {v} no-copies {t}t".replace("  ", " "), filtered[0], seconds, steps,
+                           cpu, seed, frames, table, measure)
+                if log_rows:  # the same model sampled with the package's conditions
+                    record(f"ganforge ctgan {v} log-freq {t}t".replace("  ", " "), log_rows[0], seconds, steps,
                            cpu, seed, frames, table, measure)
             for m in baselines_of(args):
                 _, synth, seconds, steps, cpu = run_ganforge(args.data, args.data_dir, args.epochs,

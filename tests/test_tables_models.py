@@ -34,13 +34,17 @@ def test_training_by_sampling_draws_each_category_at_the_configured_rates(table)
     choice, u = (model.sample_latent(n, rng)[i] for i in (1, 2))
     model.eval()
     choice_eval = model.sample_latent(n, rng)[1]
+    model.log_frequency_sampling = True  # sample --condition-frequency log: the package's sampling rule
+    choice_log = model.sample_latent(n, rng)[1]
     k = len(layout.cond_spans)
     assert k == 3  # colour, member, rating
     for i, span in enumerate(layout.cond_spans):
         counts = np.array(table.meta["table"]["columns"][span.column]["counts"], dtype=float)
         cats = np.arange(layout.cond_offsets[i], layout.cond_offsets[i] + span.width)
-        for got, expected in ((choice, np.log1p(counts) / np.log1p(counts).sum() / k),  # training: log-frequency
-                              (choice_eval, counts / counts.sum() / k)):  # sampling: the data's frequencies
+        log_rates = np.log1p(counts) / np.log1p(counts).sum() / k
+        for got, expected in ((choice, log_rates),  # training: log-frequency
+                              (choice_eval, counts / counts.sum() / k),  # sampling: the data's frequencies
+                              (choice_log, log_rates)):
             rates = np.array([(got == c).float().mean().item() for c in cats])
             # binomial standard error of a rate p from n draws: sqrt(p (1 - p) / n) < 0.0012; 5 of them
             np.testing.assert_allclose(rates, expected, atol=0.006)
@@ -118,6 +122,31 @@ def test_sample_writes_the_original_columns_kinds_and_categories(table_run, tmp_
                  "--out", str(tmp_path / "c.csv")]) == 0
     _, rows3 = read_csv(tmp_path / "c.csv")
     assert rows3 and {r[4] for r in rows3} == {"2"}
+
+
+def test_condition_frequency_log_samples_with_the_training_rates_and_only_for_ctgan(table_run, tmp_path, capsys,
+                                                                                   monkeypatch):
+    from ganforge.models.ctgan import ConditionSampler
+
+    _, run = table_run
+    original, seen = ConditionSampler.sample_choice, []
+
+    def spy(self, n, rng, log_frequency):
+        seen.append(log_frequency)
+        return original(self, n, rng, log_frequency)
+
+    monkeypatch.setattr(ConditionSampler, "sample_choice", spy)
+    for freq, expected in (("data", False), ("log", True)):
+        seen.clear()
+        assert main(["sample", str(run), "--n", "300", "--seed", "5", "--condition-frequency", freq,
+                     "--out", str(tmp_path / f"{freq}.csv")]) == 0
+        assert seen and set(seen) == {expected}  # the rates themselves: test_training_by_sampling_draws_...
+    tvae = tmp_path / "tvae"
+    assert main(["train", "--model", "tvae", "--data", f"csv:{table_run[0]}", "--batch-size", "50", "--steps", "2",
+                 "--no-progress", "--out", str(tvae)]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(tvae), "--condition-frequency", "log", "--out", str(tmp_path / "t.csv")]) == 2
+    assert "expected a ctgan run" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("condition,needle", [("nosuch=1", "no column 'nosuch'"), ("income=3", "is continuous"),

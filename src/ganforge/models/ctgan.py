@@ -157,15 +157,15 @@ class ConditionSampler:
         self.offsets = torch.tensor(layout.cond_offsets, dtype=torch.int64)
         self.rows: torch.Tensor | None = None
 
-    def sample_choice(self, n: int, rng: torch.Generator | None, training: bool) -> torch.Tensor:
+    def sample_choice(self, n: int, rng: torch.Generator | None, log_frequency: bool) -> torch.Tensor:
         """``(n,)`` global condition indices: a discrete column uniformly, then a category of it with the
-        training (log-frequency) or the data's probabilities; -1 for every row when there is no discrete
-        column."""
+        training-by-sampling (log-frequency) or the data's probabilities; -1 for every row when there is no
+        discrete column."""
         k = len(self.layout.cond_spans)
         if k == 0:
             return torch.full((n,), -1, dtype=torch.int64)
         column = torch.randint(k, (n,), generator=rng)
-        probs = (self.train_probs if training else self.data_probs)[column]  # (n, max categories)
+        probs = (self.train_probs if log_frequency else self.data_probs)[column]  # (n, max categories)
         category = torch.multinomial(probs, 1, generator=rng).squeeze(1)
         return self.offsets[column] + category
 
@@ -297,6 +297,9 @@ class CTGAN(GANModel):
         self.generator = TableGenerator(cfg.latent_dim, c, self.layout.dim, width)
         self.discriminator = PackedCritic(self.layout.dim + c, width, cfg.pack)
         self.forced_choice: int | None = None  # --condition: every sample gets this condition
+        # --condition-frequency log: sample with training-by-sampling's log-frequency conditions, as the authors'
+        # package samples (rare categories over-represented); by default the data's own frequencies
+        self.log_frequency_sampling = False
         self.d_index = 0  # critic steps taken before the current one (from on_step): the lazy penalty's clock
 
     def on_step(self, step: int, total_steps: int) -> None:
@@ -313,7 +316,7 @@ class CTGAN(GANModel):
 
     def sample_latent(self, n: int, rng: torch.Generator | None = None) -> Any:
         z = torch.randn(n, self.cfg.latent_dim, generator=rng)
-        choice = self.conditions.sample_choice(n, rng, self.training)
+        choice = self.conditions.sample_choice(n, rng, self.training or self.log_frequency_sampling)
         if self.forced_choice is not None:
             choice = torch.full((n,), self.forced_choice, dtype=torch.int64)
         u, g = torch.rand(n, generator=rng), torch.rand(n, self.layout.dim, generator=rng)
