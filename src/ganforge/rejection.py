@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from .data import to_model_range
 from .errors import UserError
 from .models import GANModel
+from .train import build_model
 
 
 @dataclass
@@ -74,8 +75,6 @@ def fit_critic(model: GANModel, train_x: torch.Tensor, steps: int = 1000, batch_
     if steps < 1 or batch_size < 1 or not lr > 0:
         raise UserError(f"critic steps={steps}, batch_size={batch_size}, lr={lr}: expected integers >= 1 and "
                         "a learning rate > 0")
-    from .train import build_model  # train imports the models; rejection is imported by commands only
-
     device = model.device
     critic = build_model(dataclasses.replace(model.cfg, pack=1), model.data).to(device)
     rng = torch.Generator().manual_seed(seed)

@@ -247,7 +247,8 @@ MAX_CONDITION_ROUNDS = 50
 def sample_table(args: argparse.Namespace, out: Path) -> int:
     """A table run's samples as CSV: ``--n`` rows (1,000 by default) decoded to the original columns; with
     ``--condition COLUMN=VALUE`` only rows whose COLUMN is VALUE (ctgan is also given that condition); with
-    ``--no-copies`` no row equal to a training row."""
+    ``--no-copies`` no row equal to a training row; with ``--condition-frequency log`` ctgan's conditions drawn
+    at training-by-sampling's rates."""
     import numpy as np
 
     from ..data.table import DISCRETE_KINDS, TableSpec
