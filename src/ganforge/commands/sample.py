@@ -262,7 +262,7 @@ def sample_table(args: argparse.Namespace, out: Path) -> int:
     run = load_run(args.run_dir, args.checkpoint)
     if run.data.kind != "table" or run.data.table is None:
         raise UserError(f"--out {out} / --condition: run {args.run_dir} models {run.data.kind} data, not a table "
-                        "(expected .png or .npy, and no --condition)")
+                        "(expected .png or .npy, and no --condition, --condition-frequency or --no-copies)")
     spec = TableSpec(run.data.table)
     n = args.n if args.n is not None else 1000
     if n < 1:
