@@ -55,7 +55,9 @@ def add_parser(sub) -> None:
                         "cost; GANs whose D judges x alone (gan, dcgan, wgan, wgan-gp, lsgan, sngan, gman, stylegan2)")
     p.add_argument("--drs-steps", type=int, default=2000, metavar="N",
                    help="--drs: minibatches (512 real + 512 generated) to fit the critic; it starts from the run's "
-                        "D when that judges one example at a time, else (--pack) from a fresh D of its shape  [2000]")
+                        "D when that judges one example at a time, else (--pack) from a fresh D of its shape. A "
+                        "critic that wins outright ranks samples instead of estimating their density ratio: for "
+                        "image GANs start with a few tens (docs/models.md, rejection sampling)  [2000]")
     p.add_argument("--drs-lr", type=float, default=None, metavar="LR",
                    help="--drs: the critic's Adam learning rate  [the run's D rate]")
     p.add_argument("--drs-quantile", type=float, default=None, metavar="Q",
