@@ -268,11 +268,12 @@ def test_denoising_autoencoder_corrupts_inputs_with_the_requested_noise_and_othe
 # ---------------------------------------------------------------------------------------------- sgan
 def test_sgan_unsupervised_loss_uses_logsumexp_as_the_real_logit():
     """Salimans et al.: D(x) = Z / (Z + 1), Z = sum_k exp l_k. For l = (0, 0): Z = 2, so
-    -log D(x) = log(3/2) on a real example and -log(1 - D(G(z))) = log 3 on a fake one."""
+    -log D(x) = log(3/2) on a real example and -log(1 - D(G(z))) = log 3 on a fake one; their code's loss_unl
+    is half the sum."""
     from ganforge.models.sgan import unsupervised_d_loss
 
     zeros = torch.zeros(1, 2)
-    assert unsupervised_d_loss(zeros, zeros).item() == pytest.approx(math.log(1.5) + math.log(3))
+    assert unsupervised_d_loss(zeros, zeros).item() == pytest.approx((math.log(1.5) + math.log(3)) / 2)
 
 
 def test_sgan_k_logits_loss_equals_a_hand_computation_with_the_fake_logit_fixed_at_zero():
@@ -284,7 +285,7 @@ def test_sgan_k_logits_loss_equals_a_hand_computation_with_the_fake_logit_fixed_
     fake = torch.tensor([[0.5, -1.0, 3.0], [0.0, 0.0, 0.0]])
     z_real = math.e + math.e ** 2 + 1
     z_fake = [math.exp(0.5) + math.exp(-1) + math.exp(3), 3.0]
-    expected = math.log(1 + 1 / z_real) + (math.log(1 + z_fake[0]) + math.log(1 + z_fake[1])) / 2
+    expected = (math.log(1 + 1 / z_real) + (math.log(1 + z_fake[0]) + math.log(1 + z_fake[1])) / 2) / 2
     assert unsupervised_d_loss(real, fake).item() == pytest.approx(expected, rel=1e-6)
 
 
@@ -324,6 +325,11 @@ def test_salimans_mlp_has_the_papers_layers_noise_only_in_training_and_a_unit_da
     pre = first(((x + 1) / 2).flatten(1))
     torch.testing.assert_close(pre.mean(0), torch.zeros(1000), atol=1e-4, rtol=0)
     torch.testing.assert_close(pre.std(0), torch.ones(1000), atol=1e-3, rtol=0)
+    # the hidden layers' scales g are fixed by the initialisation (their train_scale=False), the head's learn
+    scales = [(m.g.shape[0], isinstance(m.g, torch.nn.Parameter)) for m in d.modules()
+              if isinstance(m, WeightNormLinear)]
+    assert scales == [(1000, False), (500, False), (250, False), (250, False), (250, False), (10, True)]
+    assert "trunk.2.g" in d.state_dict()  # a buffer: saved in checkpoints all the same
     assert torch.equal(d(x), d(x))  # eval: no noise
     d.train()
     assert not torch.equal(d(x), d(x))
@@ -415,6 +421,25 @@ def test_sgan_mlp_discriminator_learns_to_classify_from_fifty_labels(tmp_path):
                       tmp_path / "run", progress=False)
     trainer.fit()
     assert sgan_test_accuracy(trainer.model, trainer.dataset)["accuracy"] > 0.5  # chance is 0.1
+
+
+def test_sgan_val_accuracy_is_the_class_heads_share_right_on_the_validation_images_in_eval_mode(tmp_path):
+    """``--eval-metrics val_accuracy`` (the stopping rule's sgan metric): D's argmax on the validation split,
+    without noise, computed here by hand; D stays in training mode afterwards."""
+    from ganforge.metrics.evaluate import evaluate_model
+
+    trainer = Trainer(small("sgan", labels=50, batch_size=32, steps=30, lr=3e-3, sgan_network="mlp"),
+                      tmp_path / "run", progress=False)
+    trainer.fit()
+    model, ds = trainer.model, trainer.dataset
+    model.train()
+    value = evaluate_model(model, ds, "val_accuracy", n=10)["val_accuracy"]
+    assert model.training
+    x = torch.from_numpy(np.array(ds.split("val")[:2000])).float().div(127.5).sub(1)
+    model.eval()
+    with torch.no_grad():
+        expected = (model.discriminator(x).argmax(1).numpy() == ds.labels["val"][:2000]).mean()
+    assert value == pytest.approx(expected, abs=1e-12) and 0.3 < value < 1.0  # learnt something, not all
 
 
 # ---------------------------------------------------------------------------------------------- infogan

@@ -104,7 +104,8 @@ TRAIN_HELP = {
     "g_ema": "keep an exponential moving average of G's weights with this half-life in generated images; "
              "sample, eval and report use it (Yazici et al. 2019; Karras et al. 2018)  [0: none]",
     "keep_best": "keep checkpoints/best.pt by this --eval-metrics value on held-out data at each --eval-every "
-                 "(fid, kid: lower is better; accuracy (sgan) and others: higher); sample/eval --checkpoint best  "
+                 "(fid, kid: lower is better; val_accuracy (sgan: D's class head on validation images) and others: "
+                 "higher); sample/eval --checkpoint best  "
                  "[none]",
     "early_stop": "stop when --keep-best's metric has not improved for this many evaluations  [0: never]",
     "time_budget": "stop cleanly (samples, checkpoint, exit 0) once this much wall-clock time has passed since "
