@@ -69,29 +69,30 @@ def score(trainer: Trainer, ds) -> dict:
                         ds)
 
 
-@torch.inference_mode()
-def score_saved(spec: str) -> tuple[str, int, dict]:
-    """``RUN_DIR`` or ``RUN_DIR:CHECKPOINT`` (a file in its checkpoints/) -> (data name, step, scores), with the
-    same latents as :func:`score`."""
+def load_saved(spec: str):
+    """``RUN_DIR`` or ``RUN_DIR:CHECKPOINT`` (a file in its checkpoints/) -> (the loaded run, its dataset)."""
     run_dir, _, checkpoint = spec.partition(":")
     run = load_run(run_dir, Path(run_dir) / "checkpoints" / checkpoint if checkpoint else None)
+    return run, load_dataset(run.data_name)
+
+
+@torch.inference_mode()
+def score_saved(run, ds) -> dict:
+    """The saved run's samples of the same latents as :func:`score`, scored."""
     x = run.model.generate(run.model.sample_latent(NUM_SAMPLES, torch.Generator().manual_seed(123)))
-    return run.data_name, run.step, score_points(to_data_range(x, run.data.kind).cpu(), load_dataset(run.data_name))
+    return score_points(to_data_range(x, run.data.kind).cpu(), ds)
 
 
-def score_drs(spec: str, steps: int, quantiles: list[float | None], seed: int = 0) -> None:
+def score_drs(spec: str, run, ds, steps: int, quantiles: list[float | None], seed: int = 0) -> None:
     """Print the scores of ``NUM_SAMPLES`` points kept by DRS (z seed 123) for each gamma quantile, after fitting
-    one critic (``seed``) to the saved run ``spec`` (as :func:`score_saved`)."""
+    one critic (``seed``) to the saved ``run`` (``spec`` names it in the lines)."""
     from ganforge.rejection import drs_sample, fit_critic
 
-    run_dir, _, checkpoint = spec.partition(":")
-    run = load_run(run_dir, Path(run_dir) / "checkpoints" / checkpoint if checkpoint else None)
     t0 = time.perf_counter()
     critic = fit_critic(run.model, run.training_examples(), steps=steps, seed=seed)
     fit_s = time.perf_counter() - t0
     print(f"{spec}  DRS critic ({critic.start}, {steps} steps at lr {critic.lr:g}, {fit_s:.0f} s): accuracy "
           f"{critic.accuracy:.3f}, loss {critic.loss:.3f}", flush=True)
-    ds = load_dataset(run.data_name)
     for q in quantiles:
         kept = drs_sample(run.model, critic.model, NUM_SAMPLES, seed=123, gamma_quantile=q)
         cov = score_points(to_data_range(kept.x, run.data.kind), ds)
@@ -118,12 +119,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.score:
         for spec in args.score:
-            data, step, cov = score_saved(spec)
-            print(f"{spec}  {data} step {step}  modes {cov['modes_covered']}/{cov['num_modes']} "
+            run, ds = load_saved(spec)
+            cov = score_saved(run, ds)
+            print(f"{spec}  {run.data_name} step {run.step}  modes {cov['modes_covered']}/{cov['num_modes']} "
                   f"(>= {STRICT_COUNT}: {cov['strict']})  high-quality {100 * cov['high_quality_fraction']:.1f}%  "
                   f"counts {cov['mode_counts']}", flush=True)
             if args.drs:
-                score_drs(spec, args.drs, [None, *args.drs_quantile], args.seed)
+                score_drs(spec, run, ds, args.drs, [None, *args.drs_quantile], args.seed)
         return
     jobs = [(label, {**BASE, "steps": args.steps, **REMEDIES[label]}) for label in args.remedies]
     jobs += [(Path(r).stem, load_yaml_config(r)) for r in args.recipes]

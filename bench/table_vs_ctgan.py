@@ -94,11 +94,12 @@ def parse_variant(text: str) -> dict[str, int | float | str]:
 
 def run_ganforge(data: str, data_dir: str | None, epochs: int, batch: int, seed: int, n: int, threads: int,
                  model: str = "ctgan", options: dict[str, str] | None = None, steps: int | None = None,
-                 filtered: list | None = None, log_frequency: list | None = None):
+                 extra_samples: tuple[str, ...] = ()):
     """Train and sample one ganforge model; ``steps`` (when given) replaces ``epochs`` as the run's length.
-    With a list as ``filtered``, also ``n`` rows drawn as ``ganforge sample --no-copies`` draws them (no row
-    equal to a training row) are appended to it; with a list as ``log_frequency``, ``n`` rows drawn as
-    ``ganforge sample --condition-frequency log`` draws them (the package's conditions)."""
+    Returns ``(dataset, rows, seconds, steps, cpu seconds, extra)``, ``extra`` a dict of ``n`` more rows of the
+    same model for each name in ``extra_samples``: ``"no-copies"`` drawn as ``ganforge sample --no-copies``
+    draws them (no row equal to a training row), ``"log-freq"`` as ``ganforge sample --condition-frequency
+    log`` (the package's conditions)."""
     import torch
 
     from ganforge.data import load_dataset
@@ -118,12 +119,19 @@ def run_ganforge(data: str, data_dir: str | None, epochs: int, batch: int, seed:
         cpu = time.process_time() - cpu
         run = load_run(Path(tmp) / "run")
         synth, _ = run.sample_table_rows(n, seed)
-        if filtered is not None:
-            filtered.append(without_copies(run, ds.meta["frames"]["train"], n, seed))
-        if log_frequency is not None:
-            run.model.log_frequency_sampling = True
-            log_frequency.append(run.sample_table_rows(n, seed)[0])
-        return ds, synth, trainer.elapsed_s, trainer.step, cpu
+        samplers = {"no-copies": lambda: without_copies(run, ds.meta["frames"]["train"], n, seed),
+                    "log-freq": lambda: log_frequency_rows(run, n, seed)}
+        extra = {name: samplers[name]() for name in extra_samples}
+        return ds, synth, trainer.elapsed_s, trainer.step, cpu, extra
+
+
+def log_frequency_rows(run, n: int, seed: int):
+    """``n`` decoded rows of ``run`` with training-by-sampling's log-frequency conditions (the package's rule)."""
+    run.model.log_frequency_sampling = True
+    try:
+        return run.sample_table_rows(n, seed)[0]
+    finally:
+        run.model.log_frequency_sampling = False
 
 
 def without_copies(run, train, n: int, seed: int):
@@ -220,22 +228,19 @@ def main() -> None:
         for t in threads:
             measure = t == threads[0]  # the other thread counts train the same models: timed only
             for v in variants:
-                filtered: list | None = [] if args.no_copies and measure else None
-                log_rows: list | None = [] if args.log_frequency and measure else None
-                _, synth, seconds, steps, cpu = run_ganforge(args.data, args.data_dir, args.epochs,
-                                                             args.batch_size, seed, n, t, options=parse_variant(v),
-                                                             steps=length, filtered=filtered, log_frequency=log_rows)
+                wanted = tuple(name for name, on in (("no-copies", args.no_copies), ("log-freq", args.log_frequency))
+                               if on and measure)
+                _, synth, seconds, steps, cpu, extra = run_ganforge(
+                    args.data, args.data_dir, args.epochs, args.batch_size, seed, n, t, options=parse_variant(v),
+                    steps=length, extra_samples=wanted)
                 record(f"ganforge ctgan {v} {t}t".replace("  ", " "), synth, seconds, steps, cpu, seed, frames,
                        table, measure)
-                if filtered:  # the same model's rows through the --no-copies filter (its time is the run's)
-                    record(f"ganforge ctgan {v} no-copies {t}t".replace("  ", " "), filtered[0], seconds, steps,
-                           cpu, seed, frames, table, measure)
-                if log_rows:  # the same model sampled with the package's conditions
-                    record(f"ganforge ctgan {v} log-freq {t}t".replace("  ", " "), log_rows[0], seconds, steps,
+                for name, rows_of_name in extra.items():  # the same model's other samples (its time is the run's)
+                    record(f"ganforge ctgan {v} {name} {t}t".replace("  ", " "), rows_of_name, seconds, steps,
                            cpu, seed, frames, table, measure)
             for m in baselines_of(args):
-                _, synth, seconds, steps, cpu = run_ganforge(args.data, args.data_dir, args.epochs,
-                                                             args.batch_size, seed, n, t, model=m)
+                _, synth, seconds, steps, cpu, _ = run_ganforge(args.data, args.data_dir, args.epochs,
+                                                                args.batch_size, seed, n, t, model=m)
                 record(f"ganforge {m} {t}t", synth, seconds, steps, cpu, seed, frames, table, measure)
             if args.ctgan_python:
                 synth, seconds, steps, cpu = run_package(args.ctgan_python, ds, args.epochs, args.batch_size, seed,

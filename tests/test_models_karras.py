@@ -123,16 +123,16 @@ def test_at_alpha_zero_the_grown_networks_compute_exactly_the_smaller_ones():
 
 def test_progan_schedule_counts_the_images_of_every_rank_under_torchrun(monkeypatch):
     """Two ranks of 8 show D 16 images a step, as one process of 16 does: same level and alpha at each step."""
-    import ganforge.models.progan as progan_module
+    import ganforge.models.base as base_module
 
     data = DataInfo("image", (1, 8, 8), None)
     one = build_model(progan_cfg(batch_size=16), data)
     two = build_model(progan_cfg(batch_size=8), data)
     for step in range(8):
         one.on_step(step, 8)
-        monkeypatch.setattr(progan_module, "world_size", lambda: 2)
+        monkeypatch.setattr(base_module, "world_size", lambda: 2)
         two.on_step(step, 8)
-        monkeypatch.setattr(progan_module, "world_size", lambda: 1)
+        monkeypatch.setattr(base_module, "world_size", lambda: 1)
         assert two.growth() == one.growth(), step
     assert one.growth() == (1, 1.0)  # the schedule did move: 8x8 fully in after 96 images
 

@@ -36,8 +36,9 @@ def test_score_of_a_saved_run_is_its_fixed_latents_scored(bench, tmp_path):
     with torch.inference_mode():  # G's average, in eval mode, on the bench's latents
         x = run.model.generate(run.model.sample_latent(2500, torch.Generator().manual_seed(123)))
     expected = mode_coverage(x, load_dataset("grid25").meta["means"], 0.05)
-    data, step, cov = bench.score_saved(f"{tmp_path / 'run'}:step_000001.pt")
-    assert (data, step) == ("grid25", 1)
+    saved, ds = bench.load_saved(f"{tmp_path / 'run'}:step_000001.pt")
+    assert (saved.data_name, saved.step) == ("grid25", 1)
+    cov = bench.score_saved(saved, ds)
     assert cov["mode_counts"] == expected["mode_counts"]
     assert cov["high_quality_fraction"] == expected["high_quality_fraction"]
-    assert bench.score_saved(str(tmp_path / "run"))[1] == 2  # no checkpoint named: the latest
+    assert bench.load_saved(str(tmp_path / "run"))[0].step == 2  # no checkpoint named: the latest

@@ -167,13 +167,18 @@ class GANModel(nn.Module):
         if ema is not None:
             ema.load_state_dict(self.generator.state_dict())
 
+    @property
+    def global_batch(self) -> int:
+        """Examples one phase update sees over all ranks: ``batch_size`` times the ranks under torchrun (the
+        unit of every schedule counted in images: EMA half-lives, ProGAN's growth)."""
+        return self.cfg.batch_size * world_size()
+
     def after_iteration(self) -> None:
         """Called by the loop after each iteration's phases: generator_ema <- beta generator_ema + (1 - beta) G,
         beta from the half-life in generated images (``remedies.ema_decay``)."""
         ema = getattr(self, "generator_ema", None)
         if ema is not None:
-            images = self.cfg.batch_size * world_size()  # under torchrun, every rank's images of this step
-            remedies.update_ema_(ema, self.generator, remedies.ema_decay(self.cfg.g_ema, images))
+            remedies.update_ema_(ema, self.generator, remedies.ema_decay(self.cfg.g_ema, self.global_batch))
 
 
 def split_last_layer(net: nn.Sequential, example_shape: tuple[int, ...]) -> tuple[nn.Sequential, nn.Module, int]:

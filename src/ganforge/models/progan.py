@@ -34,7 +34,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import TrainConfig
-from ..distributed import world_size
 from ..errors import UserError
 from ..objectives import OBJECTIVES
 from ..penalties import gradient_penalty
@@ -190,7 +189,7 @@ class ProGAN(AugmentedGAN):
 
     def on_step(self, step: int, total_steps: int) -> None:
         # real images D has seen before this step, over all ranks under torchrun (the schedule is in images)
-        images = step * self.cfg.batch_size * world_size() * self.cfg.k_disc
+        images = step * self.global_batch * self.cfg.k_disc
         level, alpha = growth_at(images, self.levels, self.cfg.progan_phase_images, self.cfg.progan_fade_images)
         self.level.fill_(level)
         self.alpha.fill_(alpha)

@@ -38,7 +38,6 @@ from torch import nn
 
 from .. import remedies
 from ..config import TrainConfig
-from ..distributed import world_size
 from ..errors import UserError
 from ..noise import sample_noise
 from ..objectives import OBJECTIVES
@@ -355,10 +354,9 @@ class StyleGAN2(AugmentedGAN):
         constant half-life."""
         if self.generator_ema is None:
             return
-        batch = self.cfg.batch_size * world_size()  # images a step, over all ranks under torchrun
-        images = self.g_index * batch  # g_index already counts this iteration's G step
+        images = self.g_index * self.global_batch  # g_index already counts this iteration's G step
         half_life = min(self.cfg.g_ema, max(EMA_RAMPUP * images, 1.0))
-        remedies.update_ema_(self.generator_ema, self.generator, remedies.ema_decay(half_life, batch))
+        remedies.update_ema_(self.generator_ema, self.generator, remedies.ema_decay(half_life, self.global_batch))
 
     def phases(self) -> list[Phase]:
         return [Phase("D", self.d_loss, list(self.discriminator.parameters()), repeats=self.cfg.k_disc,
