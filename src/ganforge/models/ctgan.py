@@ -154,6 +154,10 @@ class ConditionSampler:
         self.layout = layout
         self.train_probs = layout.category_probs(log_frequency=True)
         self.data_probs = layout.category_probs(log_frequency=False)
+        # cumulative probabilities, for drawing a category by inverse CDF (one uniform and a comparison per
+        # category: ~10x cheaper than torch.multinomial on (n, categories) rows, twice a training step)
+        self.train_cdf, self.data_cdf = self.train_probs.cumsum(1), self.data_probs.cumsum(1)
+        self.widths = torch.tensor([s.width for s in layout.cond_spans], dtype=torch.int64)
         self.offsets = torch.tensor(layout.cond_offsets, dtype=torch.int64)
         self.rows: torch.Tensor | None = None
 
@@ -165,8 +169,10 @@ class ConditionSampler:
         if k == 0:
             return torch.full((n,), -1, dtype=torch.int64)
         column = torch.randint(k, (n,), generator=rng)
-        probs = (self.train_probs if log_frequency else self.data_probs)[column]  # (n, max categories)
-        category = torch.multinomial(probs, 1, generator=rng).squeeze(1)
+        cdf = (self.train_cdf if log_frequency else self.data_cdf)[column]  # (n, max categories)
+        u = torch.rand(n, 1, generator=rng, dtype=cdf.dtype)
+        # the first category whose cumulative probability exceeds u (rounding past the last: the last)
+        category = torch.minimum((u >= cdf).sum(1), self.widths[column] - 1)
         return self.offsets[column] + category
 
     def fit(self, x: torch.Tensor) -> None:

@@ -360,10 +360,11 @@ def head_accuracy(model: SemiSupervisedGAN, x_uint8: torch.Tensor, y: torch.Tens
 VAL_EXAMPLES = 2000
 
 
-def _labelled_split(dataset, split: str, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def _labelled_split(dataset, split: str, n: int | None = None,
+                    what: str = "supervised baseline") -> tuple[torch.Tensor, torch.Tensor]:
     x, y = dataset.split(split), dataset.labels.get(split)
     if y is None:
-        raise UserError(f"supervised baseline: dataset {dataset.name} has no {split} labels")
+        raise UserError(f"{what}: dataset {dataset.name} has no {split} labels")
     n = len(x) if n is None else min(n, len(x))
     return torch.from_numpy(np.array(x[:n])), torch.from_numpy(y[:n])
 
@@ -441,7 +442,7 @@ def _register_accuracy_metric() -> None:
     def val_accuracy(ctx) -> dict[str, float]:
         if ctx.model is None:
             raise UserError("val_accuracy: needs an sgan run (held-out real data has no classifier to test)")
-        x, y = _labelled_split(ctx.dataset, "val", VAL_EXAMPLES)
+        x, y = _labelled_split(ctx.dataset, "val", VAL_EXAMPLES, "val_accuracy")
         return {"val_accuracy": head_accuracy(_sgan_model(ctx.model, "val_accuracy"), x, y)}
 
 
