@@ -74,7 +74,8 @@ class WeightNormLinear(nn.Module):
     ``train_scale=False`` keeps ``g`` fixed (a buffer, set once by the data-dependent initialisation), as the
     hidden layers of Salimans et al.'s MNIST discriminator (their ``DenseLayer``'s ``train_scale=False``): only
     directions and biases learn. Computed as ``(x V^T) * g / ||V|| + b``, scaling the ``(N, out)`` outputs
-    rather than forming the ``(out, in)`` weight on every call (the same function, ~30% less work for the mlp)."""
+    rather than forming the ``(out, in)`` weight on every call (the same function; for the mlp's 784 -> 1000
+    layer on 100 rows, a tenth of the elementwise work)."""
 
     def __init__(self, d_in: int, d_out: int, init_scale: float = 1.0, train_scale: bool = True):
         super().__init__()
