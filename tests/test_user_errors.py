@@ -168,6 +168,23 @@ def test_corrupt_checkpoint_message_is_whole_and_never_suggests_unsafe_loading(t
         ganforge.load_run(run)  # the Python API raises the same error
 
 
+def test_an_optimizer_state_of_another_parameter_list_is_one_line_and_the_checkpoint_kept(trained, tmp_path,
+                                                                                            capsys):
+    """The weights fit but the optimizer trained other parameters (e.g. an sgan saved before its hidden weight
+    scales became fixed): resuming says so in one line, exit 2; the run can still be sampled."""
+    run = copy_run(trained, tmp_path)
+    latest = run / "checkpoints" / "latest.pt"
+    ckpt = torch.load(latest, weights_only=True)
+    ckpt["optimizers"]["D"]["param_groups"][0]["params"].append(10_000)  # one parameter more than D has
+    torch.save(ckpt, latest)
+    before = latest.read_bytes()
+    assert main(["train", "--out", str(run), "--resume", "--steps", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "D optimizer state does not fit" in err and "not resumed" in err
+    assert latest.read_bytes() == before
+    assert main(["sample", str(run), "--out", str(tmp_path / "x.png")]) == 0
+
+
 @pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"),
                                      RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter "
                                                   "failed writing file data/3: file write failed")])

@@ -646,7 +646,12 @@ class Trainer:
     def load_state_dict(self, ckpt: dict[str, Any], path: str | Path = "checkpoint") -> None:
         load_model_weights(self.model, self.model.fit_ema_state(ckpt["model"]), path)
         for name, opt in self.optimizers.items():
-            opt.load_state_dict(ckpt["optimizers"][name])
+            try:
+                opt.load_state_dict(ckpt["optimizers"][name])
+            except ValueError as e:  # the weights fit, the optimizer's parameter list does not
+                raise UserError(f"checkpoint {path}: its {name} optimizer state does not fit the parameters this "
+                                f"ganforge version trains (saved by another version?): it can be sampled and "
+                                f"evaluated, not resumed ({' '.join(str(e).split())[:120]})") from None
         self.sampler.cursor = int(ckpt["sampler_cursor"])
         self.noise_rng.set_state(ckpt["noise_rng"].cpu())
         torch.set_rng_state(ckpt["torch_rng"].cpu())
