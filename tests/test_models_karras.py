@@ -165,6 +165,22 @@ def test_progan_grows_from_4x4_and_resume_mid_fade_in_is_bit_identical(tmp_path)
         assert all(torch.equal(sa[k]["exp_avg"], sb[k]["exp_avg"]) for k in sa)
 
 
+def test_progan_clears_adams_state_when_a_block_enters_and_when_its_fade_in_ends(tmp_path):
+    """As Karras et al.'s code (reset_opt_for_new_lod): at step 2 (8x8 enters, alpha 0) and step 6 (alpha 1)."""
+    model = build_model(progan_cfg(), DataInfo("image", (1, 8, 8)))
+    assert [model.resets_optimizers(step) for step in range(9)] == [False, False, True, False, False, False,
+                                                                    True, False, False]
+    trainer = Trainer(progan_cfg(steps=4), tmp_path / "run", progress=False)
+    trainer.fit()
+    first_conv = next(p for p in trainer.model.generator.parameters())  # used at every level
+    for optimizer in trainer.optimizers.values():
+        if first_conv in optimizer.state:
+            assert float(optimizer.state[first_conv]["step"]) == 2  # steps 2 and 3; the 2 before were cleared
+            break
+    else:
+        raise AssertionError("G's first parameter has no optimizer state")
+
+
 def test_progan_samples_at_the_data_size_while_small():
     model = build_model(progan_cfg(), DataInfo("image", (1, 8, 8)))
     model.on_step(0, 10)

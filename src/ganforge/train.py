@@ -327,6 +327,9 @@ class Trainer:
         self.model.train()
         self.apply_schedules()
         self.model.on_step(self.step, self.total_steps)
+        if self.model.resets_optimizers(self.step):
+            for optimizer in self.optimizers.values():
+                optimizer.state.clear()
         logs: dict[str, torch.Tensor] = {}
         try:
             for phase in self.phases:

@@ -129,6 +129,12 @@ class GANModel(nn.Module):
         schedule (annealed instance noise; progressive growing) derive their state from it here. The state
         must be a function of ``step``, so that resumed runs continue bit-identically."""
 
+    def resets_optimizers(self, step: int) -> bool:
+        """Whether the loop clears every optimizer's state (Adam's moments and step count) before iteration
+        ``step``: for networks that change during training (progan: when a new block starts to fade in and
+        when its fade-in ends). A function of ``step``, like :meth:`on_step`. Default: never."""
+        return False
+
     def discriminator_logits(self, x: torch.Tensor) -> torch.Tensor:
         """D's verdict on ``x (N, *shape)`` in the model range: logits ``(N,)``, > 0 meaning "real", for commands
         that judge with a trained D (``ganforge gam``). Models without a D of x alone refuse."""

@@ -18,8 +18,9 @@ then for each doubling ``progan_fade_images`` images of fade-in and ``progan_pha
 strength; the last resolution stays until the run ends. ``on_step`` writes (level, alpha) into buffers, so a
 checkpoint carries them and a resumed run continues in the same phase at the same alpha. Every block's
 parameters exist from the start, in one optimizer per player: a block not yet in use gets no gradient, and
-Adam leaves a parameter without one untouched (its moments start when the block does). The paper reset
-Adam's moments at each doubling; ganforge does not.
+Adam leaves a parameter without one untouched (its moments start when the block does). As the authors'
+code, the loop clears both optimizers' state (moments and step count) when a new block starts to fade in and
+again when its fade-in ends (:meth:`ProGAN.resets_optimizers`), a function of the step like the rest.
 
 ganforge departs from the paper in size (channels ``min(2w, 32w / res)`` for ``--width`` w, 32 by default,
 where the paper had 512 at 32x32 for CIFAR-10) and in keeping one minibatch size at every resolution.
@@ -187,12 +188,25 @@ class ProGAN(AugmentedGAN):
     def growth(self) -> tuple[int, float]:
         return int(self.level), float(self.alpha)
 
-    def on_step(self, step: int, total_steps: int) -> None:
-        # real images D has seen before this step, over all ranks under torchrun (the schedule is in images)
+    def growth_at_step(self, step: int) -> tuple[int, float]:
+        """``(level, alpha)`` for iteration ``step``, from the real images D has seen before it, over all ranks
+        under torchrun (the schedule is in images)."""
         images = step * self.global_batch * self.cfg.k_disc
-        level, alpha = growth_at(images, self.levels, self.cfg.progan_phase_images, self.cfg.progan_fade_images)
+        return growth_at(images, self.levels, self.cfg.progan_phase_images, self.cfg.progan_fade_images)
+
+    def on_step(self, step: int, total_steps: int) -> None:
+        level, alpha = self.growth_at_step(step)
         self.level.fill_(level)
         self.alpha.fill_(alpha)
+
+    def resets_optimizers(self, step: int) -> bool:
+        """True at the step a new block starts to fade in and at the step its fade-in ends, as Karras et al.'s
+        code resets Adam's state whenever the level of detail crosses an integer (``reset_opt_for_new_lod``,
+        on by default there): moments gathered for the old networks do not carry over to the new layers."""
+        if step == 0:
+            return False
+        (level_before, alpha_before), (level, alpha) = self.growth_at_step(step - 1), self.growth_at_step(step)
+        return level != level_before or (alpha == 1.0 and alpha_before < 1.0)
 
     def real_at_level(self, x: torch.Tensor) -> torch.Tensor:
         """Real images ``(N, C, S, S)`` as D sees them now: pooled to the current resolution and, during a
