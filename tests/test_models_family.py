@@ -399,7 +399,8 @@ def test_sgan_keeps_exactly_n_class_balanced_labelled_examples_and_saves_them_in
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
-def test_sgan_discriminator_learns_to_classify_from_fifty_labels(dropout, tmp_path):
+def test_sgan_discriminator_learns_to_classify_from_fifty_labels(dropout, tmp_path, monkeypatch):
+    import ganforge.models.sgan as sgan_module
     from ganforge.models.sgan import sgan_test_accuracy, supervised_baseline_accuracy
 
     trainer = Trainer(small("sgan", labels=50, batch_size=32, width=8, steps=100, lr=1e-3, dropout=dropout),
@@ -412,6 +413,19 @@ def test_sgan_discriminator_learns_to_classify_from_fifty_labels(dropout, tmp_pa
     baseline = supervised_baseline_accuracy(trainer.model, trainer.dataset, steps=100, lrs=(1e-4, 1e-3))
     assert baseline["labels"] == 50 and baseline["accuracy"] > 0.5
     assert set(baseline["sweep"]) == {1e-4, 1e-3} and baseline["val_accuracy"] == max(baseline["sweep"].values())
+    assert not baseline["cached"]
+
+    # the sweep is kept: evaluating the same run again trains nothing and gives the same figures
+    def trained_again(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(sgan_module, "train_supervised_classifier", trained_again)
+    again = supervised_baseline_accuracy(trainer.model, trainer.dataset, steps=100, lrs=(1e-4, 1e-3))
+    assert again == {**baseline, "cached": True}
+    for changed in (dict(seed=1), dict(steps=99), dict(use_cache=False)):  # another input, or no cache: trains
+        with pytest.raises(AssertionError, match="trained again"):
+            supervised_baseline_accuracy(trainer.model, trainer.dataset, **{"steps": 100, "lrs": (1e-4, 1e-3),
+                                                                           **changed})
 
 
 def test_sgan_mlp_discriminator_learns_to_classify_from_fifty_labels(tmp_path):

@@ -49,7 +49,8 @@ def add_parser(sub) -> None:
     p.add_argument("--compare-real", action="store_true", help="also compute the real-data floor and print it beside")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch  [chosen from the cores and the load]")
-    p.add_argument("--no-cache", action="store_true", help="recompute real-data reference statistics")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recompute real-data reference statistics (and sgan's supervised-only baseline)")
     p.add_argument("--out", default=None, help="JSON file for the results  [RUN_DIR/eval.json; --real: none]")
     p.add_argument("--target", default=None, metavar="COLUMN",
                    help="tables: the column ML efficacy predicts  [the dataset's own; csv:PATH the last column]")

@@ -27,13 +27,18 @@ D network, noise and dropout included (:func:`build_classifier` builds both).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..config import TrainConfig
-from ..data.core import to_model_range
+from ..data.core import cache_dir, to_model_range
 from ..errors import UserError
 from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, register_model, split_last_layer, without_batch_norm
 from .dcgan import DCGANDiscriminator, DCGANGenerator
@@ -392,8 +397,41 @@ def train_supervised_classifier(cfg: TrainConfig, data: DataInfo, x_lab: torch.T
     return classifier.eval()
 
 
+def baseline_cache_path(cfg: TrainConfig, tensors: tuple[torch.Tensor, ...], steps: int,
+                        lrs: tuple[float, ...], seed: int) -> Path:
+    """Where a supervised-only baseline's result is kept: ``$GANFORGE_CACHE/sgan-baseline/<key>.json``, the key
+    hashing everything the result depends on (the run's whole config, the labelled, validation and test
+    tensors' content, the updates, the lrs, the seed and the torch version), so a changed input never serves a
+    stale figure."""
+    h = hashlib.sha256(repr((sorted(cfg.to_dict().items()), steps, tuple(lrs), seed, torch.__version__)).encode())
+    for t in tensors:
+        h.update(repr((tuple(t.shape), str(t.dtype))).encode())
+        h.update(np.ascontiguousarray(t.detach().cpu().numpy()).tobytes())
+    return cache_dir() / "sgan-baseline" / f"{h.hexdigest()[:24]}.json"
+
+
+def _read_baseline(path: Path) -> dict | None:
+    try:
+        result = json.loads(path.read_text())
+        result["sweep"] = {float(lr): acc for lr, acc in result["sweep"].items()}
+        return result
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None  # absent or damaged: recomputed and overwritten
+
+
+def _write_baseline(path: Path, result: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}")
+        tmp.write_text(json.dumps({**result, "sweep": {repr(lr): acc for lr, acc in result["sweep"].items()}}))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache is no reason to fail
+
+
 def supervised_baseline_accuracy(run, dataset, steps: int | None = None, seed: int = 0,
-                                 lrs: tuple[float, ...] | None = None, val_n: int = VAL_EXAMPLES) -> dict:
+                                 lrs: tuple[float, ...] | None = None, val_n: int = VAL_EXAMPLES,
+                                 use_cache: bool = True) -> dict:
     """The same classifier network (:func:`build_classifier`, the same noise and dropout) trained on the run's
     N labelled examples alone, and its test accuracy: the "CNN" column of Odena's table beside ``sgan``'s.
 
@@ -401,7 +439,9 @@ def supervised_baseline_accuracy(run, dataset, steps: int | None = None, seed: i
     first ``val_n`` examples of the validation split, which neither network trains on; the test accuracy is
     that of the chosen lr. ``steps`` defaults to as many updates as the run's discriminator took (``steps *
     k_disc``; 2,000 when the run was given in epochs). Returns ``{"accuracy", "labels", "steps", "lr",
-    "val_accuracy", "sweep": {lr: val accuracy}}``."""
+    "val_accuracy", "sweep": {lr: val accuracy}, "cached"}``. The sweep trains ``len(lrs)`` networks (minutes
+    on a CPU), so with ``use_cache`` the result is kept under :func:`baseline_cache_path` and a second
+    evaluation of the same run reads it (``cached`` True)."""
     model = _sgan_model(run, "supervised baseline")
     if len(model.labelled_y) == 0:
         raise UserError("supervised baseline: the sgan run used every label (no --labels N): nothing to compare")
@@ -412,15 +452,21 @@ def supervised_baseline_accuracy(run, dataset, steps: int | None = None, seed: i
     n = model.num_labelled
     x_lab, y_lab = model.labelled_x[:n], model.labelled_y[:n]
     x_val, y_val = _labelled_split(dataset, "val", val_n)
+    x, y = _test_split(dataset)
+    cache = baseline_cache_path(cfg, (x_lab, y_lab, x_val, y_val, x, y), steps, lrs, seed)
+    if use_cache and (cached := _read_baseline(cache)) is not None:
+        return {**cached, "cached": True}
     sweep, best = {}, None
     for lr in lrs:
         classifier = train_supervised_classifier(cfg, model.data, x_lab, y_lab, steps, lr, seed)
         sweep[lr] = classifier_accuracy(classifier, x_val, y_val, device)
         if best is None or sweep[lr] > sweep[best[0]]:
             best = (lr, classifier)
-    x, y = _test_split(dataset)
-    return {"accuracy": classifier_accuracy(best[1], x, y, device), "labels": n, "steps": steps, "lr": best[0],
-            "val_accuracy": sweep[best[0]], "sweep": sweep}
+    result = {"accuracy": classifier_accuracy(best[1], x, y, device), "labels": n, "steps": steps, "lr": best[0],
+              "val_accuracy": sweep[best[0]], "sweep": sweep}
+    if use_cache:
+        _write_baseline(cache, result)
+    return {**result, "cached": False}
 
 
 def _register_accuracy_metric() -> None:
@@ -434,7 +480,11 @@ def _register_accuracy_metric() -> None:
             raise UserError("accuracy: needs an sgan run (held-out real data has no classifier to test)")
         values = {"accuracy": sgan_test_accuracy(ctx.model, ctx.dataset)["accuracy"]}
         if len(_sgan_model(ctx.model, "accuracy").labelled_y):
-            baseline = supervised_baseline_accuracy(ctx.model, ctx.dataset, seed=ctx.seed)
+            baseline = supervised_baseline_accuracy(ctx.model, ctx.dataset, seed=ctx.seed, use_cache=ctx.use_cache)
+            if ctx.log is not None:
+                how = "read from the cache" if baseline["cached"] else "trained"
+                ctx.log(f"accuracy: supervised-only baseline {how} ({baseline['steps']} updates at each of "
+                        f"{len(baseline['sweep'])} learning rates)")
             values.update(accuracy_supervised_only=baseline["accuracy"], labels=baseline["labels"])
         return values
 
