@@ -5,11 +5,14 @@ import numpy as np
 import pytest
 import torch
 
+import ganforge.augment as augment_module
 from ganforge.augment import (
     ADA_P_MAX,
     TRANSFORMS,
     AdaptiveAugment,
     ada_adjusted_p,
+    ada_colour,
+    ada_pipeline,
     augment,
     colour,
     cutout,
@@ -79,6 +82,59 @@ def test_colour_on_grey_images_changes_brightness_and_contrast_only():
     # an affine map of the pixel values: out = a x + b for one a, b per image
     a, b = np.polyfit(x.flatten().numpy(), out.flatten().numpy(), 1)
     np.testing.assert_allclose(out.flatten().numpy(), a * x.flatten().numpy() + b, atol=1e-5)
+
+
+# ----------------------------------------------------------------- ADA's own pipeline (--augment-ops ada)
+def test_ada_pipeline_is_differentiable_in_the_image_and_the_identity_at_p_zero():
+    xd = images(n=4).double().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: (torch.manual_seed(3), ada_pipeline(t, 0.8))[1], (xd,))
+    x = images(n=200)
+    assert augment(x, 0.0, "ada") is x
+    torch.manual_seed(0)
+    assert torch.equal(augment(x, 1e-12, "ada"), x)  # p > 0 but nothing drawn: every pixel unchanged
+
+
+def test_ada_whole_pixel_moves_copy_pixels_and_the_rest_reach_about_p_of_the_images(monkeypatch):
+    x = torch.arange(64.0).view(1, 1, 8, 8).repeat(3000, 1, 1, 1)
+    torch.manual_seed(0)
+    moved = ada_pipeline(x, 0.5)
+    # flips, quarter turns, integer shifts, scaling, rotations, fractional shifts and colour: an image is left
+    # alone only when no transformation is drawn (or one drawn is the identity: a flip or turn by 0, a shift 0)
+    changed = (moved - x).flatten(1).abs().amax(1) > 1e-4
+    assert 0.95 < changed.float().mean() < 1.0
+    for name in ("ADA_SCALE_STD", "ADA_ROTATE_MAX", "ADA_FRACTION_STD", "ADA_BRIGHTNESS_STD", "ADA_CONTRAST_STD"):
+        monkeypatch.setattr(augment_module, name, 0.0)
+    torch.manual_seed(0)
+    out = ada_pipeline(x, 0.5)  # only flips, quarter turns, integer shifts and luma flips are left
+    values = out.abs().round()
+    assert torch.allclose(out.abs(), values, atol=1e-4) and ((values >= 0) & (values <= 63)).all()
+    # luma flips negate p/2 of the images; an image stays in place when its flip (p/2), quarter turn (3p/4)
+    # and shift (p times 3/4: on 8 pixels each axis moves by one pixel or none, half and half) are all none:
+    # (1 - 0.25)(1 - 0.375)(1 - 0.375) = 0.293
+    assert abs((out < 0).flatten(1).any(1).float().mean() - 0.25) < 0.03
+    moved = ((out.abs() - x).flatten(1).abs().amax(1) > 1e-4).float().mean()
+    assert abs(moved - (1 - 0.293)) < 0.03
+
+
+def test_ada_colour_on_grey_is_an_affine_map_with_the_papers_spreads():
+    """out = c (1 - 2 i) (x + b): contrast c = 2^N(0, 0.5^2), brightness b ~ N(0, 0.2^2), luma flip i in {0, 1}
+    (each drawn with probability p), and the same as the RGB map on a grey RGB image (hue and saturation
+    leave grey alone)."""
+    p, n = 0.8, 4000
+    x = images(n=n, c=1)
+    torch.manual_seed(0)
+    out = ada_colour(x, p)
+    xm, om = x.flatten(1), out.flatten(1)
+    slope = ((xm - xm.mean(1, keepdim=True)) * (om - om.mean(1, keepdim=True))).sum(1) / \
+        ((xm - xm.mean(1, keepdim=True)) ** 2).sum(1)
+    offset = om.mean(1) - slope * xm.mean(1)
+    torch.testing.assert_close(om, slope[:, None] * xm + offset[:, None], atol=1e-4, rtol=0)
+    assert abs((slope < 0).float().mean().item() - p / 2) < 0.03  # luma flips
+    assert abs(torch.log2(slope.abs()).std().item() - 0.5 * p ** 0.5) < 0.03  # contrast: sd 0.5 sqrt(p)
+    assert abs((offset / slope).std().item() - 0.2 * p ** 0.5) < 0.015  # brightness: sd 0.2 sqrt(p)
+    torch.manual_seed(0)
+    rgb = ada_colour(x.repeat(1, 3, 1, 1), p)
+    torch.testing.assert_close(rgb, out.repeat(1, 3, 1, 1), atol=1e-5, rtol=0)
 
 
 def test_ada_p_moves_up_above_the_target_and_down_below_on_a_scripted_sequence():

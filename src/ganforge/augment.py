@@ -18,6 +18,8 @@ generator (saved in checkpoints, so resumed runs continue bit-identically).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -68,15 +70,133 @@ def colour(x: torch.Tensor) -> torch.Tensor:
     return (x - mean) * (torch.rand(n, 1, 1, 1, device=x.device, dtype=x.dtype) + 0.5) + mean
 
 
-#: The transformations, in the order they are applied.
+#: DiffAugment's transformations, in the order they are applied.
 TRANSFORMS = (translate, cutout, colour)
 
+# ----------------------------------------------------------------- ADA's pipeline ("bgc", Karras et al. 2020)
+#: Spreads of ADA's random transformations (the paper's Appendix B): integer and fractional translation as a
+#: fraction of the image size, log2 of the isotropic and anisotropic scale, brightness (added), log2 of the
+#: contrast (multiplied), log2 of the saturation.
+ADA_TRANSLATE, ADA_FRACTION_STD, ADA_SCALE_STD, ADA_ROTATE_MAX = 0.125, 0.125, 0.2, math.pi
+ADA_BRIGHTNESS_STD, ADA_CONTRAST_STD, ADA_SATURATION_STD = 0.2, 0.5, 1.0
 
-def augment(x: torch.Tensor, p: float) -> torch.Tensor:
-    """``x (N, C, H, W)`` with each transformation of :data:`TRANSFORMS` applied to each image independently
-    with probability ``p`` (0 <= p < 1): at p = 0, ``x`` itself."""
+
+def _gate(n: int, p: float, device: torch.device) -> torch.Tensor:
+    """``(N,)`` float 1 for the images a transformation is applied to (each with probability p), else 0."""
+    return (torch.rand(n, device=device) < p).float()
+
+
+def _affine(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, d: torch.Tensor,
+            tx: torch.Tensor | None = None, ty: torch.Tensor | None = None) -> torch.Tensor:
+    """``(N, 3, 3)`` matrices [[a, b, tx], [c, d, ty], [0, 0, 1]] from ``(N,)`` entries."""
+    zero, one = torch.zeros_like(a), torch.ones_like(a)
+    tx = zero if tx is None else tx
+    ty = zero if ty is None else ty
+    return torch.stack([torch.stack([a, b, tx], -1), torch.stack([c, d, ty], -1),
+                        torch.stack([zero, zero, one], -1)], -2)
+
+
+def _rotation(theta: torch.Tensor) -> torch.Tensor:
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    return _affine(cos, -sin, sin, cos)
+
+
+def ada_geometric_matrix(n: int, p: float, size: int, device: torch.device) -> torch.Tensor:
+    """``(N, 3, 3)`` maps from output to input coordinates in ``[-1, 1]`` (``affine_grid``'s), composed as ADA
+    composes its geometric transformations, each drawn per image and applied with probability p: x-flip and
+    rotation by a multiple of 90 degrees (half / three quarters of the images drawn actually change), integer
+    translation (up to 1/8 of the ``size``-pixel image, whole pixels), isotropic scaling (2^N(0, 0.2^2)),
+    rotation (uniform angle, with probability 1 - sqrt(1 - p), before and after the anisotropic scaling, so
+    that some rotation happens with probability p), anisotropic scaling (2^N(0, 0.2^2) in x, its inverse in y)
+    and fractional translation (N(0, 0.125^2) of the size). An image drawn none of them gets the identity."""
+    one, zero = torch.ones(n, device=device), torch.zeros(n, device=device)
+
+    def gated(values: torch.Tensor, prob: float) -> torch.Tensor:
+        return values * _gate(n, prob, device)
+
+    flip = 1 - 2 * gated(torch.floor(torch.rand(n, device=device) * 2), p)
+    matrix = _affine(flip, zero, zero, one)
+    quarter_turns = gated(torch.floor(torch.rand(n, device=device) * 4), p)
+    matrix = matrix @ _rotation(quarter_turns * (math.pi / 2)).round()  # exact 0 / +-1 entries
+    shift = gated(torch.round((torch.rand(2, n, device=device) * 2 - 1) * ADA_TRANSLATE * size) * (2 / size), p)
+    matrix = matrix @ _affine(one, zero, zero, one, shift[0], shift[1])
+    scale = torch.exp2(gated(torch.randn(n, device=device) * ADA_SCALE_STD, p))
+    matrix = matrix @ _affine(scale, zero, zero, scale)
+    p_rotate = 1 - math.sqrt(max(0.0, 1 - p))
+    matrix = matrix @ _rotation(gated((torch.rand(n, device=device) * 2 - 1) * ADA_ROTATE_MAX, p_rotate))
+    aniso = torch.exp2(gated(torch.randn(n, device=device) * ADA_SCALE_STD, p))
+    matrix = matrix @ _affine(aniso, zero, zero, 1 / aniso)
+    matrix = matrix @ _rotation(gated((torch.rand(n, device=device) * 2 - 1) * ADA_ROTATE_MAX, p_rotate))
+    frac = gated(torch.randn(2, n, device=device) * (ADA_FRACTION_STD * 2), p)  # of the size, in [-1, 1] units
+    return matrix @ _affine(one, zero, zero, one, frac[0], frac[1])
+
+
+def ada_geometric(x: torch.Tensor, p: float) -> torch.Tensor:
+    """``x (N, C, H, W)`` resampled through :func:`ada_geometric_matrix` (bilinear, reflected at the border as
+    ADA pads). Whole-pixel moves (flips, quarter turns, integer shifts) of a square image land on pixel
+    centres and copy pixels; an image drawn no transformation comes back equal to itself up to float rounding."""
+    n, _, h, w = x.shape
+    matrix = ada_geometric_matrix(n, p, max(h, w), x.device).to(x.dtype)
+    grid = nn.functional.affine_grid(matrix[:, :2], list(x.shape), align_corners=False)
+    return nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def ada_colour_matrix(n: int, p: float, channels: int, device: torch.device) -> torch.Tensor:
+    """``(N, 4, 4)`` affine maps of the colour (r, g, b, 1), composed as ADA composes them, each drawn per image
+    and applied with probability p: brightness (+N(0, 0.2^2)), contrast (x 2^N(0, 0.5^2), about mid-grey 0),
+    luma flip (the component along the grey axis negated, in half the images drawn), and for 3 channels hue
+    rotation about the grey axis (uniform angle) and saturation (x 2^N(0, 1) away from the grey axis)."""
+    def gated(values: torch.Tensor) -> torch.Tensor:
+        return values * _gate(n, p, device)
+
+    eye = torch.eye(4, device=device)
+    v = torch.tensor([1.0, 1.0, 1.0, 0.0], device=device) / math.sqrt(3)  # the grey axis
+    vv = torch.outer(v, v)
+    matrix = eye.repeat(n, 1, 1)
+    matrix[:, :3, 3] = gated(torch.randn(n, device=device) * ADA_BRIGHTNESS_STD)[:, None]
+    contrast = torch.exp2(gated(torch.randn(n, device=device) * ADA_CONTRAST_STD))
+    matrix = torch.diag_embed(torch.stack([contrast, contrast, contrast, torch.ones_like(contrast)], -1)) @ matrix
+    flip = gated(torch.floor(torch.rand(n, device=device) * 2))
+    matrix = (eye - 2 * vv * flip.view(n, 1, 1)) @ matrix
+    if channels == 3:
+        theta = gated((torch.rand(n, device=device) * 2 - 1) * math.pi).view(n, 1, 1)
+        cross = torch.zeros(4, 4, device=device)
+        cross[:3, :3] = torch.tensor([[0.0, -1, 1], [1, 0, -1], [-1, 1, 0]], device=device) / math.sqrt(3)
+        rest = eye - vv - torch.diag(torch.tensor([0.0, 0, 0, 1], device=device))  # (I - vv^T) on rgb only
+        hue = eye - rest + torch.cos(theta) * rest + torch.sin(theta) * cross  # Rodrigues about v
+        matrix = hue @ matrix
+        saturation = torch.exp2(gated(torch.randn(n, device=device) * ADA_SATURATION_STD)).view(n, 1, 1)
+        matrix = (eye - rest + rest * saturation) @ matrix
+    return matrix
+
+
+def ada_colour(x: torch.Tensor, p: float) -> torch.Tensor:
+    """``x (N, C, H, W)`` in [-1, 1] through :func:`ada_colour_matrix`. On one channel (or any count but 3)
+    every channel is treated as grey, as ADA treats grey images: hue and saturation are the identity there and
+    the luma flip negates."""
+    n, c = x.shape[:2]
+    matrix = ada_colour_matrix(n, p, c, x.device).to(x.dtype)
+    if c == 3:
+        return torch.einsum("nij,njhw->nihw", matrix[:, :3, :3], x) + matrix[:, :3, 3, None, None]
+    grey = matrix[:, :3, :].mean(dim=1)  # (N, 4): what a grey pixel's value becomes, as ADA computes it
+    return x * grey[:, :3].sum(-1).view(n, 1, 1, 1) + grey[:, 3].view(n, 1, 1, 1)
+
+
+def ada_pipeline(x: torch.Tensor, p: float) -> torch.Tensor:
+    """ADA's "bgc" pipeline: the geometric transformations, then the colour ones, each with probability p."""
+    return ada_colour(ada_geometric(x, p), p)
+
+
+
+
+def augment(x: torch.Tensor, p: float, ops: str = "diffaug") -> torch.Tensor:
+    """``x (N, C, H, W)`` through the transformations ``ops`` names, each applied to each image independently
+    with probability ``p`` (0 <= p < 1): ``diffaug``, DiffAugment's :data:`TRANSFORMS`; ``ada``, ADA's
+    :func:`ada_pipeline`. At p = 0, ``x`` itself."""
     if p <= 0:
         return x
+    if ops == "ada":
+        return ada_pipeline(x, p)
     for transform in TRANSFORMS:
         chosen = torch.rand(x.shape[0], device=x.device) < p  # (N,)
         x = torch.where(chosen[:, None, None, None], transform(x), x)

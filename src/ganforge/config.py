@@ -42,6 +42,8 @@ CHANNELS_LAST_MODES = ("auto", "on", "off")
 LOG_MODES = ("jsonl", "tensorboard")
 #: D's input augmentation (issue 11, ``ganforge.augment``): none, DiffAugment at a fixed p, or ADA's adaptive p.
 AUGMENTS = ("none", "diffaug", "ada")
+#: ``--augment-ops``: the transformations: DiffAugment's, ADA's, or (auto) each method's own.
+AUGMENT_OPS = ("auto", "diffaug", "ada")
 #: ``--pairs``: super-resolution pairs, bicubic x2 or x4 (``ganforge.data.pairs``).
 PAIR_KINDS = ("sr2", "sr4")
 #: ``--sequences``: moving-sprite clips for next-frame prediction (``ganforge.data.sequences``).
@@ -131,6 +133,7 @@ class TrainConfig:
     # milestones after DCGAN (issue 11): D's input augmentation, a fixed training subset, GMAN
     augment: str = "none"
     augment_p: float = 0.3
+    augment_ops: str = "auto"
     ada_target: float = 0.6
     ada_interval: int = 4
     ada_kimg: float = 100.0
@@ -295,6 +298,7 @@ class TrainConfig:
     def _validate_milestones(self, need: Any) -> None:
         """Issue 11's options: augmentation, the training subset, GMAN's discriminators."""
         need(self.augment in AUGMENTS, "augment", " or ".join(AUGMENTS))
+        need(self.augment_ops in AUGMENT_OPS, "augment_ops", " or ".join(AUGMENT_OPS))
         from .augment import ADA_P_MAX
 
         need(0 <= self.augment_p <= ADA_P_MAX, "augment_p", f"a number in [0, {ADA_P_MAX}] (each augmentation "

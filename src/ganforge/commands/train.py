@@ -112,10 +112,15 @@ TRAIN_HELP = {
                    "the command started: 90s, 25m, 2h, 1h30m; --resume starts a new budget; 0 for none  [none]",
     "log": "jsonl (metrics.jsonl only) or tensorboard: also TensorBoard event files in RUN_DIR (scalars, "
            "sample grids, the config; pip install 'ganforge[tensorboard]')  [jsonl]",
-    "augment": "augment what D sees, real and fake alike, with differentiable translation, cutout and colour: "
-               "diffaug (DiffAugment, Zhao et al. 2020: each with probability --augment-p) or ada (Karras et al. "
-               "2020: p adapted so that r_t = E[sign D(x_real)] stays near --ada-target); image data  [none]",
+    "augment": "augment what D sees, real and fake alike, with differentiable transformations (--augment-ops): "
+               "diffaug (DiffAugment, Zhao et al. 2020: translation, cutout, colour, each with probability "
+               "--augment-p) or ada (Karras et al. 2020: ADA's pipeline, p adapted so that r_t = E[sign "
+               "D(x_real)] stays near --ada-target); image data  [none]",
     "augment_p": "--augment diffaug's probability of each augmentation, in [0, 0.8]  [0.3]",
+    "augment_ops": "the transformations --augment applies: diffaug = DiffAugment's (translation, cutout, colour); "
+                   "ada = ADA's pipeline (flip, quarter turns, integer translation, scaling, rotation, anisotropic "
+                   "scaling, fractional translation; brightness, contrast, luma flip, hue, saturation); auto = "
+                   "each method its own (runs made with --augment ada before this option used diffaug's)  [auto]",
     "ada_target": "--augment ada: the target of r_t = E[sign D(x_real)]; above it p rises, below it falls  [0.6]",
     "ada_interval": "--augment ada: adjust p every this many D steps  [4]",
     "ada_kimg": "--augment ada: thousands of real images over which p can move from 0 to 1 (the paper: 500)  "

@@ -263,7 +263,12 @@ class AugmentedGAN(GANModel):
     def augmented(self, x: torch.Tensor) -> torch.Tensor:
         """``x (N, C, H, W)`` in [-1, 1] through ``--augment``'s transformations at p (differentiable in ``x``,
         so G learns through them); ``x`` itself without ``--augment`` or at p = 0."""
-        return augment(x, self.augment_p) if self.cfg.augment != "none" else x
+        return augment(x, self.augment_p, self.augment_ops) if self.cfg.augment != "none" else x
+
+    @property
+    def augment_ops(self) -> str:
+        """The transformations ``--augment`` applies: ``--augment-ops``, or under ``auto`` the method's own."""
+        return self.cfg.augment if self.cfg.augment_ops == "auto" else self.cfg.augment_ops
 
     def augment_logs(self, logits_real: torch.Tensor) -> dict[str, torch.Tensor]:
         """``D/r_t`` = mean sign D(x_real), ADA's overfitting heuristic (logged for every run), and under
