@@ -8,8 +8,9 @@ so that the augmented distribution still determines the clean one ("non-leaking"
   ``--augment-p``;
 - ``ada`` (Karras et al. 2020, adaptive discriminator augmentation): the paper's own "bgc" pipeline
   (:func:`ada_pipeline`: geometric transformations composed into one affine resampling, then colour ones;
-  ``--augment-ops diffaug`` swaps in DiffAugment's three), with p adjusted during training from the overfitting heuristic r_t = E[sign D(x_real)] (the share of real images D calls
-  real, as a mean of signs in [-1, 1]): every ``--ada-interval`` D steps p moves up when r_t is above
+  ``--augment-ops diffaug`` swaps in DiffAugment's three), with p adjusted during training from the
+  overfitting heuristic r_t = E[sign D(x_real)] (the share of real images D calls real, as a mean of signs in
+  [-1, 1]): every ``--ada-interval`` D steps p moves up when r_t is above
   ``--ada-target`` (0.6 in the paper) and down when below, by a step that lets it cross [0, 1] in
   ``--ada-kimg`` thousand real images.
 
