@@ -343,7 +343,7 @@ def test_every_image_d_sees_is_augmented_and_at_p_zero_is_the_image_itself(model
             real_as_d_sees_it = net.real_at_level(x_real)  # faded: (1 - a) up(pool(x)) + a x
             assert not torch.equal(real_as_d_sees_it, x_real)
             torch.manual_seed(5)  # the reals are the first random draw of progan's D loss
-            torch.testing.assert_close(seen[0], augment_images(real_as_d_sees_it, p), rtol=0, atol=0)
+            torch.testing.assert_close(seen[0], augment_images(real_as_d_sees_it, p, net.augment_ops), rtol=0, atol=0)
         # D's loss: reals, fakes, then the regulariser's pass (stylegan2: R1 on the reals)
         pairs = [(seen[0], real_as_d_sees_it), (seen[1], made[0])]
         if model == "stylegan2":
