@@ -189,8 +189,6 @@ def ada_pipeline(x: torch.Tensor, p: float) -> torch.Tensor:
     return ada_colour(ada_geometric(x, p), p)
 
 
-
-
 def augment(x: torch.Tensor, p: float, ops: str = "diffaug") -> torch.Tensor:
     """``x (N, C, H, W)`` through the transformations ``ops`` names, each applied to each image independently
     with probability ``p`` (0 <= p < 1): ``diffaug``, DiffAugment's :data:`TRANSFORMS`; ``ada``, ADA's

@@ -398,12 +398,13 @@ def train_supervised_classifier(cfg: TrainConfig, data: DataInfo, x_lab: torch.T
 
 
 def baseline_cache_path(cfg: TrainConfig, tensors: tuple[torch.Tensor, ...], steps: int,
-                        lrs: tuple[float, ...], seed: int) -> Path:
+                        lrs: tuple[float, ...], seed: int, device: torch.device) -> Path:
     """Where a supervised-only baseline's result is kept: ``$GANFORGE_CACHE/sgan-baseline/<key>.json``, the key
     hashing everything the result depends on (the run's whole config, the labelled, validation and test
-    tensors' content, the updates, the lrs, the seed and the torch version), so a changed input never serves a
-    stale figure."""
-    h = hashlib.sha256(repr((sorted(cfg.to_dict().items()), steps, tuple(lrs), seed, torch.__version__)).encode())
+    tensors' content, the updates, the lrs, the seed, the device type and the torch version), so a changed
+    input never serves a stale figure."""
+    h = hashlib.sha256(repr((sorted(cfg.to_dict().items()), steps, tuple(lrs), seed, torch.device(device).type,
+                             torch.__version__)).encode())
     for t in tensors:
         h.update(repr((tuple(t.shape), str(t.dtype))).encode())
         h.update(np.ascontiguousarray(t.detach().cpu().numpy()).tobytes())
@@ -453,7 +454,7 @@ def supervised_baseline_accuracy(run, dataset, steps: int | None = None, seed: i
     x_lab, y_lab = model.labelled_x[:n], model.labelled_y[:n]
     x_val, y_val = _labelled_split(dataset, "val", val_n)
     x, y = _test_split(dataset)
-    cache = baseline_cache_path(cfg, (x_lab, y_lab, x_val, y_val, x, y), steps, lrs, seed)
+    cache = baseline_cache_path(cfg, (x_lab, y_lab, x_val, y_val, x, y), steps, lrs, seed, device)
     if use_cache and (cached := _read_baseline(cache)) is not None:
         return {**cached, "cached": True}
     sweep, best = {}, None
