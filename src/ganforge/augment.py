@@ -83,9 +83,10 @@ ADA_TRANSLATE, ADA_FRACTION_STD, ADA_SCALE_STD, ADA_ROTATE_MAX = 0.125, 0.125, 0
 ADA_BRIGHTNESS_STD, ADA_CONTRAST_STD, ADA_SATURATION_STD = 0.2, 0.5, 1.0
 
 
-def _gate(n: int, p: float, device: torch.device) -> torch.Tensor:
-    """``(N,)`` float 1 for the images a transformation is applied to (each with probability p), else 0."""
-    return (torch.rand(n, device=device) < p).float()
+def _gated(values: torch.Tensor, p: float) -> torch.Tensor:
+    """``values (..., N)``, one draw per image, kept for the images a transformation is applied to (each with
+    probability p) and 0 (the transformation's identity parameter) for the others."""
+    return values * (torch.rand(values.shape[-1], device=values.device) < p)
 
 
 def _affine(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, d: torch.Tensor,
@@ -112,24 +113,20 @@ def ada_geometric_matrix(n: int, p: float, size: int, device: torch.device) -> t
     that some rotation happens with probability p), anisotropic scaling (2^N(0, 0.2^2) in x, its inverse in y)
     and fractional translation (N(0, 0.125^2) of the size). An image drawn none of them gets the identity."""
     one, zero = torch.ones(n, device=device), torch.zeros(n, device=device)
-
-    def gated(values: torch.Tensor, prob: float) -> torch.Tensor:
-        return values * _gate(n, prob, device)
-
-    flip = 1 - 2 * gated(torch.floor(torch.rand(n, device=device) * 2), p)
+    flip = 1 - 2 * _gated(torch.floor(torch.rand(n, device=device) * 2), p)
     matrix = _affine(flip, zero, zero, one)
-    quarter_turns = gated(torch.floor(torch.rand(n, device=device) * 4), p)
+    quarter_turns = _gated(torch.floor(torch.rand(n, device=device) * 4), p)
     matrix = matrix @ _rotation(quarter_turns * (math.pi / 2)).round()  # exact 0 / +-1 entries
-    shift = gated(torch.round((torch.rand(2, n, device=device) * 2 - 1) * ADA_TRANSLATE * size) * (2 / size), p)
+    shift = _gated(torch.round((torch.rand(2, n, device=device) * 2 - 1) * ADA_TRANSLATE * size) * (2 / size), p)
     matrix = matrix @ _affine(one, zero, zero, one, shift[0], shift[1])
-    scale = torch.exp2(gated(torch.randn(n, device=device) * ADA_SCALE_STD, p))
+    scale = torch.exp2(_gated(torch.randn(n, device=device) * ADA_SCALE_STD, p))
     matrix = matrix @ _affine(scale, zero, zero, scale)
     p_rotate = 1 - math.sqrt(max(0.0, 1 - p))
-    matrix = matrix @ _rotation(gated((torch.rand(n, device=device) * 2 - 1) * ADA_ROTATE_MAX, p_rotate))
-    aniso = torch.exp2(gated(torch.randn(n, device=device) * ADA_SCALE_STD, p))
+    matrix = matrix @ _rotation(_gated((torch.rand(n, device=device) * 2 - 1) * ADA_ROTATE_MAX, p_rotate))
+    aniso = torch.exp2(_gated(torch.randn(n, device=device) * ADA_SCALE_STD, p))
     matrix = matrix @ _affine(aniso, zero, zero, 1 / aniso)
-    matrix = matrix @ _rotation(gated((torch.rand(n, device=device) * 2 - 1) * ADA_ROTATE_MAX, p_rotate))
-    frac = gated(torch.randn(2, n, device=device) * (ADA_FRACTION_STD * 2), p)  # of the size, in [-1, 1] units
+    matrix = matrix @ _rotation(_gated((torch.rand(n, device=device) * 2 - 1) * ADA_ROTATE_MAX, p_rotate))
+    frac = _gated(torch.randn(2, n, device=device) * (ADA_FRACTION_STD * 2), p)  # of the size, in [-1, 1] units
     return matrix @ _affine(one, zero, zero, one, frac[0], frac[1])
 
 
@@ -148,26 +145,23 @@ def ada_colour_matrix(n: int, p: float, channels: int, device: torch.device) -> 
     and applied with probability p: brightness (+N(0, 0.2^2)), contrast (x 2^N(0, 0.5^2), about mid-grey 0),
     luma flip (the component along the grey axis negated, in half the images drawn), and for 3 channels hue
     rotation about the grey axis (uniform angle) and saturation (x 2^N(0, 1) away from the grey axis)."""
-    def gated(values: torch.Tensor) -> torch.Tensor:
-        return values * _gate(n, p, device)
-
     eye = torch.eye(4, device=device)
     v = torch.tensor([1.0, 1.0, 1.0, 0.0], device=device) / math.sqrt(3)  # the grey axis
     vv = torch.outer(v, v)
     matrix = eye.repeat(n, 1, 1)
-    matrix[:, :3, 3] = gated(torch.randn(n, device=device) * ADA_BRIGHTNESS_STD)[:, None]
-    contrast = torch.exp2(gated(torch.randn(n, device=device) * ADA_CONTRAST_STD))
+    matrix[:, :3, 3] = _gated(torch.randn(n, device=device) * ADA_BRIGHTNESS_STD, p)[:, None]
+    contrast = torch.exp2(_gated(torch.randn(n, device=device) * ADA_CONTRAST_STD, p))
     matrix = torch.diag_embed(torch.stack([contrast, contrast, contrast, torch.ones_like(contrast)], -1)) @ matrix
-    flip = gated(torch.floor(torch.rand(n, device=device) * 2))
+    flip = _gated(torch.floor(torch.rand(n, device=device) * 2), p)
     matrix = (eye - 2 * vv * flip.view(n, 1, 1)) @ matrix
     if channels == 3:
-        theta = gated((torch.rand(n, device=device) * 2 - 1) * math.pi).view(n, 1, 1)
+        theta = _gated((torch.rand(n, device=device) * 2 - 1) * math.pi, p).view(n, 1, 1)
         cross = torch.zeros(4, 4, device=device)
         cross[:3, :3] = torch.tensor([[0.0, -1, 1], [1, 0, -1], [-1, 1, 0]], device=device) / math.sqrt(3)
         rest = eye - vv - torch.diag(torch.tensor([0.0, 0, 0, 1], device=device))  # (I - vv^T) on rgb only
         hue = eye - rest + torch.cos(theta) * rest + torch.sin(theta) * cross  # Rodrigues about v
         matrix = hue @ matrix
-        saturation = torch.exp2(gated(torch.randn(n, device=device) * ADA_SATURATION_STD)).view(n, 1, 1)
+        saturation = torch.exp2(_gated(torch.randn(n, device=device) * ADA_SATURATION_STD, p)).view(n, 1, 1)
         matrix = (eye - rest + rest * saturation) @ matrix
     return matrix
 
