@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import weakref
 from pathlib import Path
 
@@ -57,6 +58,18 @@ def _close(fd: int | None) -> None:
         os.close(fd)  # closing the descriptor drops the flock
 
 
+def _holder_pid(fd: int, wait_s: float = 0.5) -> str:
+    """The pid the lock's holder wrote into the lock file. The holder takes the lock first and writes its pid
+    just after, so a process refused in between finds the file empty: it waits up to ``wait_s`` for the pid
+    before calling the holder "unknown"."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if holder or time.monotonic() > deadline:
+            return holder or "unknown"
+        time.sleep(0.01)
+
+
 def lock_run_dir(run_dir: str | Path) -> RunDirLock:
     """Create ``run_dir`` if needed and lock it for this process; a :class:`UserError` names the process
     already holding it."""
@@ -75,7 +88,7 @@ def lock_run_dir(run_dir: str | Path) -> RunDirLock:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        holder = _holder_pid(fd)
         os.close(fd)
         raise UserError(f"run directory {run_dir} is in use by process {holder} (lock {path}): wait for it "
                         "to finish or stop it, or choose another --out") from None
