@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +39,7 @@ from torch import nn
 from ..config import TrainConfig
 from ..data.core import cache_dir, to_model_range
 from ..errors import UserError
+from ..rundir import atomic_write_text
 from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, register_model, split_last_layer, without_batch_norm
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .wgan import refuse_unused_options
@@ -423,9 +423,7 @@ def _read_baseline(path: Path) -> dict | None:
 def _write_baseline(path: Path, result: dict) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps({**result, "sweep": {repr(lr): acc for lr, acc in result["sweep"].items()}}))
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps({**result, "sweep": {repr(lr): acc for lr, acc in result["sweep"].items()}}))
     except OSError:
         pass  # a read-only cache is no reason to fail
 
