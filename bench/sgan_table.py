@@ -1,10 +1,12 @@
 """The semi-supervised table of the lectures (Odena 2016): test accuracy with N labels, supervised-only vs sgan.
 
 For each N in ``--labels`` and each seed: train ``sgan`` (``--config``, default configs/sgan-salimans.yaml,
-``--labels N``) for ``--steps``, then ``sgan_test_accuracy`` (its discriminator as a classifier) and
-``supervised_baseline_accuracy`` (the same network trained on the same N examples alone, as many updates as
-sgan's D took, the best of three learning rates on the validation split). Prints one line per run and the mean
-and std over seeds as a markdown table.
+``--labels N``) for ``--steps``, keeping ``best.pt`` by validation accuracy every ``--eval-every`` steps
+(``--keep-best val_accuracy``: the first 2,000 validation images, which neither network trains on), then
+``sgan_test_accuracy`` (its discriminator as a classifier) of the checkpoint chosen on validation and of the
+last one, and ``supervised_baseline_accuracy`` (the same network trained on the same N examples alone, as many
+updates as sgan's D took, the best of three learning rates on the same validation images). Prints one line per
+run and the mean and std over seeds as a markdown table.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/sgan_table.py --data fashion-mnist --steps 3000 --threads 1
 """
@@ -22,6 +24,7 @@ import torch
 from ganforge.config import TrainConfig, load_yaml_config
 from ganforge.data import load_dataset
 from ganforge.models.sgan import sgan_test_accuracy, supervised_baseline_accuracy
+from ganforge.run import load_run
 from ganforge.train import Trainer
 
 
@@ -34,6 +37,8 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=None)
     parser.add_argument("--dropout", type=float, default=None,
                         help="dropout after each hidden layer of D and of the supervised-only network [recipe's]")
+    parser.add_argument("--eval-every", type=int, default=500,
+                        help="steps between validation-accuracy evaluations that choose best.pt (0: last only)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--config",
                         default=str(Path(__file__).resolve().parents[1] / "configs" / "sgan-salimans.yaml"))
@@ -41,11 +46,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     ds = load_dataset(args.data)
-    results: dict[int, list[tuple[float, float]]] = {}
+    results: dict[int, list[tuple[float, float, float]]] = {}
     for n in args.labels:
         for seed in args.seeds:
             values = {**load_yaml_config(args.config), "data": args.data, "labels": n, "seed": seed,
                       "steps": args.steps, "sample_every": args.steps, "checkpoint_every": args.steps}
+            if args.eval_every:
+                values.update(eval_every=args.eval_every, eval_metrics="val_accuracy", keep_best="val_accuracy")
             if args.width:
                 values["width"] = args.width
             if args.dropout is not None:
@@ -55,21 +62,28 @@ def main() -> None:
             trainer = Trainer(TrainConfig.from_dict(values), run_dir, dataset=ds, progress=False)
             t0 = time.perf_counter()
             trainer.fit()
-            sgan = sgan_test_accuracy(trainer.model, ds)["accuracy"]
+            last = sgan_test_accuracy(trainer.model, ds)["accuracy"]
+            if args.eval_every:
+                chosen = load_run(run_dir, "best")
+                best, best_step = sgan_test_accuracy(chosen, ds)["accuracy"], chosen.step
+            else:
+                best, best_step = last, args.steps
             baseline = supervised_baseline_accuracy(trainer.model, ds, seed=seed)
             cnn = baseline["accuracy"]
-            results.setdefault(n, []).append((cnn, sgan))
+            results.setdefault(n, []).append((cnn, best, last))
             sweep = ", ".join(f"{lr:.0e}: {acc:.3f}" for lr, acc in baseline["sweep"].items())
             print(f"labels {n} seed {seed}: supervised-only {cnn:.4f} (lr {baseline['lr']:.0e}; val {sweep})  "
-                  f"sgan {sgan:.4f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
+                  f"sgan {best:.4f} (best.pt, step {best_step}), last {last:.4f}  "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
     dropout = f", dropout {args.dropout:g}" if args.dropout is not None else ""
-    print(f"\n{args.data}, {Path(args.config).name}, {args.steps} steps{dropout}, mean ± std over seeds "
+    print(f"\n{args.data}, {Path(args.config).name}, {args.steps} steps{dropout}, mean ± sample std over seeds "
           f"{args.seeds}\n")
-    print("| labelled examples | supervised only (same network) | sgan |")
-    print("|---|---|---|")
-    for n, pairs in results.items():
-        a = np.array(pairs)
-        print(f"| {n} | {a[:, 0].mean():.3f} ± {a[:, 0].std():.3f} | {a[:, 1].mean():.3f} ± {a[:, 1].std():.3f} |")
+    print("| labelled examples | supervised only (same network) | sgan, chosen on validation | sgan, last |")
+    print("|---|---|---|---|")
+    for n, rows in results.items():
+        a = np.array(rows)
+        print(f"| {n} | " + " | ".join(f"{a[:, i].mean():.3f} ± {a[:, i].std(ddof=min(1, len(a) - 1)):.3f}"
+                                          for i in range(3)) + " |")
 
 
 if __name__ == "__main__":
