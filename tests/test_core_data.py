@@ -3,6 +3,7 @@
 import gzip
 import os
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -193,3 +194,16 @@ def test_normalisation_round_trip():
     m = to_model_range(x)
     assert m.min() == -1 and m.max() == 1
     assert torch.allclose(to_data_range(m, "image") * 255, x.float())
+
+
+def test_split_tensor_is_a_writable_copy_of_a_read_only_split():
+    ds = load_dataset("digits")
+    ds.arrays["test"].setflags(write=False)  # as a split decoded with np.frombuffer is
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch.from_numpy on a read-only array warns
+        first = ds.split_tensor("test", 10)
+        whole = ds.split_tensor("test")
+    assert first.dtype == torch.uint8 and tuple(first.shape) == (10, *ds.shape)
+    assert torch.equal(whole, torch.from_numpy(ds.split("test").copy()))
+    whole[0] = 0  # its own memory: the dataset's array is untouched
+    assert ds.split("test")[0].any()
