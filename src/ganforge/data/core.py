@@ -58,8 +58,8 @@ class ArrayDataset:
 
     def split_tensor(self, name: str, n: int | None = None) -> torch.Tensor:
         """The first ``n`` examples of a split (all of it when None) as a tensor of its own memory, same dtype and
-        shape as :meth:`split`: a cached split is a read-only memory map, which ``torch.from_numpy`` would share
-        (and warn about)."""
+        shape as :meth:`split`: a split decoded straight from IDX bytes (``np.frombuffer``, before the cache
+        holds it) is read-only, which ``torch.from_numpy`` would share and warn about."""
         return torch.from_numpy(np.array(self.split(name)[:n]))
 
     def __len__(self) -> int:
