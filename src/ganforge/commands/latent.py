@@ -156,6 +156,8 @@ def cmd_arithmetic(args: argparse.Namespace) -> int:
 
 
 def cmd_neighbours(args: argparse.Namespace) -> int:
+    import torch
+
     from ..run import load_run
     from ..viz.latent import neighbours_figure, require_tensor_latent
 
@@ -163,7 +165,7 @@ def cmd_neighbours(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir)
     require_tensor_latent(run)
     ds = run.dataset(args.data_dir)
-    train = ds.split_tensor("train").float() / 255
+    train = torch.from_numpy(ds.split("train")).float() / 255
     samples = run.sample(args.n, seed=args.seed)
     neighbours_figure(samples, train, args.k, out)
     print(f"ganforge: wrote {args.n} samples and their {args.k} nearest of {len(train)} training images to {out}")

@@ -56,12 +56,6 @@ class ArrayDataset:
             raise UserError(f"dataset {self.name} has no split {name!r}: expected one of {', '.join(self.arrays)}")
         return self.arrays[name]
 
-    def split_tensor(self, name: str, n: int | None = None) -> torch.Tensor:
-        """The first ``n`` examples of a split (all of it when None) as a tensor of its own memory, same dtype and
-        shape as :meth:`split`: a split decoded straight from IDX bytes (``np.frombuffer``, before the cache
-        holds it) is read-only, which ``torch.from_numpy`` would share and warn about."""
-        return torch.from_numpy(np.array(self.split(name)[:n]))
-
     def __len__(self) -> int:
         return len(self.arrays["train"])
 

@@ -39,11 +39,13 @@ FASHION_SHA256 = {
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Decode an IDX file (ubyte data only), gzipped or not, checking its header against its size."""
+    """Decode an IDX file (ubyte data only), gzipped or not, checking its header against its size. The array is
+    writable like every other loader's (an array over immutable ``bytes`` would be read-only, and the tensors
+    ``torch.from_numpy`` makes of its splits would warn)."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
+            raw = bytearray(f.read())
     except (OSError, EOFError) as e:
         raise UserError(f"{path}: cannot be read as IDX ({e})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:

@@ -315,10 +315,11 @@ register_model(ModelSpec("sgan", "Odena 2016 / Salimans et al. 2016: semi-superv
 
 # ---------------------------------------------------------------------- accuracy (ganforge eval --metrics accuracy)
 def _test_split(dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    x = dataset.split("test")
     y = dataset.labels.get("test")
     if y is None:
         raise UserError(f"accuracy: dataset {dataset.name} has no test labels")
-    return dataset.split_tensor("test"), torch.from_numpy(y)
+    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y)
 
 
 @torch.no_grad()

@@ -121,8 +121,8 @@ def memorisation_panel(run, out_dir: Path, seed: int = 0, n: int = 1000, referen
         ds = load_dataset(run.config.data, run.config.data_dir, False, run.config.image_size)
     except UserError as e:
         return f"memorisation panel: {e}"
-    train = ds.split_tensor("train", reference)
-    heldout = ds.split_tensor("test", n).float() / 255.0
+    train = torch.from_numpy(ds.split("train")[:reference])
+    heldout = torch.from_numpy(ds.split("test")[:n]).float() / 255.0
     fake = run.sample(n, seed=seed)
     report = memorisation_report(fake, train.float() / 255.0, heldout)
     grid = nearest_neighbour_grid(fake, train, num_neighbours=3, num_rows=8)

@@ -158,7 +158,7 @@ def classify_samples(run, images: torch.Tensor, dataset=None) -> tuple[torch.Ten
     dataset = dataset or load_dataset(run.data_name, image_size=run.data.shape[-1])
     if "train" not in dataset.labels:
         raise UserError(f"latent arithmetic by label: dataset {run.data_name} has no labels: pick samples by hand")
-    train = dataset.split_tensor("train", 10000).float() / 255
+    train = torch.from_numpy(dataset.split("train")[:10000]).float() / 255
     labels = torch.from_numpy(dataset.labels["train"][:10000])
     return labels_by_nearest_neighbours(images, train, labels), "5 nearest training images (10,000 of them)"
 
