@@ -113,7 +113,7 @@ def test_ema_half_life_and_update():
     with torch.no_grad():
         avg.weight.fill_(1.0), cur.weight.fill_(3.0)
     update_ema_(avg, cur, 0.75)
-    assert float(avg.weight) == pytest.approx(0.75 * 1 + 0.25 * 3)
+    assert avg.weight.item() == pytest.approx(0.75 * 1 + 0.25 * 3)
 
 
 def test_unrolled_parameters_are_gradient_steps_and_leave_the_module_alone():
@@ -123,8 +123,8 @@ def test_unrolled_parameters_are_gradient_steps_and_leave_the_module_alone():
     x = torch.tensor([[3.0]])
     # loss(w) = (w x)^2 / 2 -> grad w x^2 = 9 w; two steps of 0.01: w <- w (1 - 0.09) twice
     params = unrolled_parameters(d, lambda p: torch.func.functional_call(d, p, (x,)).square().sum() / 2, 2, 0.01)
-    assert float(params["weight"]) == pytest.approx(2.0 * 0.91 ** 2)
-    assert float(d.weight) == 2.0
+    assert params["weight"].item() == pytest.approx(2.0 * 0.91 ** 2)
+    assert d.weight.item() == 2.0
 
 
 def _batch(model, m=8, seed=0):
