@@ -1,7 +1,8 @@
 """Figures for docs/models.md's "Augmentation, GMAN and GAM" section, drawn from runs' metrics.jsonl.
 
 - ``--ada RUN ...``: FID against steps (where the runs evaluated during training), r_t = mean sign D(x_real)
-  of every run and ADA's p (``--ada-name``, ada-subset-fmnist.png);
+  of every run and ADA's p (``--ada-name``, ada-subset-fmnist.png); ``--ada-evals EVAL.json ...`` adds a panel
+  of ``ganforge eval --out`` results of kept checkpoints (several ``--seed`` draws of one step: mean and sd);
 - ``--gman RUN ...``: metric/fid against generator steps, one line per run (gman-fid-fmnist.png).
 
     .venv/bin/python bench/milestones_figures.py --ada /tmp/ms/ada-none /tmp/ms/ada-ada \\
@@ -11,28 +12,59 @@
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
+from collections import defaultdict
 from pathlib import Path
 
 from ganforge.viz.curves import read_metrics
 from ganforge.viz.plotting import pyplot, save_figure
 
 
-def ada_figure(runs: list[Path], out: Path, name: str = "ada-subset-fmnist.png") -> Path:
-    """Two panels over the steps of each run (labelled by its directory's name): metric/fid where the run
-    evaluated during training, and r_t = mean sign D(x_real) (solid) with ADA's p (dashed) where logged."""
+def eval_draws(paths: list[Path]) -> dict[str, dict[int, list[float]]]:
+    """``ganforge eval --out`` files -> {run name: {step: [FID of each draw]}} (the run's directory name)."""
+    draws: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for path in paths:
+        result = json.loads(path.read_text())
+        draws[Path(result["run_dir"]).name][int(result["step"])].append(float(result["values"]["fid"]))
+    return draws
+
+
+def ada_figure(runs: list[Path], out: Path, name: str = "ada-subset-fmnist.png",
+               evals: list[Path] | None = None) -> Path:
+    """Panels over the steps of each run (labelled by its directory's name): metric/fid where the run
+    evaluated during training, and r_t = mean sign D(x_real) (solid) with ADA's p (dashed) where logged;
+    with ``evals``, first the FID of kept checkpoints on more samples (mean and sd over the draws of a step)."""
     plt = pyplot()
     with_fid = any("metric/fid" in read_metrics(run / "metrics.jsonl") for run in runs)
-    fig, axes = plt.subplots(1, 2 if with_fid else 1, figsize=(12.0 if with_fid else 6.4, 3.4), dpi=100,
-                             squeeze=False)
-    ax_fid, ax = (axes[0, 0], axes[0, 1]) if with_fid else (None, axes[0, 0])
+    draws = eval_draws(evals or [])
+    panels = int(bool(draws)) + int(with_fid) + 1
+    fig, axes = plt.subplots(1, panels, figsize=(6.0 * panels, 3.4), dpi=100, squeeze=False)
+    axes = list(axes[0])
+    ax_eval = axes.pop(0) if draws else None
+    ax_fid = axes.pop(0) if with_fid else None
+    ax = axes[0]
     for i, run in enumerate(runs):
         series = read_metrics(run / "metrics.jsonl")
         colour = f"C{i}"
         if ax_fid is not None and "metric/fid" in series:
             ax_fid.plot(*series["metric/fid"], "-o", ms=3, color=colour, label=run.name)
+        if ax_eval is not None and run.name in draws:
+            steps = sorted(draws[run.name])
+            fids = [draws[run.name][s] for s in steps]
+            ax_eval.errorbar(steps, [statistics.mean(f) for f in fids],
+                             yerr=[statistics.stdev(f) if len(f) > 1 else 0.0 for f in fids],
+                             fmt="-o", ms=3, capsize=3, color=colour, label=run.name)
         ax.plot(*series["D/r_t"], "-", lw=1, color=colour, label=f"r_t, {run.name}")
         if "augment/p" in series:
             ax.plot(*series["augment/p"], "--", color=colour, label=f"p, {run.name}")
+    if ax_eval is not None:
+        n = {json.loads(p.read_text())["n"] for p in evals}
+        ax_eval.set_xlabel("step")
+        ax_eval.set_ylabel("FID (domain features)")
+        ax_eval.set_title(f"kept checkpoints: FID on {'/'.join(f'{k:,}' for k in sorted(n))} samples, "
+                          "mean and sd of the draws", fontsize=10)
+        ax_eval.legend(fontsize=8)
     if ax_fid is not None:
         ax_fid.set_xlabel("step")
         ax_fid.set_ylabel("FID (domain features)")
@@ -66,11 +98,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ada", nargs="+", type=Path, metavar="RUN")
     parser.add_argument("--ada-name", default="ada-subset-fmnist.png", help="file name of the --ada figure")
+    parser.add_argument("--ada-evals", nargs="+", type=Path, metavar="EVAL_JSON",
+                        help="ganforge eval --out files of the --ada runs' kept checkpoints (one per --seed draw)")
     parser.add_argument("--gman", nargs="+", type=Path, metavar="RUN")
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
     args = parser.parse_args()
     if args.ada:
-        print(ada_figure(args.ada, args.out, args.ada_name))
+        print(ada_figure(args.ada, args.out, args.ada_name, args.ada_evals))
     if args.gman:
         print(gman_figure(args.gman, args.out))
 
