@@ -21,13 +21,16 @@ from ganforge.viz.curves import read_metrics
 from ganforge.viz.plotting import pyplot, save_figure
 
 
-def eval_draws(paths: list[Path]) -> dict[str, dict[int, list[float]]]:
-    """``ganforge eval --out`` files -> {run name: {step: [FID of each draw]}} (the run's directory name)."""
+def eval_draws(paths: list[Path]) -> tuple[dict[str, dict[int, list[float]]], set[int]]:
+    """``ganforge eval --out`` files -> ({run name: {step: [FID of each draw]}}, the sample counts they used);
+    a run is named by its directory's name."""
     draws: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    counts: set[int] = set()
     for path in paths:
         result = json.loads(path.read_text())
         draws[Path(result["run_dir"]).name][int(result["step"])].append(float(result["values"]["fid"]))
-    return draws
+        counts.add(int(result["n"]))
+    return draws, counts
 
 
 def ada_figure(runs: list[Path], out: Path, name: str = "ada-subset-fmnist.png",
@@ -37,7 +40,7 @@ def ada_figure(runs: list[Path], out: Path, name: str = "ada-subset-fmnist.png",
     with ``evals``, first the FID of kept checkpoints on more samples (mean and sd over the draws of a step)."""
     plt = pyplot()
     with_fid = any("metric/fid" in read_metrics(run / "metrics.jsonl") for run in runs)
-    draws = eval_draws(evals or [])
+    draws, counts = eval_draws(evals or [])
     panels = int(bool(draws)) + int(with_fid) + 1
     fig, axes = plt.subplots(1, panels, figsize=(6.0 * panels, 3.4), dpi=100, squeeze=False)
     axes = list(axes[0])
@@ -59,10 +62,9 @@ def ada_figure(runs: list[Path], out: Path, name: str = "ada-subset-fmnist.png",
         if "augment/p" in series:
             ax.plot(*series["augment/p"], "--", color=colour, label=f"p, {run.name}")
     if ax_eval is not None:
-        n = {json.loads(p.read_text())["n"] for p in evals}
         ax_eval.set_xlabel("step")
         ax_eval.set_ylabel("FID (domain features)")
-        ax_eval.set_title(f"kept checkpoints: FID on {'/'.join(f'{k:,}' for k in sorted(n))} samples, "
+        ax_eval.set_title(f"kept checkpoints: FID on {'/'.join(f'{k:,}' for k in sorted(counts))} samples, "
                           "mean and sd of the draws", fontsize=10)
         ax_eval.legend(fontsize=8)
     if ax_fid is not None:
