@@ -4,6 +4,7 @@ Every model trains a step on digits (and toy points where it can) with finite lo
 each paper behave as the paper says; one short learning check per family.
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -319,12 +320,17 @@ def test_salimans_mlp_has_the_papers_layers_noise_only_in_training_and_a_unit_da
     assert widths == [(1000, 784), (500, 1000), (250, 500), (250, 250), (250, 250), (10, 250)]
     assert [m.std for m in d.modules() if isinstance(m, GaussianNoise)] == [0.3] + [0.5] * 5
     x = torch.rand(64, 1, 28, 28) * 2 - 1
-    d.init_from_data(x)
+    d.init_from_data(x, torch.Generator().manual_seed(3))
     d.eval()
     first = d.trunk[2]  # the first weight-normalised layer, after Flatten and the input noise
-    pre = first(((x + 1) / 2).flatten(1))
+    # as the authors' code, the initialisation sees the training noise: pre-activations of the noisy inputs
+    # (the same draws: the first noise is the generator's first draw) have mean 0 and std 1 per unit
+    noisy = (x + 1) / 2 + 0.3 * torch.randn(x.shape, generator=torch.Generator().manual_seed(3))
+    pre = first(noisy.flatten(1))
     torch.testing.assert_close(pre.mean(0), torch.zeros(1000), atol=1e-4, rtol=0)
     torch.testing.assert_close(pre.std(0), torch.ones(1000), atol=1e-3, rtol=0)
+    # so on clean inputs they are smaller: the noise (std 0.3 on pixels whose std is ~0.29) is counted in
+    assert 0.55 < first(((x + 1) / 2).flatten(1)).std(0).mean() < 0.85
     # the hidden layers' scales g are fixed by the initialisation (their train_scale=False), the head's learn
     scales = [(m.g.shape[0], isinstance(m.g, torch.nn.Parameter)) for m in d.modules()
               if isinstance(m, WeightNormLinear)]
@@ -454,6 +460,56 @@ def test_sgan_val_accuracy_is_the_class_heads_share_right_on_the_validation_imag
     with torch.no_grad():
         expected = (model.discriminator(x).argmax(1).numpy() == ds.labels["val"][:2000]).mean()
     assert value == pytest.approx(expected, abs=1e-12) and 0.3 < value < 1.0  # learnt something, not all
+
+
+def test_debiased_weight_average_is_the_iterates_weighted_by_beta_to_their_age():
+    from ganforge.models.sgan import update_debiased_average_
+
+    current, average = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        average.weight.fill_(100.0)  # the starting value never counts
+    iterates, beta = [torch.tensor([[1.0, -2.0]]), torch.tensor([[3.0, 0.5]]), torch.tensor([[-1.0, 4.0]])], 0.9
+    for t, w in enumerate(iterates, start=1):
+        with torch.no_grad():
+            current.weight.copy_(w)
+        update_debiased_average_(average, current, t, beta)
+    expected = (beta**2 * iterates[0] + beta * iterates[1] + iterates[2]) / (beta**2 + beta + 1)
+    torch.testing.assert_close(average.weight, expected)
+
+
+def test_sgan_d_ema_classifies_with_d_s_average_in_eval_mode_and_the_baseline_keeps_one_too(tmp_path):
+    from ganforge.models.sgan import train_supervised_classifier
+
+    trainer = Trainer(small("sgan", labels=50, batch_size=32, steps=12, lr=3e-3, sgan_network="mlp", d_ema=320.0),
+                      tmp_path / "run", progress=False)
+    trainer.fit()
+    model = trainer.model
+    assert int(model.average_updates) == 12
+    x = torch.rand(16, 1, 8, 8) * 2 - 1
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model.classify(x), model.discriminator_average(x))
+        assert not torch.allclose(model.classify(x), model.discriminator(x))  # an average, not the last D
+    model.train()
+    assert model.classify(x).requires_grad  # training: D itself
+    # the baseline keeps the same bias-corrected average (half-life 320 images = 10 batches of 32): after two
+    # updates it is (beta p1 + p2) / (beta + 1), p1 and p2 the weights of the same (seeded) training after 1 and 2
+    x_lab, y_lab, data = model.labelled_x, model.labelled_y, model.data
+    plain_cfg = dataclasses.replace(model.cfg, d_ema=0.0)
+    p1, p2 = (train_supervised_classifier(plain_cfg, data, x_lab, y_lab, steps=n, lr=1e-2, seed=0) for n in (1, 2))
+    averaged = train_supervised_classifier(model.cfg, data, x_lab, y_lab, steps=2, lr=1e-2, seed=0)
+    beta = 0.5 ** (32 / 320.0)
+    for a, w1, w2 in zip(averaged.parameters(), p1.parameters(), p2.parameters(), strict=True):
+        torch.testing.assert_close(a, (beta * w1 + w2) / (beta + 1))
+    assert not torch.allclose(averaged(x), p2(x))
+
+
+def test_d_ema_is_refused_outside_sgan():
+    from ganforge.errors import UserError
+
+    small("sgan", d_ema=1000.0).validate()
+    with pytest.raises(UserError, match="d_ema"):
+        small("dcgan", d_ema=1000.0).validate()
 
 
 # ---------------------------------------------------------------------------------------------- infogan

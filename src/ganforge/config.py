@@ -99,6 +99,7 @@ class TrainConfig:
     labels: int | None = None
     dropout: float = 0.0
     sgan_network: str = "dcgan"
+    d_ema: float = 0.0
     info_categories: int = 10
     info_continuous: int = 2
     info_weight: float = 1.0
@@ -232,6 +233,9 @@ class TrainConfig:
         need(self.margin > 0 and math.isfinite(self.margin), "margin", "a number > 0")
         need(self.conditioning in CONDITIONINGS, "conditioning", " or ".join(CONDITIONINGS))
         need(self.sgan_network in SGAN_NETWORKS, "sgan_network", " or ".join(SGAN_NETWORKS))
+        need(self.d_ema >= 0 and math.isfinite(self.d_ema), "d_ema", "a number >= 0")
+        need(not self.d_ema or self.model == "sgan", "d_ema", "0 unless --model sgan (D's weight average "
+             "classifies)")
         need(self.gan_recipe in GAN_RECIPES, "gan_recipe", " or ".join(GAN_RECIPES))
         need(self.amp in AMP_MODES, "amp", " or ".join(AMP_MODES))
         need(self.compile in ON_OFF, "compile", " or ".join(ON_OFF))

@@ -61,6 +61,9 @@ TRAIN_HELP = {
     "sgan_network": "sgan: dcgan (DCGAN conv trunk, K-way head) or mlp (Salimans et al. 2016's MNIST networks: "
                     "weight-normalised D 1000-500-250-250-250 with Gaussian noise, G 500-500 softplus + batch norm)  "
                     "[dcgan]",
+    "d_ema": "sgan: classify (evaluation, accuracy, --keep-best val_accuracy) with a weight average of D, "
+             "bias-corrected, with this half-life in real images D saw, as Salimans et al. 2016's code tests "
+             "with an average of D; the supervised-only baseline keeps the same average  [0: none]",
     "info_categories": "infogan: categories of the categorical code c1 (0 for none)  [10]",
     "info_continuous": "infogan: number of continuous codes, each U[-1, 1]  [2]",
     "info_weight": "infogan: weight lambda of the mutual-information term  [1]",

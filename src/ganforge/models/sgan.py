@@ -27,6 +27,7 @@ D network, noise and dropout included (:func:`build_classifier` builds both).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -36,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import remedies
 from ..config import TrainConfig
 from ..data.core import cache_dir, to_model_range
 from ..errors import UserError
@@ -146,10 +148,13 @@ class SalimansClassifier(nn.Module):
         return self.head(self.features(x))
 
     @torch.no_grad()
-    def init_from_data(self, x: torch.Tensor) -> None:
-        """Salimans & Kingma's data-dependent initialisation: layer by layer on ``x (n, C, H, W)`` in [-1, 1]
-        (noise and dropout off), set each weight-normalised layer's g and b so that its pre-activations have
-        mean 0 and standard deviation 1 over ``x``."""
+    def init_from_data(self, x: torch.Tensor, rng: torch.Generator | None = None) -> None:
+        """Salimans & Kingma's data-dependent initialisation: layer by layer on ``x (n, C, H, W)`` in [-1, 1],
+        set each weight-normalised layer's g and b so that its pre-activations have mean 0 and standard
+        deviation 1 over ``x``. The noise (and dropout) layers act as in training, with draws from ``rng``
+        (CPU), as in the authors' code (``get_output(..., deterministic=False, init=True)``): the scales then
+        count the noise, so each hidden layer's signal keeps the authors' ratio to the fixed noise after it
+        (initialised without noise, the signal is larger and the noise regularises less)."""
         h = (x + 1) / 2
         for layer in [*self.trunk, *self.head]:
             if isinstance(layer, WeightNormLinear):
@@ -157,8 +162,16 @@ class SalimansClassifier(nn.Module):
                 mean, std = t.mean(0), t.std(0) + 1e-6
                 layer.g.div_(std)
                 layer.bias.sub_(mean).div_(std)
-            if not isinstance(layer, (GaussianNoise, nn.Dropout)):
-                h = layer(h)
+            h = training_noise(layer, h, rng) if isinstance(layer, (GaussianNoise, nn.Dropout)) else layer(h)
+
+
+def training_noise(layer: nn.Module, h: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
+    """What a :class:`GaussianNoise` or ``nn.Dropout`` layer does to ``h`` in training, its draws from ``rng``
+    (a CPU generator; the result on ``h``'s device)."""
+    if isinstance(layer, GaussianNoise):
+        return h + layer.std * torch.randn(h.shape, generator=rng).to(h.device)
+    keep = (torch.rand(h.shape, generator=rng) >= layer.p).to(h.device, h.dtype)
+    return h * keep / (1 - layer.p)
 
 
 class SalimansGenerator(nn.Module):
@@ -193,10 +206,13 @@ INIT_EXAMPLES = 500  # training examples for the mlp's data-dependent initialisa
 
 def init_classifier(classifier: nn.Module, x: torch.Tensor, rng: torch.Generator) -> None:
     """The data-dependent initialisation of the ``mlp`` classifier on up to ``INIT_EXAMPLES`` rows of ``x (N, C,
-    H, W)`` (uint8, or float in [-1, 1]) drawn by ``rng``; the DCGAN trunk keeps its own initialisation."""
+    H, W)`` (uint8, or float in [-1, 1]) drawn by ``rng``, its noise from a copy of ``rng`` (so what ``rng`` draws
+    next, the labelled subset, does not depend on the network); the DCGAN trunk keeps its own initialisation."""
     if isinstance(classifier, SalimansClassifier):
         rows = torch.randperm(len(x), generator=rng)[:INIT_EXAMPLES].to(x.device)
-        classifier.init_from_data(to_model_range(x.index_select(0, rows)))
+        noise = torch.Generator()
+        noise.set_state(rng.get_state())
+        classifier.init_from_data(to_model_range(x.index_select(0, rows)), noise)
 
 
 def build_generator(cfg: TrainConfig, data: DataInfo) -> nn.Module:
@@ -221,6 +237,14 @@ def draw_labelled_subset(y: torch.Tensor, total: int, num_classes: int, rng: tor
 def class_quota(total: int, num_classes: int) -> torch.Tensor:
     """How many labelled examples of each class: ``total`` split as evenly as possible, ``(K,)`` int64."""
     return torch.tensor([total // num_classes + (c < total % num_classes) for c in range(num_classes)])
+
+
+def update_debiased_average_(average: nn.Module, current: nn.Module, t: int, beta: float) -> None:
+    """The ``t``-th update (t >= 1) of a bias-corrected exponential average of ``current``'s weights: a_t = a_{t-1}
+    + (1 - beta) / (1 - beta^t) (p_t - a_{t-1}), which makes a_t = sum_s beta^(t-s) p_s / sum_s beta^(t-s), the
+    iterates p_1..p_t weighted by beta^age (a_1 = p_1: the starting value never counts). Salimans et al.'s
+    code keeps such an average of D (rate 1e-4 per step, from zero, without the correction) and tests with it."""
+    remedies.update_ema_(average, current, 1.0 - (1.0 - beta) / (1.0 - beta ** t))
 
 
 def unsupervised_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
@@ -248,6 +272,11 @@ class SemiSupervisedGAN(GANModel):
             raise UserError(f"config value labels={cfg.labels} is invalid: expected at least one per class ({k})")
         self.discriminator = build_classifier(cfg, data)
         self.generator = build_generator(cfg, data)
+        # --d-ema: a weight average of D that eval mode classifies with (update_debiased_average_)
+        self.discriminator_average = (copy.deepcopy(self.discriminator).requires_grad_(False) if cfg.d_ema
+                                      else None)
+        if cfg.d_ema:
+            self.register_buffer("average_updates", torch.zeros((), dtype=torch.int64))
         n = cfg.labels or 0
         self.register_buffer("labelled_x", torch.zeros(n, *data.shape))
         self.register_buffer("labelled_y", torch.full((n,), -1, dtype=torch.int64))
@@ -282,8 +311,19 @@ class SemiSupervisedGAN(GANModel):
 
     # ------------------------------------------------------------------ phases
     def classify(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits ``(N, K)`` for images ``x (N, C, H, W)`` in [-1, 1]."""
+        """Class logits ``(N, K)`` for images ``x (N, C, H, W)`` in [-1, 1]: from D, or in eval mode from D's
+        weight average when the run keeps one (``--d-ema``)."""
+        if self.discriminator_average is not None and not self.training:
+            return self.discriminator_average(x)
         return self.discriminator(x)
+
+    def after_iteration(self) -> None:
+        """After each iteration: G's average (``--g-ema``, if any), then D's (``--d-ema``)."""
+        super().after_iteration()
+        if self.discriminator_average is not None:
+            self.average_updates += 1
+            update_debiased_average_(self.discriminator_average, self.discriminator, int(self.average_updates),
+                                     remedies.ema_decay(self.cfg.d_ema, self.global_batch))
 
     def d_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x_lab, y_lab = self.labelled_minibatch(batch)
@@ -379,22 +419,26 @@ def train_supervised_classifier(cfg: TrainConfig, data: DataInfo, x_lab: torch.T
                                 steps: int, lr: float, seed: int) -> nn.Module:
     """:func:`build_classifier` (sgan's D network, noise and dropout included) trained by Adam with ``lr``
     (the run's betas) for ``steps`` minibatches of ``cfg.batch_size`` drawn with replacement from ``x_lab
-    (n, C, H, W)`` in [-1, 1], ``y_lab (n,)``; cross-entropy only. Returned in eval mode."""
+    (n, C, H, W)`` in [-1, 1], ``y_lab (n,)``; cross-entropy only. Returned in eval mode; with ``--d-ema``, the
+    weight average kept as sgan keeps D's (the same half-life), so both are judged alike."""
     device = x_lab.device
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         classifier = build_classifier(cfg, data).to(device)
         init_classifier(classifier, x_lab, torch.Generator().manual_seed(seed))
         optimizer = torch.optim.Adam(classifier.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2))
+        average = copy.deepcopy(classifier).requires_grad_(False) if cfg.d_ema else None
         classifier.train()
         with torch.enable_grad():
-            for _ in range(steps):
+            for t in range(1, steps + 1):
                 idx = torch.randint(len(y_lab), (cfg.batch_size,)).to(device)
                 loss = F.cross_entropy(classifier(x_lab[idx]), y_lab[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-    return classifier.eval()
+                if average is not None:
+                    update_debiased_average_(average, classifier, t, remedies.ema_decay(cfg.d_ema, cfg.batch_size))
+    return (average if average is not None else classifier).eval()
 
 
 def baseline_cache_path(cfg: TrainConfig, tensors: tuple[torch.Tensor, ...], steps: int,
