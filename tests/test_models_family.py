@@ -504,6 +504,23 @@ def test_sgan_d_ema_classifies_with_d_s_average_in_eval_mode_and_the_baseline_ke
     assert not torch.allclose(averaged(x), p2(x))
 
 
+def test_sgan_d_ema_resumed_run_keeps_the_same_average_as_an_uninterrupted_one(tmp_path):
+    def run(steps, out, resume=False):
+        cfg = small("sgan", labels=30, batch_size=16, steps=steps, lr=3e-3, sgan_network="mlp", d_ema=160.0,
+                    checkpoint_every=2, seed=5)
+        trainer = Trainer(cfg, tmp_path / out, resume=resume, progress=False)
+        trainer.fit()
+        return trainer.model
+
+    whole = run(4, "whole")
+    run(2, "split")
+    resumed = run(4, "split", resume=True)
+    assert int(resumed.average_updates) == int(whole.average_updates) == 4
+    for a, b in zip(resumed.discriminator_average.state_dict().values(),
+                    whole.discriminator_average.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_d_ema_is_refused_outside_sgan():
     from ganforge.errors import UserError
 
