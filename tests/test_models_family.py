@@ -463,7 +463,7 @@ def test_sgan_val_accuracy_is_the_class_heads_share_right_on_the_validation_imag
 
 
 def test_debiased_weight_average_is_the_iterates_weighted_by_beta_to_their_age():
-    from ganforge.models.sgan import update_debiased_average_
+    from ganforge.remedies import update_debiased_average_
 
     current, average = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
     with torch.no_grad():

@@ -233,9 +233,6 @@ class TrainConfig:
         need(self.margin > 0 and math.isfinite(self.margin), "margin", "a number > 0")
         need(self.conditioning in CONDITIONINGS, "conditioning", " or ".join(CONDITIONINGS))
         need(self.sgan_network in SGAN_NETWORKS, "sgan_network", " or ".join(SGAN_NETWORKS))
-        need(self.d_ema >= 0 and math.isfinite(self.d_ema), "d_ema", "a number >= 0")
-        need(not self.d_ema or self.model == "sgan", "d_ema", "0 unless --model sgan (D's weight average "
-             "classifies)")
         need(self.gan_recipe in GAN_RECIPES, "gan_recipe", " or ".join(GAN_RECIPES))
         need(self.amp in AMP_MODES, "amp", " or ".join(AMP_MODES))
         need(self.compile in ON_OFF, "compile", " or ".join(ON_OFF))
@@ -246,8 +243,10 @@ class TrainConfig:
         need(self.channels_last in CHANNELS_LAST_MODES, "channels_last", " or ".join(CHANNELS_LAST_MODES))
         need(self.sync_bn in ON_OFF, "sync_bn", " or ".join(ON_OFF))
         need(0 <= self.label_smoothing < 1, "label_smoothing", "a number in [0, 1)")
-        for name in ("feature_matching", "historical_averaging", "instance_noise", "g_ema"):
+        for name in ("feature_matching", "historical_averaging", "instance_noise", "g_ema", "d_ema"):
             need(getattr(self, name) >= 0 and math.isfinite(getattr(self, name)), name, "a number >= 0")
+        need(not self.d_ema or self.model == "sgan", "d_ema", "0 unless --model sgan (D's weight average "
+             "classifies)")
         for name in ("minibatch_features", "unroll", "early_stop"):
             need(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name, "an integer >= 0")
         need(self.unroll_lr > 0 and math.isfinite(self.unroll_lr), "unroll_lr", "a number > 0")

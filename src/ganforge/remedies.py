@@ -182,3 +182,12 @@ def update_ema_(average: nn.Module, current: nn.Module, beta: float) -> None:
         a.lerp_(c.detach(), 1.0 - beta)
     for a, c in zip(average.buffers(), current.buffers(), strict=True):
         a.copy_(c)
+
+
+def update_debiased_average_(average: nn.Module, current: nn.Module, t: int, beta: float) -> None:
+    """The ``t``-th update (t >= 1) of a bias-corrected exponential average of ``current``'s weights: a_t = a_{t-1}
+    + (1 - beta) / (1 - beta^t) (p_t - a_{t-1}), which makes a_t = sum_s beta^(t-s) p_s / sum_s beta^(t-s), the
+    iterates p_1..p_t weighted by beta^age (a_1 = p_1: the starting value never counts). sgan's ``--d-ema``:
+    Salimans et al.'s code keeps such an average of D (rate 1e-4 per step, from zero, without the correction)
+    and tests with it."""
+    update_ema_(average, current, 1.0 - (1.0 - beta) / (1.0 - beta ** t))

@@ -239,14 +239,6 @@ def class_quota(total: int, num_classes: int) -> torch.Tensor:
     return torch.tensor([total // num_classes + (c < total % num_classes) for c in range(num_classes)])
 
 
-def update_debiased_average_(average: nn.Module, current: nn.Module, t: int, beta: float) -> None:
-    """The ``t``-th update (t >= 1) of a bias-corrected exponential average of ``current``'s weights: a_t = a_{t-1}
-    + (1 - beta) / (1 - beta^t) (p_t - a_{t-1}), which makes a_t = sum_s beta^(t-s) p_s / sum_s beta^(t-s), the
-    iterates p_1..p_t weighted by beta^age (a_1 = p_1: the starting value never counts). Salimans et al.'s
-    code keeps such an average of D (rate 1e-4 per step, from zero, without the correction) and tests with it."""
-    remedies.update_ema_(average, current, 1.0 - (1.0 - beta) / (1.0 - beta ** t))
-
-
 def unsupervised_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
     """The GAN part of D's loss with real logit log Z = logsumexp_k l_k: (-log D(x) - log(1 - D(G(z)))) / 2,
     the mean of the two terms, as in Salimans et al.'s code (``loss_unl``; its weight against the supervised
@@ -272,7 +264,7 @@ class SemiSupervisedGAN(GANModel):
             raise UserError(f"config value labels={cfg.labels} is invalid: expected at least one per class ({k})")
         self.discriminator = build_classifier(cfg, data)
         self.generator = build_generator(cfg, data)
-        # --d-ema: a weight average of D that eval mode classifies with (update_debiased_average_)
+        # --d-ema: a weight average of D that eval mode classifies with (remedies.update_debiased_average_)
         self.discriminator_average = (copy.deepcopy(self.discriminator).requires_grad_(False) if cfg.d_ema
                                       else None)
         if cfg.d_ema:
@@ -322,8 +314,9 @@ class SemiSupervisedGAN(GANModel):
         super().after_iteration()
         if self.discriminator_average is not None:
             self.average_updates += 1
-            update_debiased_average_(self.discriminator_average, self.discriminator, int(self.average_updates),
-                                     remedies.ema_decay(self.cfg.d_ema, self.global_batch))
+            remedies.update_debiased_average_(self.discriminator_average, self.discriminator,
+                                              int(self.average_updates),
+                                              remedies.ema_decay(self.cfg.d_ema, self.global_batch))
 
     def d_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x_lab, y_lab = self.labelled_minibatch(batch)
@@ -428,6 +421,7 @@ def train_supervised_classifier(cfg: TrainConfig, data: DataInfo, x_lab: torch.T
         init_classifier(classifier, x_lab, torch.Generator().manual_seed(seed))
         optimizer = torch.optim.Adam(classifier.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2))
         average = copy.deepcopy(classifier).requires_grad_(False) if cfg.d_ema else None
+        beta = remedies.ema_decay(cfg.d_ema, cfg.batch_size) if cfg.d_ema else 0.0
         classifier.train()
         with torch.enable_grad():
             for t in range(1, steps + 1):
@@ -437,7 +431,7 @@ def train_supervised_classifier(cfg: TrainConfig, data: DataInfo, x_lab: torch.T
                 loss.backward()
                 optimizer.step()
                 if average is not None:
-                    update_debiased_average_(average, classifier, t, remedies.ema_decay(cfg.d_ema, cfg.batch_size))
+                    remedies.update_debiased_average_(average, classifier, t, beta)
     return (average if average is not None else classifier).eval()
 
 
