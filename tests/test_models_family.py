@@ -345,7 +345,40 @@ def test_salimans_mlp_has_the_papers_layers_noise_only_in_training_and_a_unit_da
     assert out.shape == (8, 1, 28, 28) and out.min() > -1 and out.max() < 1
 
 
-@pytest.mark.parametrize("network", ["dcgan", "mlp"])
+def test_salimans_conv_d_is_their_cifar_model_narrowed_with_dropout_and_a_data_dependent_init_per_channel():
+    from ganforge.models.sgan import SalimansConvClassifier, WeightNormConv2d, WeightNormLinear, training_noise
+
+    torch.manual_seed(0)
+    d = SalimansConvClassifier(DataInfo("image", (1, 28, 28), 10))
+    convs = [(m.v.shape, m.stride, m.padding) for m in d.modules() if isinstance(m, WeightNormConv2d)]
+    assert convs == [((32, 1, 3, 3), 1, 1), ((32, 32, 3, 3), 2, 1), ((64, 32, 3, 3), 1, 1), ((64, 64, 3, 3), 2, 1),
+                     ((64, 64, 3, 3), 1, 0), ((64, 64, 1, 1), 1, 0), ((64, 64, 1, 1), 1, 0)]
+    assert [m.p for m in d.modules() if isinstance(m, torch.nn.Dropout)] == [0.2, 0.5, 0.5]
+    # hidden scales fixed (buffers, their weight_norm's train_g=False), the output's learns
+    assert not any(isinstance(m.g, torch.nn.Parameter) for m in d.modules() if isinstance(m, WeightNormConv2d))
+    assert isinstance(d.head[0].g, torch.nn.Parameter)
+    x = torch.rand(96, 1, 28, 28) * 2 - 1
+    d.init_from_data(x, torch.Generator().manual_seed(3))
+    # replaying the training-mode pass with the same draws: every convolution's pre-activations have mean 0 and
+    # std 1 per channel (over images and positions), the output's std 0.1 per class (their init_stdv=0.1)
+    replay, h, stats = torch.Generator().manual_seed(3), (x + 1) / 2, []
+    with torch.no_grad():
+        for layer in [*d.trunk, *d.head]:
+            if isinstance(layer, (WeightNormConv2d, WeightNormLinear)):
+                t = layer(h)
+                dims = [i for i in range(t.dim()) if i != 1]
+                stats.append((t.mean(dims).abs().max().item(), t.std(dims).mean().item()))
+            h = training_noise(layer, h, replay) if isinstance(layer, torch.nn.Dropout) else layer(h)
+    assert all(m < 1e-4 for m, _ in stats)
+    assert [round(s, 3) for _, s in stats] == [1.0] * 7 + [0.1]
+    assert d.features(x).shape == (96, 64) and d(x).shape == (96, 10)
+    d.eval()
+    assert torch.equal(d(x), d(x))
+    # on 8x8 digits the unpadded 3x3 convolution meets a 2x2 map and is padded instead
+    assert SalimansConvClassifier(DataInfo("image", (1, 8, 8), 10)).features(x[:4, :, :8, :8]).shape == (4, 64)
+
+
+@pytest.mark.parametrize("network", ["dcgan", "mlp", "conv"])
 def test_the_supervised_only_baseline_is_built_by_the_same_function_as_sgans_discriminator(network):
     from ganforge.models.sgan import build_classifier
 
@@ -434,10 +467,11 @@ def test_sgan_discriminator_learns_to_classify_from_fifty_labels(dropout, tmp_pa
                                                                            **changed})
 
 
-def test_sgan_mlp_discriminator_learns_to_classify_from_fifty_labels(tmp_path):
+@pytest.mark.parametrize("network", ["mlp", "conv"])
+def test_sgan_salimans_discriminators_learn_to_classify_from_fifty_labels(tmp_path, network):
     from ganforge.models.sgan import sgan_test_accuracy
 
-    trainer = Trainer(small("sgan", labels=50, batch_size=32, steps=60, lr=3e-3, sgan_network="mlp"),
+    trainer = Trainer(small("sgan", labels=50, batch_size=32, steps=60, lr=3e-3, sgan_network=network),
                       tmp_path / "run", progress=False)
     trainer.fit()
     assert sgan_test_accuracy(trainer.model, trainer.dataset)["accuracy"] > 0.5  # chance is 0.1
@@ -504,9 +538,10 @@ def test_sgan_d_ema_classifies_with_d_s_average_in_eval_mode_and_the_baseline_ke
     assert not torch.allclose(averaged(x), p2(x))
 
 
-def test_sgan_d_ema_resumed_run_keeps_the_same_average_as_an_uninterrupted_one(tmp_path):
+@pytest.mark.parametrize("network", ["mlp", "conv"])
+def test_sgan_d_ema_resumed_run_keeps_the_same_average_as_an_uninterrupted_one(tmp_path, network):
     def run(steps, out, resume=False):
-        cfg = small("sgan", labels=30, batch_size=16, steps=steps, lr=3e-3, sgan_network="mlp", d_ema=160.0,
+        cfg = small("sgan", labels=30, batch_size=16, steps=steps, lr=3e-3, sgan_network=network, d_ema=160.0,
                     checkpoint_every=2, seed=5)
         trainer = Trainer(cfg, tmp_path / out, resume=resume, progress=False)
         trainer.fit()
@@ -516,8 +551,8 @@ def test_sgan_d_ema_resumed_run_keeps_the_same_average_as_an_uninterrupted_one(t
     run(2, "split")
     resumed = run(4, "split", resume=True)
     assert int(resumed.average_updates) == int(whole.average_updates) == 4
-    for a, b in zip(resumed.discriminator_average.state_dict().values(),
-                    whole.discriminator_average.state_dict().values(), strict=True):
+    # the whole model (D, G, D's average, the labelled subset) bit for bit
+    for a, b in zip(resumed.state_dict().values(), whole.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 

@@ -26,7 +26,7 @@ AE_KINDS = ("mlp", "deep", "conv", "denoise")
 #: class embedding with its last hidden features (projection discriminator, Miyato & Koyama 2018), or not at
 #: all but through a class head trained on real and fake images (AC-GAN, Odena et al. 2017).
 CONDITIONINGS = ("concat", "projection", "auxiliary")
-SGAN_NETWORKS = ("dcgan", "mlp")
+SGAN_NETWORKS = ("dcgan", "mlp", "conv")
 #: ``gan`` as ganforge builds it (tanh pixels, torch's initialisation, Algorithm 1's alternating steps), or as
 #: its authors' pylearn2 code did: sigmoid pixels in [0, 1], uniform initial weights, G's output bias from the
 #: data's pixel means, D's loss halved, and G and D updated simultaneously from one minibatch.

@@ -59,8 +59,9 @@ TRAIN_HELP = {
     "dropout": "sgan: dropout rate after each hidden layer of D's classifier (and of the supervised-only "
                "baseline, the same network)  [0]",
     "sgan_network": "sgan: dcgan (DCGAN conv trunk, K-way head) or mlp (Salimans et al. 2016's MNIST networks: "
-                    "weight-normalised D 1000-500-250-250-250 with Gaussian noise, G 500-500 softplus + batch norm)  "
-                    "[dcgan]",
+                    "weight-normalised D 1000-500-250-250-250 with Gaussian noise, G 500-500 softplus + batch norm) or "
+                    "conv (their CIFAR-10 D, weight-normalised convolutions with dropout, at 32/64 channels; the mlp's "
+                    "G)  [dcgan]",
     "d_ema": "sgan: classify (evaluation, accuracy, --keep-best val_accuracy) with a weight average of D, "
              "bias-corrected, with this half-life in real images D saw, as Salimans et al. 2016's code tests "
              "with an average of D; the supervised-only baseline keeps the same average  [0: none]",
