@@ -150,7 +150,7 @@ class WeightNormConv2d(nn.Module):
 class WeightNormClassifier(nn.Module):
     """A discriminator of weight-normalised layers: ``x (N, C, H, W)`` in [-1, 1] -> class logits ``(N, K)``;
     :meth:`features` is ``trunk``'s output ``(N, F)``, the feature-matching layer, and ``head`` maps it to
-    the logits. Inputs are mapped to [0, 1] first (the authors' range, in which their noise levels are set).
+    the logits. Inputs are mapped to [0, 1] first (the authors' MNIST range, in which their noise levels are set).
     Subclasses build ``trunk`` and ``head``; :meth:`init_from_data` is their shared initialisation."""
 
     trunk: nn.Sequential
@@ -216,7 +216,9 @@ class SalimansConvClassifier(WeightNormClassifier):
     leaky ReLU (slope 0.2), two of stride 2 each followed by dropout (``dropout`` if > 0, else their 0.5), a 3x3
     convolution without padding and two 1x1 ("network in network") layers, global mean pooling to
     :meth:`features` ``(N, 64)``, the feature-matching layer, then a weight-normalised K-way output whose scale
-    learns and starts at 0.1 (their ``init_stdv=0.1``). No Gaussian noise: their CIFAR-10 model has none."""
+    learns and starts at 0.1 (their ``init_stdv=0.1``). No Gaussian noise: their CIFAR-10 model has none.
+    Not theirs: the width, G (their CIFAR-10 G is convolutional) and G's loss (:func:`feature_matching_loss`,
+    their MNIST code's squared distance, where their CIFAR-10 code takes the mean absolute difference)."""
 
     def __init__(self, data: DataInfo, dropout: float = 0.0):
         super().__init__()
