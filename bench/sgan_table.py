@@ -5,8 +5,9 @@ For each N in ``--labels`` and each seed: train ``sgan`` (``--config``, default 
 (``--keep-best val_accuracy``: the first 2,000 validation images, which neither network trains on), then
 ``sgan_test_accuracy`` (its discriminator as a classifier) of the checkpoint chosen on validation and of the
 last one, and ``supervised_baseline_accuracy`` (the same network trained on the same N examples alone, as many
-updates as sgan's D took, the best of three learning rates on the same validation images). Prints one line per
-run and the mean and std over seeds as a markdown table.
+updates as sgan's D took, scored on the same validation images as often as best.pt was chosen, at three
+learning rates: the (lr, update) that scores best gives its test accuracy). Prints one line per run and the
+mean and std over seeds as a markdown table.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/sgan_table.py --data fashion-mnist --steps 3000 --threads 1
 """
@@ -72,7 +73,8 @@ def main() -> None:
             cnn = baseline["accuracy"]
             results.setdefault(n, []).append((cnn, best, last))
             sweep = ", ".join(f"{lr:.0e}: {acc:.3f}" for lr, acc in baseline["sweep"].items())
-            print(f"labels {n} seed {seed}: supervised-only {cnn:.4f} (lr {baseline['lr']:.0e}; val {sweep})  "
+            print(f"labels {n} seed {seed}: supervised-only {cnn:.4f} (lr {baseline['lr']:.0e} after "
+                  f"{baseline['update']} updates; best val {sweep})  "
                   f"sgan {best:.4f} (best.pt, step {best_step}), last {last:.4f}  "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
     dropout = f", dropout {args.dropout:g}" if args.dropout is not None else ""

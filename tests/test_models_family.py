@@ -4,6 +4,7 @@ Every model trains a step on digits (and toy points where it can) with finite lo
 each paper behave as the paper says; one short learning check per family.
 """
 
+import copy
 import dataclasses
 import math
 
@@ -453,6 +454,7 @@ def test_sgan_discriminator_learns_to_classify_from_fifty_labels(dropout, tmp_pa
     assert baseline["labels"] == 50 and baseline["accuracy"] > 0.5
     assert set(baseline["sweep"]) == {1e-4, 1e-3} and baseline["val_accuracy"] == max(baseline["sweep"].values())
     assert not baseline["cached"]
+    assert baseline["select_every"] == 0 and baseline["update"] == 100  # no best.pt kept: the last state
 
     # the sweep is kept: evaluating the same run again trains nothing and gives the same figures
     def trained_again(*args, **kwargs):
@@ -465,6 +467,48 @@ def test_sgan_discriminator_learns_to_classify_from_fifty_labels(dropout, tmp_pa
         with pytest.raises(AssertionError, match="trained again"):
             supervised_baseline_accuracy(trainer.model, trainer.dataset, **{"steps": 100, "lrs": (1e-4, 1e-3),
                                                                            **changed})
+
+
+def test_the_supervised_only_baseline_is_chosen_on_validation_as_often_as_sgans_best_pt(tmp_path):
+    """Judged alike: a run that kept best.pt by val_accuracy every 10 steps gets a baseline scored on the same
+    validation images every 10 updates, and the (lr, update) that scores best there (the earliest on a tie)
+    gives the test accuracy. Scoring draws no random numbers: the last state equals an unscored training's."""
+    from ganforge.models.sgan import (
+        VAL_EXAMPLES,
+        baseline_select_every,
+        classifier_accuracy,
+        supervised_baseline_accuracy,
+        train_supervised_classifier,
+    )
+
+    trainer = Trainer(small("sgan", labels=50, batch_size=32, width=8, steps=40, lr=1e-3, eval_every=10,
+                            eval_metrics="val_accuracy", keep_best="val_accuracy"), tmp_path / "run", progress=False)
+    trainer.fit()
+    model, ds, cpu = trainer.model, trainer.dataset, torch.device("cpu")
+    assert baseline_select_every(model.cfg) == 10
+    baseline = supervised_baseline_accuracy(model, ds, lrs=(1e-3, 1e-2), use_cache=False)
+
+    x_val = torch.from_numpy(np.array(ds.split("val")[:VAL_EXAMPLES]))
+    y_val = torch.from_numpy(ds.labels["val"][:VAL_EXAMPLES])
+    x_test, y_test = torch.from_numpy(np.array(ds.split("test"))), torch.from_numpy(ds.labels["test"])
+    x_lab, y_lab = model.labelled_x, model.labelled_y
+    val, test, last = {}, {}, {}
+    for lr in (1e-3, 1e-2):
+        def visit(t, network, lr=lr):
+            assert not network.training
+            val[lr, t] = classifier_accuracy(network, x_val, y_val, cpu)
+            test[lr, t] = classifier_accuracy(network, x_test, y_test, cpu)
+            last[lr] = copy.deepcopy(network.state_dict())
+
+        train_supervised_classifier(model.cfg, model.data, x_lab, y_lab, 40, lr, 0, 10, visit)
+    assert list(val) == [(lr, t) for lr in (1e-3, 1e-2) for t in (10, 20, 30, 40)]
+    chosen = next(k for k in val if val[k] == max(val.values()))  # the first to reach the best score
+    assert (baseline["lr"], baseline["update"]) == chosen and baseline["val_accuracy"] == val[chosen]
+    assert baseline["accuracy"] == test[chosen] and baseline["select_every"] == 10
+    assert baseline["sweep"] == {lr: max(v for (r, _), v in val.items() if r == lr) for lr in (1e-3, 1e-2)}
+    unscored = train_supervised_classifier(model.cfg, model.data, x_lab, y_lab, 40, 1e-2, 0)
+    for name, value in unscored.state_dict().items():
+        assert torch.equal(value, last[1e-2][name]), name
 
 
 @pytest.mark.parametrize("network", ["mlp", "conv"])

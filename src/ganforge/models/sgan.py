@@ -34,6 +34,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -484,11 +485,16 @@ def _labelled_split(dataset, split: str, n: int | None = None,
 
 
 def train_supervised_classifier(cfg: TrainConfig, data: DataInfo, x_lab: torch.Tensor, y_lab: torch.Tensor,
-                                steps: int, lr: float, seed: int) -> nn.Module:
+                                steps: int, lr: float, seed: int, visit_every: int = 0,
+                                visit: Callable[[int, nn.Module], None] | None = None) -> nn.Module:
     """:func:`build_classifier` (sgan's D network, noise and dropout included) trained by Adam with ``lr``
     (the run's betas) for ``steps`` minibatches of ``cfg.batch_size`` drawn with replacement from ``x_lab
     (n, C, H, W)`` in [-1, 1], ``y_lab (n,)``; cross-entropy only. Returned in eval mode; with ``--d-ema``, the
-    weight average kept as sgan keeps D's (the same half-life), so both are judged alike."""
+    weight average kept as sgan keeps D's (the same half-life), so both are judged alike.
+
+    ``visit(t, network)`` is called after update ``t`` for every multiple of ``visit_every`` (if > 0) and after
+    the last update, with the network that would be returned, in eval mode (it draws no random numbers there,
+    so visiting leaves the training itself unchanged)."""
     device = x_lab.device
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -497,6 +503,7 @@ def train_supervised_classifier(cfg: TrainConfig, data: DataInfo, x_lab: torch.T
         optimizer = torch.optim.Adam(classifier.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2))
         average = copy.deepcopy(classifier).requires_grad_(False) if cfg.d_ema else None
         beta = remedies.ema_decay(cfg.d_ema, cfg.batch_size) if cfg.d_ema else 0.0
+        result = average if average is not None else classifier
         classifier.train()
         with torch.enable_grad():
             for t in range(1, steps + 1):
@@ -507,17 +514,20 @@ def train_supervised_classifier(cfg: TrainConfig, data: DataInfo, x_lab: torch.T
                 optimizer.step()
                 if average is not None:
                     remedies.update_debiased_average_(average, classifier, t, beta)
-    return (average if average is not None else classifier).eval()
+                if visit is not None and (t == steps or (visit_every and t % visit_every == 0)):
+                    visit(t, result.eval())
+                    classifier.train()
+    return result.eval()
 
 
 def baseline_cache_path(cfg: TrainConfig, tensors: tuple[torch.Tensor, ...], steps: int,
-                        lrs: tuple[float, ...], seed: int, device: torch.device) -> Path:
+                        lrs: tuple[float, ...], seed: int, device: torch.device, select_every: int = 0) -> Path:
     """Where a supervised-only baseline's result is kept: ``$GANFORGE_CACHE/sgan-baseline/<key>.json``, the key
     hashing everything the result depends on (the run's whole config, the labelled, validation and test
-    tensors' content, the updates, the lrs, the seed, the device type and the torch version), so a changed
-    input never serves a stale figure."""
+    tensors' content, the updates, the lrs, the seed, how often the state was chosen on validation, the device
+    type and the torch version), so a changed input never serves a stale figure."""
     h = hashlib.sha256(repr((sorted(cfg.to_dict().items()), steps, tuple(lrs), seed, torch.device(device).type,
-                             torch.__version__)).encode())
+                             torch.__version__, "select_every", select_every)).encode())
     for t in tensors:
         h.update(repr((tuple(t.shape), str(t.dtype))).encode())
         h.update(np.ascontiguousarray(t.detach().cpu().numpy()).tobytes())
@@ -541,41 +551,57 @@ def _write_baseline(path: Path, result: dict) -> None:
         pass  # a read-only cache is no reason to fail
 
 
+def baseline_select_every(cfg: TrainConfig) -> int:
+    """Updates between the baseline's validation checks: as often as the run's ``--eval-every`` chose sgan's
+    best.pt (``eval_every * k_disc`` D updates) when it kept one by ``val_accuracy``, else 0 (its last state)."""
+    return cfg.eval_every * cfg.k_disc if cfg.keep_best == "val_accuracy" and cfg.eval_every else 0
+
+
 def supervised_baseline_accuracy(run, dataset, steps: int | None = None, seed: int = 0,
                                  lrs: tuple[float, ...] | None = None, val_n: int = VAL_EXAMPLES,
-                                 use_cache: bool = True) -> dict:
+                                 use_cache: bool = True, select_every: int | None = None) -> dict:
     """The same classifier network (:func:`build_classifier`, the same noise and dropout) trained on the run's
     N labelled examples alone, and its test accuracy: the "CNN" column of Odena's table beside ``sgan``'s.
 
-    A small learning-rate sweep (``lrs``; default the run's lr and a factor 3 either side) is decided on the
-    first ``val_n`` examples of the validation split, which neither network trains on; the test accuracy is
-    that of the chosen lr. ``steps`` defaults to as many updates as the run's discriminator took (``steps *
-    k_disc``; 2,000 when the run was given in epochs). Returns ``{"accuracy", "labels", "steps", "lr",
-    "val_accuracy", "sweep": {lr: val accuracy}, "cached"}``. The sweep trains ``len(lrs)`` networks (minutes
-    on a CPU), so with ``use_cache`` the result is kept under :func:`baseline_cache_path` and a second
-    evaluation of the same run reads it (``cached`` True)."""
+    Chosen on validation exactly as the run chose sgan's checkpoint: the network is scored on the first
+    ``val_n`` examples of the validation split (which neither network trains on) every ``select_every``
+    updates and after the last (default :func:`baseline_select_every`: the run's ``--keep-best val_accuracy``
+    cadence, or the last state only when the run kept none), for each learning rate of a small sweep (``lrs``;
+    default the run's lr and a factor 3 either side), and the (lr, update) with the best validation accuracy
+    (the earliest on a tie, as ``--keep-best``) gives the test accuracy. ``steps`` defaults to as many updates
+    as the run's discriminator took (``steps * k_disc``; 2,000 when the run was given in epochs). Returns
+    ``{"accuracy", "labels", "steps", "lr", "update", "val_accuracy", "sweep": {lr: best val accuracy},
+    "select_every", "cached"}``. The sweep trains ``len(lrs)`` networks (minutes on a CPU), so with
+    ``use_cache`` the result is kept under :func:`baseline_cache_path` and a second evaluation of the same run
+    reads it (``cached`` True)."""
     model = _sgan_model(run, "supervised baseline")
     if len(model.labelled_y) == 0:
         raise UserError("supervised baseline: the sgan run used every label (no --labels N): nothing to compare")
     cfg = model.cfg
     steps = steps or (cfg.steps * cfg.k_disc if cfg.steps else 2000)
     lrs = lrs or (cfg.resolved_lr / 3, cfg.resolved_lr, cfg.resolved_lr * 3)
+    select_every = baseline_select_every(cfg) if select_every is None else select_every
     device = model.device
     n = model.num_labelled
     x_lab, y_lab = model.labelled_x[:n], model.labelled_y[:n]
     x_val, y_val = _labelled_split(dataset, "val", val_n)
     x, y = _test_split(dataset)
-    cache = baseline_cache_path(cfg, (x_lab, y_lab, x_val, y_val, x, y), steps, lrs, seed, device)
+    cache = baseline_cache_path(cfg, (x_lab, y_lab, x_val, y_val, x, y), steps, lrs, seed, device, select_every)
     if use_cache and (cached := _read_baseline(cache)) is not None:
         return {**cached, "cached": True}
-    sweep, best = {}, None
+    sweep: dict[float, float] = {}
+    best: dict = {"val_accuracy": -1.0}
     for lr in lrs:
-        classifier = train_supervised_classifier(cfg, model.data, x_lab, y_lab, steps, lr, seed)
-        sweep[lr] = classifier_accuracy(classifier, x_val, y_val, device)
-        if best is None or sweep[lr] > sweep[best[0]]:
-            best = (lr, classifier)
-    result = {"accuracy": classifier_accuracy(best[1], x, y, device), "labels": n, "steps": steps, "lr": best[0],
-              "val_accuracy": sweep[best[0]], "sweep": sweep}
+        def visit(t: int, network: nn.Module, lr: float = lr) -> None:
+            accuracy = classifier_accuracy(network, x_val, y_val, device)
+            sweep[lr] = max(sweep.get(lr, -1.0), accuracy)
+            if accuracy > best["val_accuracy"]:
+                best.update(val_accuracy=accuracy, lr=lr, update=t, network=copy.deepcopy(network))
+
+        train_supervised_classifier(cfg, model.data, x_lab, y_lab, steps, lr, seed, select_every, visit)
+    result = {"accuracy": classifier_accuracy(best["network"], x, y, device), "labels": n, "steps": steps,
+              "lr": best["lr"], "update": best["update"], "val_accuracy": best["val_accuracy"], "sweep": sweep,
+              "select_every": select_every}
     if use_cache:
         _write_baseline(cache, result)
     return {**result, "cached": False}
@@ -595,8 +621,10 @@ def _register_accuracy_metric() -> None:
             baseline = supervised_baseline_accuracy(ctx.model, ctx.dataset, seed=ctx.seed, use_cache=ctx.use_cache)
             if ctx.log is not None:
                 how = "read from the cache" if baseline["cached"] else "trained"
+                chosen = (f", chosen on validation every {baseline['select_every']} updates: lr "
+                          f"{baseline['lr']:.0e} after {baseline['update']}" if baseline["select_every"] else "")
                 ctx.log(f"accuracy: supervised-only baseline {how} ({baseline['steps']} updates at each of "
-                        f"{len(baseline['sweep'])} learning rates)")
+                        f"{len(baseline['sweep'])} learning rates{chosen})")
             values.update(accuracy_supervised_only=baseline["accuracy"], labels=baseline["labels"])
         return values
 
