@@ -471,8 +471,8 @@ def test_sgan_discriminator_learns_to_classify_from_fifty_labels(dropout, tmp_pa
 
 def test_the_supervised_only_baseline_is_chosen_on_validation_as_often_as_sgans_best_pt(tmp_path):
     """Judged alike: a run that kept best.pt by val_accuracy every 10 steps gets a baseline scored on the same
-    validation images every 10 updates, and the (lr, update) that scores best there (the earliest on a tie)
-    gives the test accuracy. Scoring draws no random numbers: the last state equals an unscored training's."""
+    validation images every 10 updates, and the (lr, update) that scores best there (the first scored on a
+    tie) gives the test accuracy. Scoring draws no random numbers: the last state equals an unscored training's."""
     from ganforge.models.sgan import (
         VAL_EXAMPLES,
         baseline_select_every,

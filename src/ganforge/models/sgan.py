@@ -568,7 +568,8 @@ def supervised_baseline_accuracy(run, dataset, steps: int | None = None, seed: i
     updates and after the last (default :func:`baseline_select_every`: the run's ``--keep-best val_accuracy``
     cadence, or the last state only when the run kept none), for each learning rate of a small sweep (``lrs``;
     default the run's lr and a factor 3 either side), and the (lr, update) with the best validation accuracy
-    (the earliest on a tie, as ``--keep-best``) gives the test accuracy. ``steps`` defaults to as many updates
+    gives the test accuracy (on a tie the first scored, the lrs in sweep order and each one's updates in
+    order: ``--keep-best`` too keeps the first of equal scores). ``steps`` defaults to as many updates
     as the run's discriminator took (``steps * k_disc``; 2,000 when the run was given in epochs). Returns
     ``{"accuracy", "labels", "steps", "lr", "update", "val_accuracy", "sweep": {lr: best val accuracy},
     "select_every", "cached"}``. The sweep trains ``len(lrs)`` networks (minutes on a CPU), so with
