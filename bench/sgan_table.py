@@ -10,17 +10,27 @@ learning rates: the (lr, update) that scores best gives its test accuracy). Prin
 mean and std over seeds as a markdown table.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/sgan_table.py --data fashion-mnist --steps 3000 --threads 1
+
+``--from-runs RUN_DIR ...`` trains nothing: it reads runs made by ``ganforge train`` and scored by ``ganforge eval
+RUN --checkpoint best --metrics accuracy`` (their config.yaml and eval.json), groups them by recipe (the config
+values other than seed and bookkeeping) and label count, and prints each group's mean and sample sd over seeds
+of both columns and of the paired differences, and whether the mean difference exceeds all three spreads (the
+issue's "beyond the seeds' spread"):
+
+    .venv/bin/python bench/sgan_table.py --from-runs runs/fm-long runs/fm-long-s1 runs/fm-long-s2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from ganforge.config import TrainConfig, load_yaml_config
 from ganforge.data import load_dataset
@@ -29,8 +39,76 @@ from ganforge.run import load_run
 from ganforge.train import Trainer
 
 
+def scored_run(run_dir: Path) -> dict:
+    """One sgan run scored by ``ganforge eval``: its dataset, steps, labels and seed (config.yaml) and the test
+    accuracies of sgan and of its supervised-only baseline (eval.json), with the checkpoint eval scored."""
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    record = json.loads((run_dir / "eval.json").read_text())
+    values = record["values"]
+    if "accuracy_supervised_only" not in values:
+        raise SystemExit(f"{run_dir}/eval.json: no accuracy_supervised_only (expected `ganforge eval RUN "
+                         f"--checkpoint best --metrics accuracy`)")
+    return {"run": str(run_dir), "data": config["data"], "steps": config["steps"], "labels": config["labels"],
+            "seed": config["seed"], "checkpoint": record.get("checkpoint", "?"), "step": record["step"],
+            "sgan": values["accuracy"], "supervised": values["accuracy_supervised_only"],
+            "recipe": {k: v for k, v in config.items() if k not in NOT_RECIPE}}
+
+
+#: config keys that do not change what a run learns (or that the table shows in its own columns)
+NOT_RECIPE = {"seed", "labels", "sample_every", "checkpoint_every", "keep_every", "device", "progress"}
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    """``runs`` grouped by recipe (every config value but the seed, the label count and bookkeeping) and label
+    count: per group the seeds, the mean and sample sd of sgan's and the baseline's accuracies and of their
+    paired differences (sgan − supervised, in points), ``recipe``: the config values that tell this group's
+    recipe from the others' (data and steps always), and ``beyond``: the mean difference is larger than each of
+    the three sds (False for a single seed: no spread is known)."""
+    varying = sorted({k for r in runs for k in r["recipe"] if any(q["recipe"].get(k) != r["recipe"][k] for q in runs)}
+                     - {"data", "steps"})
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        recipe = (("data", r["data"]), ("steps", r["steps"])) + tuple((k, r["recipe"].get(k)) for k in varying)
+        groups.setdefault((recipe, r["labels"]), []).append(r)
+    rows = []
+    for (recipe, labels), members in sorted(groups.items(), key=lambda kv: (repr(kv[0][0]), -kv[0][1])):
+        members.sort(key=lambda r: r["seed"])
+        sgan = np.array([r["sgan"] for r in members])
+        supervised = np.array([r["supervised"] for r in members])
+        diff = 100 * (sgan - supervised)
+        sd = (lambda a: float(a.std(ddof=1))) if len(members) > 1 else (lambda a: float("nan"))
+        row = {"recipe": dict(recipe), "labels": labels, "seeds": [r["seed"] for r in members],
+               "sgan": (float(sgan.mean()), sd(sgan)), "supervised": (float(supervised.mean()), sd(supervised)),
+               "difference": (float(diff.mean()), sd(diff)), "by_seed": diff.tolist()}
+        spreads = (100 * row["sgan"][1], 100 * row["supervised"][1], row["difference"][1])
+        row["beyond"] = len(members) > 1 and all(row["difference"][0] > s for s in spreads)
+        rows.append(row)
+    return rows
+
+
+def print_from_runs(run_dirs: list[str]) -> None:
+    runs = [scored_run(Path(d)) for d in run_dirs]
+    for r in runs:
+        print(f"{r['run']}: {r['data']} labels {r['labels']} seed {r['seed']} steps {r['steps']}: sgan "
+              f"{r['sgan']:.4f} ({r['checkpoint']} checkpoint, step {r['step']}), "
+              f"supervised-only {r['supervised']:.4f}")
+    print("\n| recipe | labelled examples | seeds | supervised only | sgan | sgan − supervised, points: "
+          "mean (sd); by seed | beyond the seeds' spread |")
+    print("|---|---|---|---|---|---|---|")
+    for row in summarise(runs):
+        by_seed = ", ".join(f"{d:+.1f}" for d in row["by_seed"])
+        recipe = ", ".join(f"{k} {v}" for k, v in row["recipe"].items())
+        print(f"| {recipe} | {row['labels']} | {' '.join(map(str, row['seeds']))} | "
+              f"{row['supervised'][0]:.3f} ({row['supervised'][1]:.3f}) | "
+              f"{row['sgan'][0]:.3f} ({row['sgan'][1]:.3f}) | "
+              f"{row['difference'][0]:+.1f} ({row['difference'][1]:.1f}); {by_seed} | "
+              f"{'yes' if row['beyond'] else 'no'} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--from-runs", nargs="+", metavar="RUN_DIR",
+                        help="train nothing: tabulate these runs' eval.json (ganforge eval --metrics accuracy)")
     parser.add_argument("--data", default="fashion-mnist")
     parser.add_argument("--labels", type=int, nargs="+", default=[1000, 100, 50, 25])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -45,6 +123,9 @@ def main() -> None:
                         default=str(Path(__file__).resolve().parents[1] / "configs" / "sgan-salimans.yaml"))
     parser.add_argument("--out", default="runs/sgan-table")
     args = parser.parse_args()
+    if args.from_runs:
+        print_from_runs(args.from_runs)
+        return
     torch.set_num_threads(args.threads)
     ds = load_dataset(args.data)
     results: dict[int, list[tuple[float, float, float]]] = {}

@@ -6,6 +6,7 @@ each paper behave as the paper says; one short learning check per family.
 
 import copy
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -509,6 +510,65 @@ def test_the_supervised_only_baseline_is_chosen_on_validation_as_often_as_sgans_
     unscored = train_supervised_classifier(model.cfg, model.data, x_lab, y_lab, 40, 1e-2, 0)
     for name, value in unscored.state_dict().items():
         assert torch.equal(value, last[1e-2][name]), name
+
+
+def test_eval_json_names_the_checkpoint_and_the_baselines_choice(tmp_path):
+    """``ganforge eval RUN --checkpoint best --metrics accuracy`` writes which checkpoint it scored and the
+    supervised-only baseline's chosen (lr, update) and seed, equal to a direct computation on that checkpoint."""
+    from ganforge.cli import main
+    from ganforge.models.sgan import supervised_baseline_accuracy
+    from ganforge.run import load_run
+
+    run = tmp_path / "run"
+    Trainer(small("sgan", labels=50, batch_size=32, width=8, steps=20, lr=1e-3, eval_every=10,
+                  eval_metrics="val_accuracy", keep_best="val_accuracy"), run, progress=False).fit()
+    out = tmp_path / "eval.json"
+    assert main(["eval", str(run), "--checkpoint", "best", "--metrics", "accuracy", "--seed", "3", "--no-cache",
+                 "--threads", "1", "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    best = load_run(run, "best")
+    direct = supervised_baseline_accuracy(best, best.dataset(), seed=3, use_cache=False)
+    assert record["checkpoint"] == "best" and record["step"] == best.step
+    assert record["values"]["accuracy_supervised_only"] == direct["accuracy"]
+    assert record["notes"]["supervised_only"] == {"lr": direct["lr"], "update": direct["update"], "steps": 20,
+                                                  "select_every": 10, "val_accuracy": direct["val_accuracy"],
+                                                  "seed": 3}
+
+
+def test_the_table_from_scored_runs_groups_by_recipe_and_labels_and_says_when_a_margin_beats_the_spread(
+        tmp_path, repo_script):
+    """bench/sgan_table.py --from-runs: mean and sample sd over seeds of each column and of the paired
+    differences, equal to numpy's; "beyond" only when the mean difference exceeds all three sds."""
+    import yaml
+
+    table = repo_script("bench/sgan_table.py")
+    accuracies = {  # (steps, labels, seed): (sgan, supervised)
+        (3000, 100, 0): (0.70, 0.68), (3000, 100, 1): (0.72, 0.70), (3000, 100, 2): (0.74, 0.71),
+        (3000, 50, 0): (0.66, 0.65), (3000, 50, 1): (0.60, 0.64), (12000, 100, 0): (0.75, 0.70)}
+    dirs = []
+    for (steps, labels, seed), (sgan, supervised) in accuracies.items():
+        d = tmp_path / f"s{steps}-l{labels}-{seed}"
+        d.mkdir()
+        (d / "config.yaml").write_text(yaml.safe_dump({"data": "fashion-mnist", "steps": steps, "labels": labels,
+                                                       "seed": seed, "lr": 3e-3, "sample_every": seed + 1}))
+        (d / "eval.json").write_text(json.dumps({"step": steps, "checkpoint": "best", "values": {
+            "accuracy": sgan, "accuracy_supervised_only": supervised, "labels": labels}}))
+        dirs.append(d)
+    rows = table.summarise([table.scored_run(d) for d in dirs])
+    assert [(r["recipe"], r["labels"], r["seeds"]) for r in rows] == [
+        ({"data": "fashion-mnist", "steps": 12000}, 100, [0]),
+        ({"data": "fashion-mnist", "steps": 3000}, 100, [0, 1, 2]),
+        ({"data": "fashion-mnist", "steps": 3000}, 50, [0, 1])]  # sample_every is bookkeeping, not recipe
+    single, hundred, fifty = rows
+    sgan, supervised = np.array([0.70, 0.72, 0.74]), np.array([0.68, 0.70, 0.71])
+    assert hundred["sgan"] == pytest.approx((sgan.mean(), sgan.std(ddof=1)))
+    assert hundred["supervised"] == pytest.approx((supervised.mean(), supervised.std(ddof=1)))
+    diff = 100 * (sgan - supervised)
+    assert hundred["difference"] == pytest.approx((diff.mean(), diff.std(ddof=1)))
+    assert hundred["by_seed"] == pytest.approx(diff.tolist())
+    # +2.33 points against sds of 2.0 (sgan), 1.53 (supervised) and 0.58 (differences): beyond
+    assert hundred["beyond"] and not fifty["beyond"]  # 50 labels: -1.5 on the mean
+    assert not single["beyond"] and math.isnan(single["difference"][1])  # one seed: no spread known
 
 
 @pytest.mark.parametrize("network", ["mlp", "conv"])

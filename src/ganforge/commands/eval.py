@@ -121,6 +121,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         values = evaluate_model(run, ds, metrics, n, features, args.seed, not args.no_cache, timings, notes, log)
         columns[f"{run.config.model} step {run.step}"] = values
         record.update({"run_dir": str(run.run_dir), "model": run.config.model, "step": run.step,
+                       "checkpoint": args.checkpoint,
                        **({"truncation": args.truncation} if args.truncation != 1.0 else {}),
                        "values": values, "seconds": timings, "notes": notes})
         if "memorisation" in metrics and ds.kind == "image":
