@@ -165,6 +165,7 @@ def test_eval_picks_the_table_measures_for_a_table_run(table_run, tmp_path, caps
     _, run = table_run
     assert main(["eval", str(run), "--n", "200", "--out", str(tmp_path / "e.json")]) == 0
     record = json.loads((tmp_path / "e.json").read_text())
+    assert record["checkpoint"] == "latest"
     values = record["values"]
     for key in ("shape", "trends", "efficacy_rating", "efficacy_rating_real", "privacy_dcr_train",
                 "privacy_dcr_holdout", "privacy_closer_to_train", "privacy_exact_copies", "detection_auroc"):

@@ -278,7 +278,8 @@ def cmd_eval_table(args: argparse.Namespace, run, ds) -> int:
         synth = spec.decode(run.sample(n, seed=args.seed).numpy())
         result = evaluate_table(synth, train, test, test, table, args.target, args.seed)
         columns[f"{run.config.model} step {run.step}"] = result["values"]
-        record.update({"run_dir": str(run.run_dir), "model": run.config.model, "step": run.step, **result})
+        record.update({"run_dir": str(run.run_dir), "model": run.config.model, "step": run.step,
+                       "checkpoint": args.checkpoint, **result})
     return _report(record, columns, run, args, t_start)
 
 
