@@ -42,8 +42,12 @@ from ganforge.train import Trainer
 def scored_run(run_dir: Path) -> dict:
     """One sgan run scored by ``ganforge eval``: its dataset, steps, labels and seed (config.yaml) and the test
     accuracies of sgan and of its supervised-only baseline (eval.json), with the checkpoint eval scored."""
-    config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    record = json.loads((run_dir / "eval.json").read_text())
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        record = json.loads((run_dir / "eval.json").read_text())
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise SystemExit(f"{run_dir}: expected a run scored by `ganforge eval RUN --checkpoint best --metrics "
+                         f"accuracy` (config.yaml and eval.json): {e}") from None
     values = record["values"]
     if "accuracy_supervised_only" not in values:
         raise SystemExit(f"{run_dir}/eval.json: no accuracy_supervised_only (expected `ganforge eval RUN "

@@ -627,9 +627,9 @@ def _register_accuracy_metric() -> None:
                 ctx.log(f"accuracy: supervised-only baseline {how} ({baseline['steps']} updates at each of "
                         f"{len(baseline['sweep'])} learning rates{chosen})")
             values.update(accuracy_supervised_only=baseline["accuracy"], labels=baseline["labels"])
-            ctx.notes["supervised_only"] = {key: baseline[key] for key in
-                                            ("lr", "update", "steps", "select_every", "val_accuracy")}
-            ctx.notes["supervised_only"]["seed"] = ctx.seed
+            ctx.notes["supervised_only"] = {  # eval.json: which baseline the figure is (lr, update, seed)
+                **{key: baseline[key] for key in ("lr", "update", "steps", "select_every", "val_accuracy")},
+                "seed": ctx.seed}
         return values
 
     @register_metric("val_accuracy", "sgan: accuracy of D's class head on the first 2,000 validation images "
