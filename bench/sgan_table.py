@@ -6,8 +6,8 @@ For each N in ``--labels`` and each seed: train ``sgan`` (``--config``, default 
 ``sgan_test_accuracy`` (its discriminator as a classifier) of the checkpoint chosen on validation and of the
 last one, and ``supervised_baseline_accuracy`` (the same network trained on the same N examples alone, as many
 updates as sgan's D took, scored on the same validation images as often as best.pt was chosen, at three
-learning rates: the (lr, update) that scores best gives its test accuracy). Prints one line per run and the
-mean and std over seeds as a markdown table.
+learning rates: the (lr, update) that scores best gives its test accuracy). Prints one line per run, the
+table ``--from-runs`` prints (below) and, per label count, the mean accuracy of sgan's last checkpoint.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/sgan_table.py --data fashion-mnist --steps 3000 --threads 1
 
@@ -96,6 +96,11 @@ def print_from_runs(run_dirs: list[str]) -> None:
         print(f"{r['run']}: {r['data']} labels {r['labels']} seed {r['seed']} steps {r['steps']}: sgan "
               f"{r['sgan']:.4f} ({r['checkpoint']} checkpoint, step {r['step']}), "
               f"supervised-only {r['supervised']:.4f}")
+    print_table(runs)
+
+
+def print_table(runs: list[dict]) -> None:
+    """The markdown table of ``summarise(runs)``: one row per recipe and label count."""
     print("\n| recipe | labelled examples | seeds | supervised only | sgan | sgan − supervised, points: "
           "mean (sd); by seed | beyond the seeds' spread |")
     print("|---|---|---|---|---|---|---|")
@@ -132,7 +137,7 @@ def main() -> None:
         return
     torch.set_num_threads(args.threads)
     ds = load_dataset(args.data)
-    results: dict[int, list[tuple[float, float, float]]] = {}
+    runs: list[dict] = []
     for n in args.labels:
         for seed in args.seeds:
             values = {**load_yaml_config(args.config), "data": args.data, "labels": n, "seed": seed,
@@ -156,21 +161,19 @@ def main() -> None:
                 best, best_step = last, args.steps
             baseline = supervised_baseline_accuracy(trainer.model, ds, seed=seed)
             cnn = baseline["accuracy"]
-            results.setdefault(n, []).append((cnn, best, last))
+            runs.append({"data": args.data, "steps": args.steps, "labels": n, "seed": seed, "sgan": best,
+                         "supervised": cnn, "last": last,
+                         "recipe": {k: v for k, v in values.items() if k not in NOT_RECIPE}})
             sweep = ", ".join(f"{lr:.0e}: {acc:.3f}" for lr, acc in baseline["sweep"].items())
             print(f"labels {n} seed {seed}: supervised-only {cnn:.4f} (lr {baseline['lr']:.0e} after "
                   f"{baseline['update']} updates; best val {sweep})  "
                   f"sgan {best:.4f} (best.pt, step {best_step}), last {last:.4f}  "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    dropout = f", dropout {args.dropout:g}" if args.dropout is not None else ""
-    print(f"\n{args.data}, {Path(args.config).name}, {args.steps} steps{dropout}, mean ± sample std over seeds "
-          f"{args.seeds}\n")
-    print("| labelled examples | supervised only (same network) | sgan, chosen on validation | sgan, last |")
-    print("|---|---|---|---|")
-    for n, rows in results.items():
-        a = np.array(rows)
-        print(f"| {n} | " + " | ".join(f"{a[:, i].mean():.3f} ± {a[:, i].std(ddof=min(1, len(a) - 1)):.3f}"
-                                          for i in range(3)) + " |")
+    print_table(runs)
+    for n in args.labels:
+        last = np.array([r["last"] for r in runs if r["labels"] == n])
+        print(f"{n} labels: sgan's last checkpoint instead of best.pt, mean (sd) {last.mean():.3f} "
+              f"({last.std(ddof=1) if len(last) > 1 else float('nan'):.3f})")
 
 
 if __name__ == "__main__":
