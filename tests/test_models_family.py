@@ -512,9 +512,10 @@ def test_the_supervised_only_baseline_is_chosen_on_validation_as_often_as_sgans_
         assert torch.equal(value, last[1e-2][name]), name
 
 
-def test_eval_json_names_the_checkpoint_and_the_baselines_choice(tmp_path):
+def test_eval_json_names_the_checkpoint_and_the_baselines_choice(tmp_path, capsys):
     """``ganforge eval RUN --checkpoint best --metrics accuracy`` writes which checkpoint it scored and the
-    supervised-only baseline's chosen (lr, update) and seed, equal to a direct computation on that checkpoint."""
+    supervised-only baseline's chosen (lr, update) and seed, equal to a direct computation on that checkpoint,
+    and says as each of the sweep's learning rates is trained (minutes each on a real run)."""
     from ganforge.cli import main
     from ganforge.models.sgan import supervised_baseline_accuracy
     from ganforge.run import load_run
@@ -533,6 +534,10 @@ def test_eval_json_names_the_checkpoint_and_the_baselines_choice(tmp_path):
     assert record["notes"]["supervised_only"] == {"lr": direct["lr"], "update": direct["update"], "steps": 20,
                                                   "select_every": 10, "val_accuracy": direct["val_accuracy"],
                                                   "seed": 3}
+    said = capsys.readouterr()
+    for i, (lr, best_val) in enumerate(direct["sweep"].items(), 1):
+        assert f"supervised-only baseline: lr {lr:.0e} ({i}/3) trained, 20 updates in" in said.out + said.err
+        assert f"best validation accuracy {best_val:.4f}" in said.out + said.err
 
 
 def test_the_table_from_scored_runs_groups_by_recipe_and_labels_and_says_when_a_margin_beats_the_spread(

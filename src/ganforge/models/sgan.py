@@ -34,6 +34,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -559,7 +560,8 @@ def baseline_select_every(cfg: TrainConfig) -> int:
 
 def supervised_baseline_accuracy(run, dataset, steps: int | None = None, seed: int = 0,
                                  lrs: tuple[float, ...] | None = None, val_n: int = VAL_EXAMPLES,
-                                 use_cache: bool = True, select_every: int | None = None) -> dict:
+                                 use_cache: bool = True, select_every: int | None = None,
+                                 log: Callable[[str], None] | None = None) -> dict:
     """The same classifier network (:func:`build_classifier`, the same noise and dropout) trained on the run's
     N labelled examples alone, and its test accuracy: the "CNN" column of Odena's table beside ``sgan``'s.
 
@@ -574,7 +576,7 @@ def supervised_baseline_accuracy(run, dataset, steps: int | None = None, seed: i
     ``{"accuracy", "labels", "steps", "lr", "update", "val_accuracy", "sweep": {lr: best val accuracy},
     "select_every", "cached"}``. The sweep trains ``len(lrs)`` networks (minutes on a CPU), so with
     ``use_cache`` the result is kept under :func:`baseline_cache_path` and a second evaluation of the same run
-    reads it (``cached`` True)."""
+    reads it (``cached`` True). ``log``, when given, hears one line as each learning rate's training ends."""
     model = _sgan_model(run, "supervised baseline")
     if len(model.labelled_y) == 0:
         raise UserError("supervised baseline: the sgan run used every label (no --labels N): nothing to compare")
@@ -599,7 +601,11 @@ def supervised_baseline_accuracy(run, dataset, steps: int | None = None, seed: i
             if accuracy > best["val_accuracy"]:
                 best.update(val_accuracy=accuracy, lr=lr, update=t, network=copy.deepcopy(network))
 
+        started = time.perf_counter()
         train_supervised_classifier(cfg, model.data, x_lab, y_lab, steps, lr, seed, select_every, visit)
+        if log is not None:
+            log(f"supervised-only baseline: lr {lr:.0e} ({len(sweep)}/{len(lrs)}) trained, {steps} updates in "
+                f"{time.perf_counter() - started:.0f} s, best validation accuracy {sweep[lr]:.4f}")
     result = {"accuracy": classifier_accuracy(best["network"], x, y, device), "labels": n, "steps": steps,
               "lr": best["lr"], "update": best["update"], "val_accuracy": best["val_accuracy"], "sweep": sweep,
               "select_every": select_every}
@@ -619,7 +625,8 @@ def _register_accuracy_metric() -> None:
             raise UserError("accuracy: needs an sgan run (held-out real data has no classifier to test)")
         values = {"accuracy": sgan_test_accuracy(ctx.model, ctx.dataset)["accuracy"]}
         if len(_sgan_model(ctx.model, "accuracy").labelled_y):
-            baseline = supervised_baseline_accuracy(ctx.model, ctx.dataset, seed=ctx.seed, use_cache=ctx.use_cache)
+            baseline = supervised_baseline_accuracy(ctx.model, ctx.dataset, seed=ctx.seed, use_cache=ctx.use_cache,
+                                                    log=ctx.log)
             if ctx.log is not None:
                 how = "read from the cache" if baseline["cached"] else "trained"
                 chosen = (f", chosen on validation every {baseline['select_every']} updates: lr "
