@@ -169,6 +169,8 @@ def main() -> None:
                   f"{baseline['update']} updates; best val {sweep})  "
                   f"sgan {best:.4f} (best.pt, step {best_step}), last {last:.4f}  "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    dropout = f", dropout {args.dropout:g}" if args.dropout is not None else ""
+    print(f"\n{args.data}, {Path(args.config).name}, {args.steps} steps{dropout}, seeds {args.seeds}")
     print_table(runs)
     for n in args.labels:
         last = np.array([r["last"] for r in runs if r["labels"] == n])
