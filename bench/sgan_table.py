@@ -62,6 +62,11 @@ def scored_run(run_dir: Path) -> dict:
 NOT_RECIPE = {"seed", "labels", "sample_every", "checkpoint_every", "keep_every", "device", "progress"}
 
 
+def sample_sd(values: np.ndarray) -> float:
+    """Sample sd over seeds (ddof 1); NaN for a single seed, whose spread is unknown."""
+    return float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+
+
 def summarise(runs: list[dict]) -> list[dict]:
     """``runs`` grouped by recipe (every config value but the seed, the label count and bookkeeping) and label
     count: per group the seeds, the mean and sample sd of sgan's and the baseline's accuracies and of their
@@ -80,10 +85,10 @@ def summarise(runs: list[dict]) -> list[dict]:
         sgan = np.array([r["sgan"] for r in members])
         supervised = np.array([r["supervised"] for r in members])
         diff = 100 * (sgan - supervised)
-        sd = (lambda a: float(a.std(ddof=1))) if len(members) > 1 else (lambda a: float("nan"))
         row = {"recipe": dict(recipe), "labels": labels, "seeds": [r["seed"] for r in members],
-               "sgan": (float(sgan.mean()), sd(sgan)), "supervised": (float(supervised.mean()), sd(supervised)),
-               "difference": (float(diff.mean()), sd(diff)), "by_seed": diff.tolist()}
+               "sgan": (float(sgan.mean()), sample_sd(sgan)),
+               "supervised": (float(supervised.mean()), sample_sd(supervised)),
+               "difference": (float(diff.mean()), sample_sd(diff)), "by_seed": diff.tolist()}
         spreads = (100 * row["sgan"][1], 100 * row["supervised"][1], row["difference"][1])
         row["beyond"] = len(members) > 1 and all(row["difference"][0] > s for s in spreads)
         rows.append(row)
@@ -175,7 +180,7 @@ def main() -> None:
     for n in args.labels:
         last = np.array([r["last"] for r in runs if r["labels"] == n])
         print(f"{n} labels: sgan's last checkpoint instead of best.pt, mean (sd) {last.mean():.3f} "
-              f"({last.std(ddof=1) if len(last) > 1 else float('nan'):.3f})")
+              f"({sample_sd(last):.3f})")
 
 
 if __name__ == "__main__":
