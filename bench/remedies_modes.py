@@ -48,6 +48,7 @@ REMEDIES = {
     "instance noise 0.1": {"instance_noise": 0.1},
     "TTUR lr_d 4e-4 lr_g 1e-4": {"lr_d": 4e-4, "lr_g": 1e-4},
     "G EMA 10k images": {"g_ema": 10_000.0},
+    "mixture prior 50": {"prior": "mixture"},  # 50 Gaussians of std 0.25 around fixed centres in R^16
 }
 NUM_SAMPLES = 2500  # VEEGAN's and PacGAN's protocol
 STRICT_COUNT = 20  # PacGAN: fewer than 20 high-quality samples of 2,500 is a lost mode

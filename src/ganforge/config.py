@@ -32,7 +32,7 @@ SGAN_NETWORKS = ("dcgan", "mlp", "conv")
 #: data's pixel means, D's loss halved, and G and D updated simultaneously from one minibatch.
 GAN_RECIPES = ("default", "2014-code", "pacgan")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
-PRIORS = ("normal", "uniform")
+PRIORS = ("normal", "uniform", "mixture")
 DEVICES = ("auto", "cpu", "cuda")
 #: Speed options (issue 6): bf16 autocast, torch.compile, channels_last memory, sync batch norm under DDP.
 AMP_MODES = ("off", "bf16")
@@ -83,6 +83,8 @@ class TrainConfig:
     momentum_ramp_epochs: float = 250.0
     latent_dim: int = 100
     prior: str = "normal"
+    prior_components: int = 50
+    prior_std: float = 0.25
     width: int | None = None
     seed: int = 0
     sample_every: int = 500
@@ -192,6 +194,9 @@ class TrainConfig:
         need(self.objective in OBJECTIVES, "objective", " or ".join(OBJECTIVES))
         need(self.optimizer in OPTIMIZERS, "optimizer", " or ".join(OPTIMIZERS))
         need(self.prior in PRIORS, "prior", " or ".join(PRIORS))
+        need(isinstance(self.prior_components, int) and self.prior_components >= 1, "prior_components",
+             "an integer >= 1")
+        need(self.prior_std > 0 and math.isfinite(self.prior_std), "prior_std", "a number > 0")
         need(self.device in DEVICES, "device", " or ".join(DEVICES))
         for name in ("batch_size", "k_disc", "latent_dim", "sample_every", "checkpoint_every"):
             need(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name, "an integer >= 1")

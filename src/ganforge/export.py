@@ -3,8 +3,9 @@
 The exported graph is ``latent -> samples in the data's range``: images float32 ``(N, C, H, W)`` in [0, 1]
 (``to_data_range`` of the model's [-1, 1] output, clamped), toy points ``(N, D)`` as they are. Its inputs are
 the model's latents: ``z (N, latent_dim)`` float32 drawn from the run's prior (``normal``: N(0, 1); ``uniform``:
-U[-1, 1]), plus the code tensors of conditional models (cgan's class ``y (N,)`` int64, InfoGAN's codes), named
-``z``, ``latent_1``, ``latent_2`` ... in the order ``sample_latent`` returns them. The batch axis is dynamic.
+U[-1, 1]; ``mixture``: the record's ``prior_centres`` and ``prior_std``), plus the code tensors of conditional
+models (cgan's class ``y (N,)`` int64, InfoGAN's codes), named ``z``, ``latent_1``, ``latent_2`` ... in the
+order ``sample_latent`` returns them. The batch axis is dynamic.
 
 Metadata travel inside the file: ONNX ``metadata_props`` (``ganforge`` = a JSON record, plus ``latent_dim``,
 ``prior`` and ``output_range`` as plain keys), TorchScript an extra file ``ganforge.json``. A run trained with
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from .errors import UserError
+from .noise import mixture_centres
 
 FORMATS = ("onnx", "torchscript")
 FORMAT_TAG = "ganforge-generator-v1"
@@ -88,13 +90,22 @@ def export_metadata(run, latents: tuple[torch.Tensor, ...], fmt: str) -> dict[st
         "model": run.config.model, "data": run.data_name, "step": run.step,
         "weights": ("generator_ema (G's weight average, --g-ema)"
                     if getattr(run.model, "generator_ema", None) is not None else "generator"),
-        "latent_dim": run.config.latent_dim, "prior": run.config.prior,
+        "latent_dim": run.config.latent_dim, "prior": run.config.prior, **mixture_prior_metadata(run.config),
         "inputs": [{"name": nm, "shape": [-1, *t.shape[1:]], "dtype": str(t.dtype).replace("torch.", "")}
                    for nm, t in zip(names, latents, strict=True)],
         "output": {"name": "x", "shape": [-1, *run.data.shape], "dtype": "float32",
                    "range": "[0, 1]" if kind == "image" else "data units (points)"},
         "output_range": "[0, 1]" if kind == "image" else "data units",
     }
+
+
+def mixture_prior_metadata(config) -> dict[str, Any]:
+    """For ``--prior mixture``, what a user outside Python needs to draw z: ``prior_std`` and ``prior_centres``
+    (``components`` lists of ``latent_dim`` floats; z = a centre chosen uniformly + prior_std * N(0, I)); else {}."""
+    if config.prior != "mixture":
+        return {}
+    return {"prior_std": config.prior_std,
+            "prior_centres": mixture_centres(config.prior_components, config.latent_dim).tolist()}
 
 
 def export_generator(run, fmt: str, out: str | Path) -> dict[str, Any]:

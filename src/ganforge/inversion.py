@@ -21,6 +21,9 @@ images match x but which the model would never sample):
   and after every step a latent whose norm exceeds ``sqrt(k) + 4`` is scaled back onto that sphere (||z|| of
   z ~ N(0, I_k) has mean ~ sqrt(k) and standard deviation ~ 0.71, so this is > 5 standard deviations out);
 - uniform prior on [-1, 1]^k: z is clamped to the cube after every step (R = 0 inside it);
+- mixture prior (``noise.mixture_centres``, std s): R(z) = -log sum_c exp(-||z - mu_c||^2 / (2 s^2)) / k, the
+  mixture's negative log density per dimension up to a constant, and no projection (R grows quadratically away
+  from every centre);
 - ``stylegan2``: the search runs over w, the mapping network's output, broadcast to every style input
   (``w`` space, Abdal et al. 2019 call it W), from ``w_avg`` (plus ``restarts - 1`` mapped prior draws);
   R(w) = ||w - w_avg||^2 / (2 k) and no clamp. ``InversionResult.space`` then says ``"w"``, and
@@ -40,6 +43,7 @@ import torch
 from torch import nn
 
 from .errors import UserError
+from .noise import mixture_centres
 
 #: A normal prior's latents are kept within this many units of norm beyond sqrt(k) (see the module docstring).
 NORM_MARGIN = 4.0
@@ -96,6 +100,14 @@ def latent_space(model: nn.Module) -> LatentSpace:
     if model.cfg.prior == "uniform":
         return LatentSpace("z", k, model.generate, lambda z: z.new_zeros(len(z)), lambda z: z.clamp_(-1.0, 1.0),
                            model.sample_latent)
+    if model.cfg.prior == "mixture":
+        centres, s = mixture_centres(model.cfg.prior_components, k), model.cfg.prior_std
+
+        def mixture_penalty(z: torch.Tensor) -> torch.Tensor:
+            sq = (z[:, None, :] - centres.to(z.device)).square().sum(2)  # (N, components)
+            return -torch.logsumexp(-sq / (2 * s * s), dim=1) / k
+
+        return LatentSpace("z", k, model.generate, mixture_penalty, lambda z: None, model.sample_latent)
     radius = math.sqrt(k) + NORM_MARGIN
 
     def onto_ball_(z: torch.Tensor) -> None:

@@ -99,6 +99,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UserError(f"--nrow {args.nrow}: expected an integer >= 1")
     if not 0 <= args.temperature <= 10:
         raise UserError(f"--temperature {args.temperature}: expected a number between 0 and 10 (1 = the prior)")
+    if args.temperature != 1.0 and run.config.prior == "mixture":
+        raise UserError(f"--temperature {args.temperature}: scales z towards 0, which is no typical point of the "
+                        "run's mixture prior (its components sit around fixed centres): expected 1 with --prior "
+                        "mixture")
     if sum((args.label is not None, args.by_class, args.vary_code is not None)) > 1:
         raise UserError("--label, --by-class and --vary-code: expected at most one of them")
     if args.drs and (args.label is not None or args.by_class or args.vary_code is not None

@@ -40,7 +40,12 @@ TRAIN_HELP = {
                       "(the 2014 code's MomentumAdjustor: 0.5 -> 0.7 over 250 epochs)  [none: constant]",
     "momentum_ramp_epochs": "epochs over which momentum reaches --momentum-final  [250]",
     "latent_dim": "size of z  [100]",
-    "prior": f"noise prior p_z: {' or '.join(PRIORS)} (uniform on [-1, 1])  [normal]",
+    "prior": f"noise prior p_z: {' or '.join(PRIORS)} (uniform on [-1, 1]; mixture: --prior-components "
+             "Gaussians of std --prior-std around fixed centres drawn from N(0, I), DeLiGAN's prior (Gurumurthy et "
+             "al. 2017) with its parameters fixed, so that G can put disconnected modes apart without bridges "
+             "between them: docs/models.md)  [normal]",
+    "prior_components": "--prior mixture: number of equally likely components; more than the data's modes  [50]",
+    "prior_std": "--prior mixture: standard deviation of each component around its centre  [0.25]",
     "width": "network width: dcgan base channels [64]; gan generator hidden units [1200 images, 128 points]",
     "seed": "random seed; runs with the same seed are identical on CPU  [0]",
     "sample_every": "write a sample grid and a metrics.jsonl line every N steps  [500]",

@@ -102,7 +102,8 @@ class GANModel(nn.Module):
 
     def sample_latent(self, n: int, rng: torch.Generator | None = None) -> Any:
         """Latents for ``n`` samples, drawn from ``rng`` on the CPU then moved: here ``z (n, latent_dim)``."""
-        return sample_noise(n, self.cfg.latent_dim, self.cfg.prior, rng, self.device)
+        return sample_noise(n, self.cfg.latent_dim, self.cfg.prior, rng, self.device,
+                            self.cfg.prior_components, self.cfg.prior_std)
 
     @property
     def sampling_generator(self) -> nn.Module:
