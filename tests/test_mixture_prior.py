@@ -62,6 +62,8 @@ def test_a_run_samples_its_prior_after_a_reload_and_exports_what_draws_it(tmp_pa
     assert main(["sample", str(tmp_path / "run"), "--temperature", "0.5", "--out", str(tmp_path / "x.npy")]) == 2
     assert "expected 1 with --prior mixture" in capsys.readouterr().err
     assert main(["sample", str(tmp_path / "run"), "--n", "5", "--out", str(tmp_path / "x.npy")]) == 0
+    with pytest.raises(UserError, match="expected 1 with --prior mixture"):
+        run.sample(4, seed=0, temperature=0.5)  # the Python API refuses it too
 
 
 def _normal_run(tmp_path):

@@ -17,6 +17,8 @@ from functools import lru_cache
 
 import torch
 
+from .errors import UserError
+
 #: The seed of the mixture prior's centres: a property of the prior, not of the run.
 MIXTURE_CENTRES_SEED = 0
 
@@ -47,16 +49,20 @@ def sample_noise(n: int, latent_dim: int, prior: str, generator: torch.Generator
     return z.to(device)
 
 
-def with_temperature(latent: torch.Tensor | tuple[torch.Tensor, ...], temperature: float
+def with_temperature(latent: torch.Tensor | tuple[torch.Tensor, ...], temperature: float, prior: str = "normal"
                      ) -> torch.Tensor | tuple[torch.Tensor, ...]:
     """The latent with its noise ``z`` scaled by ``temperature`` (a tuple latent's first element, e.g. cgan's
     ``(z, y)``: labels and codes are left alone). ``temperature < 1`` draws from a narrower prior, trading
     diversity for typicality (the "truncation trick" of Brock et al. 2019, in its scaling form; 1 is the prior
-    the model was trained with)."""
+    the model was trained with). The ``mixture`` prior refuses any other temperature with a UserError: scaling
+    z towards 0 moves it off every component, where G was never trained."""
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     if temperature == 1:
         return latent
+    if prior == "mixture":
+        raise UserError(f"--temperature {temperature}: scales z towards 0, which is no typical point of the run's "
+                        "mixture prior (its components sit around fixed centres): expected 1 with --prior mixture")
     if isinstance(latent, tuple):
         return (latent[0] * temperature, *latent[1:])
     return latent * temperature

@@ -74,7 +74,7 @@ class LoadedRun:
         out = []
         for start in range(0, n, batch_size):
             latent = self.model.sample_latent(min(batch_size, n - start), rng)
-            latent = with_temperature(latent, temperature)
+            latent = with_temperature(latent, temperature, self.config.prior)
             out.append(to_data_range(self.model.generate(latent), self.data.kind).cpu())
         return torch.cat(out)
 
