@@ -101,10 +101,11 @@ def latent_space(model: nn.Module) -> LatentSpace:
         return LatentSpace("z", k, model.generate, lambda z: z.new_zeros(len(z)), lambda z: z.clamp_(-1.0, 1.0),
                            model.sample_latent)
     if model.cfg.prior == "mixture":
-        centres, s = mixture_centres(model.cfg.prior_components, k), model.cfg.prior_std
+        centres = mixture_centres(model.cfg.prior_components, k).to(probe.device)  # once, not every step
+        s = model.cfg.prior_std
 
         def mixture_penalty(z: torch.Tensor) -> torch.Tensor:
-            sq = (z[:, None, :] - centres.to(z.device)).square().sum(2)  # (N, components)
+            sq = (z[:, None, :] - centres).square().sum(2)  # (N, components)
             return -torch.logsumexp(-sq / (2 * s * s), dim=1) / k
 
         return LatentSpace("z", k, model.generate, mixture_penalty, lambda z: None, model.sample_latent)
