@@ -791,13 +791,26 @@ def test_the_adding_a_model_guide_example_trains(tmp_path):
 
 
 @pytest.mark.parametrize("model,why", [("vae", "the KL term is to N(0, I)"), ("vaegan", "the KL term is to N(0, I)"),
-                                       ("aae", "codes are matched to N(0, I)")])
+                                       ("aae", "codes are matched to N(0, I)"),
+                                       ("ae", "samples decode codes drawn from N(0, I)")])
 def test_models_built_on_a_normal_prior_refuse_the_uniform_one(model, why):
     from ganforge.errors import UserError
 
     with pytest.raises(UserError, match=f"model {model}: prior uniform is invalid: expected normal") as e:
         MODELS[model].build(small(model, prior="uniform"), DataInfo("image", (1, 8, 8), 10))
     assert why in str(e.value)
+
+
+@pytest.mark.parametrize("args,inputs", [(["--model", "srresnet", "--pairs", "sr2"], "the low-resolution image"),
+                                         (["--model", "nextframe", "--sequences", "moving2"], "the past frames")])
+def test_models_that_draw_no_noise_refuse_a_prior_in_one_line(args, inputs, tmp_path, capsys):
+    from ganforge.cli import main
+
+    got = main(["train", *args, "--data", "digits", "--prior", "uniform", "--steps", "1", "--out", str(tmp_path / "r"),
+                "--no-progress"])
+    err = capsys.readouterr().err
+    assert got == 2 and f"prior uniform is invalid: it draws no noise, its input is {inputs}" in err
+    assert err.count("\n") == 1 and not (tmp_path / "r" / "checkpoints").exists()
 
 
 def test_every_recipe_in_configs_is_a_valid_config_for_a_registered_model():

@@ -297,3 +297,15 @@ def test_no_copies_of_a_table_whose_every_possible_row_is_in_training_is_one_lin
     err = capsys.readouterr().err
     assert got == 2 and "--no-copies" in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.parametrize("prior", ["uniform", "mixture"])
+def test_ctgan_refuses_a_prior_other_than_its_normal_one_in_one_line(prior, tmp_path, capsys):
+    """ctgan's generator draws z ~ N(0, I) whatever --prior says; asking for another prior is an error, not a
+    flag silently ignored."""
+    path = write_mixed_csv(tmp_path / "t.csv", n=200)
+    got = main(["train", "--model", "ctgan", "--data", f"csv:{path}", "--prior", prior, "--steps", "1",
+                "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert got == 2 and f"model ctgan: prior {prior} is invalid: expected normal" in err
+    assert err.count("\n") == 1 and "Traceback" not in err

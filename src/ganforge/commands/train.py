@@ -43,7 +43,8 @@ TRAIN_HELP = {
     "prior": f"noise prior p_z: {' or '.join(PRIORS)} (uniform on [-1, 1]; mixture: --prior-components "
              "Gaussians of std --prior-std around fixed centres drawn from N(0, I), DeLiGAN's prior (Gurumurthy et "
              "al. 2017) with its parameters fixed, so that G can put disconnected modes apart without bridges "
-             "between them (toy mixtures; on images it cost recall): docs/models.md)  [normal]",
+             "between them (toy mixtures; on images it cost recall): docs/models.md; vae, vaegan, aae, tvae, "
+             "stylegan2, ctgan and ae take normal only)  [normal]",
     "prior_components": "--prior mixture: number of equally likely components; more than the data's modes  [50]",
     "prior_std": "--prior mixture: standard deviation of each component around its centre  [0.25]",
     "width": "network width: dcgan base channels [64]; gan generator hidden units [1200 images, 128 points]",

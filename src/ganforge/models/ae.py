@@ -29,7 +29,7 @@ from ..config import TrainConfig
 from ..errors import UserError
 from ..noise import sample_noise
 from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, register_model
-from .wgan import refuse_unused_options
+from .wgan import refuse_unused_options, require_normal_prior
 
 
 def to_unit_range(x: torch.Tensor) -> torch.Tensor:
@@ -69,6 +69,7 @@ class Autoencoder(GANModel):
     def __init__(self, cfg: TrainConfig, data: DataInfo):
         super().__init__(cfg, data)
         refuse_unused_options(cfg, "ae")
+        require_normal_prior(cfg, "ae", "samples decode codes drawn from N(0, I): its code space has no prior")
         self.points = data.kind == "points"
         if self.points and cfg.ae_kind == "denoise":
             raise UserError("model ae: ae_kind denoise is invalid with points data: expected mlp or deep")

@@ -35,6 +35,7 @@ from ..config import TrainConfig
 from ..data.table import DISCRETE_KINDS, TableSpec
 from ..errors import UserError
 from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, refuse_remedies, register_model
+from .wgan import require_normal_prior
 
 GUMBEL_TAU = 0.2
 
@@ -297,6 +298,7 @@ class CTGAN(GANModel):
         refuse_remedies(cfg, "ctgan", tuple(n for n in TrainConfig.REMEDIES_OFF if n != "pack"))
         if cfg.objective != "nonsaturating" or cfg.penalty not in (None, "gp") or cfg.clip is not None:
             raise UserError("model ctgan: its loss is WGAN-GP: leave --objective, --penalty and --clip unset")
+        require_normal_prior(cfg, "ctgan", "its generator draws z from N(0, I), as the authors' CTGAN")
         self.layout = table_layout(data, "ctgan")
         self.conditions = ConditionSampler(self.layout)
         width, c = cfg.width or 256, self.layout.cond_dim

@@ -35,6 +35,7 @@ from ..data.sequences import ACTIONS, Clips, SequenceSpec, make_clips, pair_spri
 from ..errors import UserError
 from ..objectives import OBJECTIVES
 from .base import Batch, DataInfo, GANModel, ModelSpec, Phase, refuse_remedies, register_model
+from .wgan import refuse_prior
 
 #: Training inputs a model keeps for its sample grids.
 NUM_KEPT_INPUTS = 32
@@ -141,6 +142,7 @@ class NextFrame(GANModel):
     def __init__(self, cfg: TrainConfig, data: DataInfo):
         super().__init__(cfg, data)
         refuse_remedies(cfg, "nextframe")
+        refuse_prior(cfg, "nextframe", "the past frames")
         spec = sequence_spec(cfg)
         if spec is None:
             raise UserError("model nextframe: needs sequence data: add --sequences moving2 or --sequences action")

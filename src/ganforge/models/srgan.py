@@ -45,6 +45,7 @@ from .base import (
     register_model,
     resolved_penalty,
 )
+from .wgan import refuse_prior
 
 #: Low-resolution training inputs a model keeps for its sample grids (the loop draws 64).
 NUM_KEPT_INPUTS = 64
@@ -226,6 +227,7 @@ class SuperResolution:
         spec = pair_spec(cfg)
         if spec is None:
             raise UserError(f"model {cfg.model}: needs paired data: add --pairs sr2 or --pairs sr4")
+        refuse_prior(cfg, cfg.model, "the low-resolution image")
         if data.kind != "image" or data.shape[-1] % spec.scale or data.shape[-2] % spec.scale:
             raise UserError(f"model {cfg.model}: images {data.shape} with --pairs {cfg.pairs}: expected sides "
                             f"divisible by {spec.scale}")

@@ -102,6 +102,14 @@ def require_normal_prior(cfg: TrainConfig, model: str, why: str) -> None:
         raise UserError(f"model {model}: prior {cfg.prior} is invalid: expected normal ({why})")
 
 
+def refuse_prior(cfg: TrainConfig, model: str, inputs: str) -> None:
+    """Models that draw no noise (their generator's input is ``inputs``) refuse a ``--prior`` other than the
+    default rather than ignoring it."""
+    if cfg.prior != "normal":
+        raise UserError(f"model {model}: prior {cfg.prior} is invalid: it draws no noise, its input is {inputs} "
+                        "(leave --prior unset)")
+
+
 def require_objective(cfg: TrainConfig, model: str, objective: str) -> None:
     if cfg.objective != objective:
         raise UserError(f"model {model}: objective {cfg.objective} is invalid: expected {objective} "
