@@ -14,6 +14,11 @@ from ganforge.data import load_dataset
 from ganforge.features.domain import load_domain_classifier
 from ganforge.metrics.evaluate import METRICS, EvalContext, evaluate_model, evaluate_real, register_metric
 from ganforge.metrics.fid import fid_from_features
+from ganforge.metrics.inception_score import inception_score_from_probs
+from ganforge.metrics.kid import kid_from_features
+from ganforge.metrics.parzen import parzen_evaluate
+from ganforge.metrics.prdc import density_coverage, precision_recall
+from ganforge.metrics.reference_stats import to_unit_range
 from ganforge.run import load_run
 from ganforge.train import Trainer
 
@@ -44,8 +49,19 @@ def test_eval_writes_every_metric_to_eval_json_and_they_are_what_the_metrics_com
     clf = load_domain_classifier("digits")
     n = record["n"]
     assert n == 250  # --n 300 is capped by digits' 250 test images, so model and floor use one n
-    expected = fid_from_features(clf.features(ds.split("train")[:n]), clf.features(run.sample(n, seed=0)))
-    assert values["fid"] == pytest.approx(expected, rel=1e-4)
+    samples = run.sample(n, seed=0)
+    real_features = clf.features(ds.split("train")[:n])
+    fake_features, fake_probs = clf.features_and_probs(samples)
+    assert values["fid"] == pytest.approx(fid_from_features(real_features, fake_features), rel=1e-4)
+    # ... and every other figure is its metric function on those same features, samples and splits
+    kid, kid_std = kid_from_features(real_features, fake_features, seed=0)
+    assert (values["kid"], values["kid_std"]) == pytest.approx((kid, kid_std), rel=1e-4, abs=1e-7)
+    assert (values["is"], values["is_std"]) == pytest.approx(inception_score_from_probs(fake_probs), rel=1e-5)
+    assert (values["precision"], values["recall"]) == pytest.approx(precision_recall(real_features, fake_features, k=3))
+    assert (values["density"], values["coverage"]) == pytest.approx(density_coverage(real_features, fake_features, k=5))
+    parzen = parzen_evaluate(samples, to_unit_range(ds.split("val")[:1000]), to_unit_range(ds.split("test")))
+    assert (values["parzen"], values["parzen_se"], values["parzen_sigma"]) == pytest.approx(
+        (parzen.mean, parzen.std_error, parzen.sigma), rel=1e-5)
     assert values["parzen_sigma"] in record["notes"]["parzen_val_curve"] or any(
         float(s) == pytest.approx(values["parzen_sigma"]) for s in record["notes"]["parzen_val_curve"])
 

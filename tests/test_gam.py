@@ -76,7 +76,8 @@ def test_gam_command_prints_one_battle_as_json(three_runs, capsys):
     assert record["r_test"] == pytest.approx(error_ratio(record["error_a_test"], record["error_b_test"]))
     assert record["r_samples"] == pytest.approx(error_ratio(record["error_a_on_b_samples"],
                                                             record["error_b_on_a_samples"]))
-    assert record["winner"] in ("A", "B", "tie")
+    assert (record["winner"], record["valid"]) == gam_winner(record["r_test"], record["r_samples"], record["tolerance"])
+    assert record["winner_run"] == {"A": str(a), "B": str(b), "tie": "tie"}[record["winner"]]
     assert record["winner_run"] in (str(a), str(b), "tie")
 
 
@@ -119,4 +120,5 @@ def test_a_stylegan2_run_takes_part_and_is_judged_by_its_own_discriminator(three
     with torch.no_grad():
         assert torch.equal(run.model.discriminator_logits(x), run.model.discriminator(x))
     assert cli.main(["gam", str(tmp_path / "sg2"), str(tmp_path / "dc"), "--n", "40", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["winner"] in ("A", "B", "tie")
+    record = json.loads(capsys.readouterr().out)
+    assert (record["winner"], record["valid"]) == gam_winner(record["r_test"], record["r_samples"], record["tolerance"])

@@ -66,6 +66,10 @@ def test_gman_star_learns_lambda_and_keeps_it_non_negative(tmp_path):
     lam = trainer.model.gman_lambda.item()
     assert lam != 0.5 and lam >= 0.0
     assert GMAN_LAMBDA_REWARD == 0.001
+    with torch.no_grad():  # a step that took lambda below 0 is projected back onto lambda >= 0
+        trainer.model.gman_lambda.fill_(-0.3)
+    g_phase.after_step()
+    assert trainer.model.gman_lambda.item() == 0.0
 
 
 def test_gman_options_belong_to_gman():

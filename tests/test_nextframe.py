@@ -26,6 +26,7 @@ from ganforge.errors import UserError
 from ganforge.metrics.prediction import gradient_ratio, prediction_measures, sharpness_difference
 from ganforge.models import config_for
 from ganforge.models.nextframe import copy_last_frame, gradient_difference_loss, rollout
+from ganforge.run import load_run
 from ganforge.train import Trainer
 
 TINY_NF = ["--model", "nextframe", "--data", "digits", "--canvas", "16", "--frame-scales", "2", "--width", "4",
@@ -214,6 +215,15 @@ def test_eval_of_a_nextframe_run_reports_every_step_beside_copying_the_last_fram
     for t in range(1, 6):
         assert {f"psnr_{t}", f"ssim_{t}", f"sharpness_{t}", f"grad_ratio_{t}", f"copy_psnr_{t}"} <= set(values)
     assert values["sequences"] == 20
+    # the figures are the measures of this run's roll-out and of the copy baseline on the first 20 test clips
+    model = load_run(nf_run).model
+    clips, _ = evaluation_clips(load_dataset("digits").split("test"), model.seq_spec, 20, 5)
+    expected = prediction_measures(rollout(model, clips.context, 5, clips.future_actions()), clips.future)
+    copied = prediction_measures(copy_last_frame(clips.context, 5), clips.future)
+    for t in range(1, 6):
+        assert values[f"psnr_{t}"] == pytest.approx(expected[f"psnr_{t}"], rel=1e-5)
+        assert values[f"ssim_{t}"] == pytest.approx(expected[f"ssim_{t}"], rel=1e-5, abs=1e-7)
+        assert values[f"copy_psnr_{t}"] == pytest.approx(copied[f"psnr_{t}"], rel=1e-5)
 
 
 def centroid(frames: torch.Tensor) -> torch.Tensor:

@@ -30,17 +30,25 @@ def test_objective_pieces_equal_hand_computed_values(name, d_loss, g_loss):
 
 
 def test_least_squares_optimal_discriminator_is_b_pdata_plus_a_pg_over_their_sum():
-    """Mao et al. (2017), Prop. 1 with a=0, b=1: D*(x) = p_data(x) / (p_data(x) + p_g(x))."""
-    p_data, p_g = torch.tensor([0.2, 0.7, 0.5]), torch.tensor([0.6, 0.1, 0.5])
+    """Mao et al. (2017), Prop. 1 with a=0, b=1: D*(x) = p_data(x) / (p_data(x) + p_g(x)). On three points x,
+    real and fake minibatches hold each point as often as p_data and p_g say (14 examples each), D is a table
+    of three values, and the objective's own D loss is stationary (hence minimal: it is convex in D) at D*."""
+    real_counts, fake_counts = torch.tensor([2, 7, 5]), torch.tensor([6, 3, 5])
+    real_x = torch.repeat_interleave(torch.arange(3), real_counts)
+    fake_x = torch.repeat_interleave(torch.arange(3), fake_counts)
+    d_loss = OBJECTIVES["least-squares"].d_loss
 
-    def expected_loss(d):  # pointwise: p_data 1/2 (D - 1)^2 + p_g 1/2 D^2, convex in D
-        return (p_data * 0.5 * (d - 1) ** 2 + p_g * 0.5 * d ** 2).sum()
+    def loss_of(d):
+        return d_loss(d[real_x], d[fake_x])
 
-    d_star = (p_data / (p_data + p_g)).requires_grad_(True)
-    (grad,) = torch.autograd.grad(expected_loss(d_star), d_star)
+    d_star = (real_counts / (real_counts + fake_counts)).float().requires_grad_(True)
+    (grad,) = torch.autograd.grad(loss_of(d_star), d_star)
     assert torch.allclose(grad, torch.zeros(3), atol=1e-7), "stationary, hence the minimum"
-    assert expected_loss(d_star) < expected_loss(d_star.detach() + 0.01)
-    assert expected_loss(d_star) < expected_loss(d_star.detach() - 0.01)
+    for step in (0.01, -0.01):
+        assert loss_of(d_star) < loss_of(d_star.detach() + step)
+    half = torch.full((3,), 0.5, requires_grad=True)  # D = 1/2 everywhere is optimal only where p_data = p_g
+    (grad,) = torch.autograd.grad(loss_of(half), half)
+    assert grad[2] == 0 and grad[0] > 0 and grad[1] < 0
 
 
 class LinearCritic(nn.Module):

@@ -1,5 +1,6 @@
 """The remedies of Salimans et al. (2016), Metz et al. (2017), PacGAN, instance noise, TTUR and G EMA: each
-piece against a hand computation on fixed tensors, then as options of the shared loop."""
+piece against a hand computation on fixed tensors, then wired into the phases the shared loop runs (each
+phase's loss equal to the plain one plus the hand-computed term), then as options of the loop."""
 
 from __future__ import annotations
 
@@ -211,3 +212,67 @@ def test_cgan_refuses_packing_but_takes_label_smoothing():
 def test_pack_must_divide_the_batch():
     with pytest.raises(UserError, match="pack"):
         config_for(model="gan", batch_size=10, pack=3)
+
+
+def _twins(**options):
+    """A plain gan and the same gan (same weights) with ``options``, both in eval mode (no dropout: the losses
+    of two calls are comparable), and one fixed minibatch."""
+    common = dict(model="gan", data="ring8", width=8, latent_dim=4)
+    torch.manual_seed(0)
+    plain = build_model(config_for(**common), POINTS)
+    torch.manual_seed(0)
+    remedied = build_model(config_for(**common, **options), POINTS)
+    for a, b in zip(plain.parameters(), remedied.parameters(), strict=True):
+        assert torch.equal(a, b)
+    plain.eval(), remedied.eval()
+    return plain, remedied, _batch(plain, m=16)
+
+
+def test_label_smoothing_is_what_the_d_phase_minimises():
+    plain, smoothed, batch = _twins(label_smoothing=0.2)
+    d = plain.discriminator
+    logits_real, logits_fake = d(batch.x_real).flatten(), d(plain.generate(batch.latent)).flatten()
+    loss, _ = smoothed.phases()[0].loss(batch)
+    torch.testing.assert_close(loss, discriminator_loss_smoothed(logits_real, logits_fake, 0.2))
+    assert not torch.allclose(loss, plain.phases()[0].loss(batch)[0])
+
+
+def test_feature_matching_adds_its_weighted_term_to_the_g_phase():
+    from ganforge.remedies import discriminator_features
+
+    plain, matched, batch = _twins(feature_matching=0.5)
+    expected = feature_matching_loss(discriminator_features(plain.discriminator, batch.x_real),
+                                     discriminator_features(plain.discriminator, plain.generate(batch.latent)))
+    assert expected.item() > 0
+    loss, logs = matched.phases()[1].loss(batch)
+    torch.testing.assert_close(logs["G/feature_matching"], expected)
+    torch.testing.assert_close(loss, plain.phases()[1].loss(batch)[0] + 0.5 * expected)
+
+
+def test_historical_averaging_adds_the_distance_to_the_mean_of_past_weights_to_both_phases():
+    plain, averaged, batch = _twins(historical_averaging=0.1)
+    d_phase, g_phase = averaged.phases()
+    with torch.no_grad():
+        for p in averaged.discriminator.parameters():
+            p.add_(0.05)  # the mean of past weights is still the initial ones
+    moved = sum(p.numel() for p in averaged.discriminator.parameters()) * 0.05 ** 2
+    plain.discriminator.load_state_dict(averaged.discriminator.state_dict())
+    loss, logs = d_phase.loss(batch)
+    assert logs["D/historical_average"].item() == pytest.approx(moved, rel=1e-4)
+    torch.testing.assert_close(loss, plain.phases()[0].loss(batch)[0] + 0.1 * logs["D/historical_average"])
+    d_phase.after_step()  # the mean of past D weights now includes the moved ones: half-way
+    loss, logs = d_phase.loss(batch)
+    assert logs["D/historical_average"].item() == pytest.approx(moved / 4, rel=1e-4)
+    # G's weights have not moved from the mean of their past values: no penalty
+    assert g_phase.loss(batch)[1]["G/historical_average"].item() == 0.0
+
+
+def test_instance_noise_has_the_annealed_std_and_vanishes_at_the_end():
+    _, noisy, _ = _twins(instance_noise=0.3)
+    x = torch.zeros(20000, 2)
+    noisy.on_step(0, 100)
+    assert float(noisy.d_input(x).std()) == pytest.approx(0.3, rel=0.02)
+    noisy.on_step(50, 100)
+    assert float(noisy.d_input(x).std()) == pytest.approx(0.15, rel=0.02)
+    noisy.on_step(100, 100)
+    assert torch.equal(noisy.d_input(x), x)

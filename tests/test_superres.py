@@ -255,6 +255,13 @@ def test_eval_of_an_sr_run_reports_psnr_beside_bicubic(sr_run, tmp_path):
     assert {"psnr", "bicubic_psnr", "ssim", "bicubic_ssim", "fid", "bicubic_fid"} <= set(values)
     assert values["bicubic_psnr"] > 5
     assert values["fid"] > 0 and values["bicubic_fid"] > 0  # upscaled sets are not the true one
+    # the figures are the measures of the first 50 test images (the table itself: the next test)
+    from ganforge.models.srgan import super_resolution_measures
+    from ganforge.run import load_run
+
+    expected = super_resolution_measures(load_run(sr_run).model, load_dataset("digits").split("test")[:50], "digits")
+    for key in ("psnr", "bicubic_psnr", "ssim", "bicubic_ssim", "fid", "bicubic_fid"):
+        assert values[key] == pytest.approx(expected[key], rel=1e-5, nan_ok=True), key  # SSIM: NaN below 11x11
 
 
 def test_the_sr_table_crops_a_scale_wide_border_from_bicubic_and_the_models_alike(sr_run):

@@ -148,13 +148,18 @@ BAD_INPUTS = [
 @pytest.mark.parametrize("case,argv,code,needle", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
 def test_bad_input_is_one_line(case, argv, code, needle, trained, tmp_path, capsys):
     (tmp_path / "file").write_text("not a directory\n")
-    before = load_checkpoint(trained / "checkpoints" / "latest.pt")["step"]
-    got = main([str(a) for a in argv(trained, tmp_path)])
+    args = [str(a) for a in argv(trained, tmp_path)]
+    # the checkpoints the command could touch, as they are before it runs (a case's copy of the run included,
+    # with its deliberate damage): a failed command must leave every one byte for byte as it was
+    checkpoints = [trained / "checkpoints" / "latest.pt", tmp_path / "run" / "checkpoints" / "latest.pt"]
+    before = {path: path.read_bytes() for path in checkpoints if path.is_file()}
+    got = main(args)
     out, err = capsys.readouterr()
     assert got == code, err
     assert needle in err
     assert err.count("\n") == 1 and err.startswith("ganforge: error: ") and "Traceback" not in err
-    assert load_checkpoint(trained / "checkpoints" / "latest.pt")["step"] == before
+    assert {path: path.read_bytes() for path in checkpoints if path.is_file()} == before
+    assert load_checkpoint(trained / "checkpoints" / "latest.pt")["step"] == 3
     assert not (tmp_path / "o").exists(), "a failed start must leave no run directory behind"
 
 
