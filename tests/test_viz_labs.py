@@ -58,6 +58,15 @@ def test_model_specs_parse_options_as_yaml_scalars():
         lab_config(parse_model_spec("gan:k_dsic=5"), "ring8", 100, 0)
 
 
+def test_lab2d_compares_the_models_its_help_names_by_default(capsys):
+    from ganforge.viz.lab2d import DEFAULT_MODELS
+
+    assert [s.model for s in parse_model_specs(None)] == list(DEFAULT_MODELS)
+    with pytest.raises(SystemExit):
+        main(["lab", "2d", "--help"])
+    assert f"[{' '.join(DEFAULT_MODELS)}]" in " ".join(capsys.readouterr().out.split())
+
+
 def test_lab2d_scores_every_frame_with_mode_coverage(tmp_path):
     with torch_threads(1):
         r = run_lab2d(tmp_path / "lab", "grid25", parse_model_specs(["gan", "gan:objective=minimax"]), steps=20,

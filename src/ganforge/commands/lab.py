@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
     p2.add_argument("--data", default="ring8", choices=["ring8", "grid25"], help="mixture  [ring8]")
     p2.add_argument("--model", nargs="+", default=None, metavar="SPEC",
                     help="models to compare: NAME or NAME:key=value,key=value with training options, e.g. "
-                         "gan gan:objective=minimax gan:k_disc=5  [every registered model that takes points]")
+                         "gan gan:objective=minimax gan:k_disc=5  [gan wgan-gp sngan]")
     p2.add_argument("--out", default=None, metavar="DIR", help="output directory  [runs/lab2d-DATA]")
     p2.add_argument("--steps", type=int, default=1500, help="training steps per model  [1500]")
     p2.add_argument("--frames", type=int, default=21, help="frames per model, step 0 included  [21]")
