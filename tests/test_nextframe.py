@@ -197,6 +197,9 @@ def test_predict_writes_a_gif_of_context_and_predicted_frames(nf_run, tmp_path, 
     assert main(["predict", str(nf_run), "--frames", "0", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--frames 0" in err
+    # a GIF row per sequence: 100,000 of them is no picture, and once took the machine's whole memory
+    assert main(["predict", str(nf_run), "--n", "100000", "--frames", "1", "--out", str(out)]) == 2
+    assert "--n 100000: expected an integer from 1 to 64" in capsys.readouterr().err
 
 
 def test_predict_on_a_run_of_another_model_is_one_line(tmp_path, capsys):

@@ -120,9 +120,9 @@ BAD_INPUTS = [
     ("batch larger than the dataset", lambda r, t: ["train", *TINY, "--batch-size", "5000", "--out", t / "o"],
      2, "has 1297 examples: expected at least one minibatch of 5000"),
     ("sample --out under /proc", lambda r, t: ["sample", r, "--out", "/proc/nope/x.png"],
-     2, "--out /proc/nope/x.png: cannot create its directory"),
+     2, "--out /proc/nope/x.png: cannot be written in /proc/nope"),
     ("sample --out under a file", lambda r, t: ["sample", copy_run(r, t), "--out", t / "run" / "config.yaml" / "x.png"],
-     2, "cannot create its directory"),
+     2, "config.yaml/x.png: cannot be written in"),
     ("sample --out with a 300-character name", lambda r, t: ["sample", r, "--out", t / ("s" * 300 + ".png")],
      2, "File name too long"),
     ("train --out an existing file", lambda r, t: ["train", *TINY, "--out", t / "file"],
@@ -321,3 +321,16 @@ def test_every_checkpoint_carries_the_training_time(tmp_path):
     Trainer(cfg, tmp_path / "run", progress=False).fit()
     times = [load_checkpoint(tmp_path / "run" / "checkpoints" / f"step_{s:06d}.pt")["elapsed_s"] for s in (1, 2, 3)]
     assert 0 < times[0] < times[1] < times[2]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["sample", "RUN", "--out", "o.png", "--n", "abc"], "ganforge sample: error: argument --n: invalid int value"),
+    (["train", "--model"], "ganforge train: error: argument --model: expected one argument"),
+    (["nosuch"], "ganforge: error: argument COMMAND: invalid choice: 'nosuch'"),
+    (["sample", "RUN", "--out", "o.png", "--bogus"], "ganforge: error: unrecognized arguments: --bogus"),
+])
+def test_a_malformed_command_line_is_one_line_and_exit_2(argv, needle, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and needle in err and err.count("\n") == 1 and "usage:" not in err

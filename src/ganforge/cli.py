@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -22,10 +23,20 @@ COMMANDS = ("train", "sample", "eval", "export", "features", "lab", "report", "l
             "gam", "upscale", "invert", "augment", "anomaly", "predict")
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse's parser whose usage errors (an unknown flag, a missing argument, a value of the wrong type) are
+    one line on stderr and exit code 2, like every other user error, instead of the usage block; subcommands'
+    parsers are of the same class (argparse builds them with the parent's)."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="ganforge", description="Train, sample, measure and look at generative adversarial networks.",
         epilog="Run 'ganforge COMMAND --help' for a command's options.")
     parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
@@ -86,11 +97,25 @@ def _choose_threads(args: argparse.Namespace):
     return choice
 
 
+#: ``.NAME.tmpPID[.suffix]``: the temporary an atomic write renames onto NAME (``rundir.atomic_write_text``)
+_TEMPORARY_NAME = re.compile(r"^\.(?P<name>.+)\.tmp\d+(?P<suffix>\.\w+)?$")
+
+
+def _user_path(name: str) -> str:
+    """The file the user asked for in place of an atomic write's temporary, which they never named."""
+    path = Path(name)
+    m = _TEMPORARY_NAME.match(path.name)
+    if m is None:
+        return name
+    original, suffix = m["name"], m["suffix"] or ""
+    return str(path.with_name(original if original.endswith(suffix) else original + suffix))
+
+
 def _os_error_line(e: OSError) -> str:
     """``PATH: what went wrong`` for an operating-system error on a user's file."""
     what = e.strerror or str(e)
-    names = [str(n) for n in (e.filename, e.filename2) if n is not None]
-    return f"{' -> '.join(names)}: {what}" if names else what
+    names = [_user_path(str(n)) for n in (e.filename, e.filename2) if n is not None]
+    return f"{' -> '.join(dict.fromkeys(names))}: {what}" if names else what
 
 
 def main(argv: list[str] | None = None) -> int:

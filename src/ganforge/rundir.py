@@ -33,6 +33,21 @@ def atomic_write_text(path: Path, text: str) -> None:
     tmp.write_text(text)
     os.replace(tmp, path)
 
+def check_writable_output(path: Path, flag: str = "--out") -> None:
+    """Fail at once, in one line, when the file ``path`` could not be written: its directory is made if needed
+    and a temporary file is created and removed in it (``mkdir`` alone passes for ``/proc``). Commands call
+    it before their work, so a bad output path costs no training or sampling."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.with_name(f".{path.name}.tmp{os.getpid()}.probe")
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"{flag} {path}: cannot be written in {path.parent} ({e.strerror or e}): expected a "
+                        "writable directory") from None
+
+
 try:
     import fcntl
 except ImportError:  # Windows: no flock; runs are not locked there

@@ -29,11 +29,13 @@ def add_parser(sub) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..export import check_export, export_generator
     from ..run import load_run
+    from ..rundir import check_writable_output
 
     out = Path(args.out)
     expected = ".onnx" if args.format == "onnx" else ".pt"
     if out.suffix != expected:
         raise UserError(f"--out {out}: expected a {expected} file name for --format {args.format}")
+    check_writable_output(out)
     run = load_run(args.run_dir)
     meta = export_generator(run, args.format, out)
     inputs = ", ".join(f"{i['name']} {tuple(i['shape'])} {i['dtype']}" for i in meta["inputs"])

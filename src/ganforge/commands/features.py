@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 
@@ -38,6 +39,7 @@ def cmd_features_train(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..features.domain import default_weights_path, save_domain_classifier
     from ..features.train import train_domain_classifier
+    from ..rundir import check_writable_output
 
     if args.threads is not None:
         import torch
@@ -46,10 +48,15 @@ def cmd_features_train(args: argparse.Namespace) -> int:
     epochs = args.epochs if args.epochs is not None else (60 if args.data == "digits" else 8)
     if epochs < 1:
         raise UserError(f"--epochs {epochs}: expected an integer >= 1")
-    ds = load_dataset(args.data, args.data_dir)
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size {args.batch_size}: expected an integer >= 1")
+    if not (args.lr > 0 and math.isfinite(args.lr)):
+        raise UserError(f"--lr {args.lr}: expected a learning rate > 0")
     out = Path(args.out) if args.out else default_weights_path(args.data)
     if out.suffix != ".safetensors":
         raise UserError(f"--out {out}: expected a .safetensors file name")
+    check_writable_output(out)  # before training: a bad output path fails at once, not after the epochs
+    ds = load_dataset(args.data, args.data_dir)
     print(f"ganforge: training a domain classifier on {ds.name} ({ds.source}; {len(ds)} train images "
           f"{ds.shape}) for {epochs} epochs", flush=True)
     model, info = train_domain_classifier(ds, epochs, args.batch_size, args.lr, args.seed,

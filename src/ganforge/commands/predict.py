@@ -7,6 +7,9 @@ from pathlib import Path
 
 from ..errors import UserError
 
+#: Rows (sequences) and predicted frames a GIF can hold: beyond these it is no picture, only memory.
+MAX_SEQUENCES, MAX_FRAMES = 64, 1000
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="roll out a nextframe run on test sequences: true vs predicted GIF",
@@ -17,9 +20,9 @@ def add_parser(sub) -> None:
                                    "sequence, true on the left, predicted on the right (a white border marks "
                                    "predicted frames).")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--frames", type=int, default=5, help="future frames to predict (>= 1)  [5]")
+    p.add_argument("--frames", type=int, default=5, help=f"future frames to predict (1 to {MAX_FRAMES})  [5]")
     p.add_argument("--out", required=True, metavar="FILE.gif", help="the GIF to write")
-    p.add_argument("--n", type=int, default=4, help="test sequences shown, one per row  [4]")
+    p.add_argument("--n", type=int, default=4, help=f"test sequences shown, one per row (1 to {MAX_SEQUENCES})  [4]")
     p.add_argument("--checkpoint", default="latest", metavar="WHICH",
                    help="latest, best (checkpoints/best.pt of a --keep-best run) or a checkpoint file  [latest]")
     p.add_argument("--data-dir", default=None, help="directory holding the dataset's files  [the run's]")
@@ -27,10 +30,10 @@ def add_parser(sub) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    if args.frames < 1:
-        raise UserError(f"--frames {args.frames}: expected an integer >= 1")
-    if args.n < 1:
-        raise UserError(f"--n {args.n}: expected an integer >= 1")
+    if not 1 <= args.frames <= MAX_FRAMES:
+        raise UserError(f"--frames {args.frames}: expected an integer from 1 to {MAX_FRAMES}")
+    if not 1 <= args.n <= MAX_SEQUENCES:
+        raise UserError(f"--n {args.n}: expected an integer from 1 to {MAX_SEQUENCES} (one GIF row per sequence)")
     out = Path(args.out)
     if out.suffix.lower() != ".gif":
         raise UserError(f"--out {out}: expected a .gif file name")

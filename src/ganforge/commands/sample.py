@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ..rundir import check_writable_output
+
+#: --drs-steps's default: given any other value without --drs, the option is refused rather than ignored
+DRS_STEPS = 2000
 
 
 def add_parser(sub) -> None:
@@ -53,7 +57,7 @@ def add_parser(sub) -> None:
                         "exp(D(x) - max D): rejection sampling under D's density-ratio estimate, which drops "
                         "samples off the data (e.g. on the lines between a mixture's modes) at 1/acceptance the "
                         "cost; GANs whose D judges x alone (gan, dcgan, wgan, wgan-gp, lsgan, sngan, gman, stylegan2)")
-    p.add_argument("--drs-steps", type=int, default=2000, metavar="N",
+    p.add_argument("--drs-steps", type=int, default=DRS_STEPS, metavar="N",
                    help="--drs: minibatches (512 real + 512 generated) to fit the critic; it starts from the run's "
                         "D when that judges one example at a time, else (--pack) from a fresh D of its shape. A "
                         "critic that wins outright ranks samples instead of estimating their density ratio: for "
@@ -73,6 +77,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from ..images import grid_scale, make_grid, save_image, save_points_plot
     from ..run import load_run
 
+    check_sample_options(args)
     out = Path(args.out)
     if out.suffix == ".csv" or args.condition is not None or args.no_copies or args.condition_frequency != "data":
         if args.drs:
@@ -83,22 +88,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out}: expected a .png (image grid) or .npy (raw array) file name")
     if out.is_dir():
         raise UserError(f"--out {out}: is a directory, expected a file name")
-    try:  # before sampling: a bad output path fails at once
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"--out {out}: cannot create its directory {out.parent} ({e.strerror}): expected a "
-                        "writable directory") from None
+    check_writable_output(out)  # before sampling: a bad output path fails at once
     run = load_run(args.run_dir, args.checkpoint)
     if run.data.kind == "table" and out.suffix == ".png":
         raise UserError(f"--out {out}: run {args.run_dir} models a table: expected a .csv file name (or .npy for "
                         "the encoded rows)")
     run.set_truncation(args.truncation)
-    if args.n is not None and args.n < 1:
-        raise UserError(f"--n {args.n}: expected an integer >= 1")
-    if args.nrow is not None and args.nrow < 1:
-        raise UserError(f"--nrow {args.nrow}: expected an integer >= 1")
-    if not 0 <= args.temperature <= 10:
-        raise UserError(f"--temperature {args.temperature}: expected a number between 0 and 10 (1 = the prior)")
     if sum((args.label is not None, args.by_class, args.vary_code is not None)) > 1:
         raise UserError("--label, --by-class and --vary-code: expected at most one of them")
     if args.drs and (args.label is not None or args.by_class or args.vary_code is not None
@@ -246,6 +241,19 @@ def sample_code_sweep(run, args: argparse.Namespace):
 MAX_CONDITION_ROUNDS = 50
 
 
+def check_sample_options(args: argparse.Namespace) -> None:
+    """The checks every kind of run shares, before anything is loaded: counts, the temperature, and the
+    options of ``--drs`` only with it."""
+    if args.n is not None and args.n < 1:
+        raise UserError(f"--n {args.n}: expected an integer >= 1")
+    if args.nrow is not None and args.nrow < 1:
+        raise UserError(f"--nrow {args.nrow}: expected an integer >= 1")
+    if not 0 <= args.temperature <= 10:  # NaN fails too
+        raise UserError(f"--temperature {args.temperature}: expected a number between 0 and 10 (1 = the prior)")
+    if not args.drs and (args.drs_steps != DRS_STEPS or args.drs_lr is not None or args.drs_quantile is not None):
+        raise UserError("--drs-steps, --drs-lr and --drs-quantile: options of --drs: expected --drs with them")
+
+
 def sample_table(args: argparse.Namespace, out: Path) -> int:
     """A table run's samples as CSV: ``--n`` rows (1,000 by default) decoded to the original columns; with
     ``--condition COLUMN=VALUE`` only rows whose COLUMN is VALUE (ctgan is also given that condition); with
@@ -257,14 +265,20 @@ def sample_table(args: argparse.Namespace, out: Path) -> int:
     from ..metrics.table import copies_of
     from ..run import load_run
 
-    if out.suffix != ".csv":
-        raise UserError(f"--out {out}: a table run writes a .csv file: expected a name ending in .csv")
     if out.is_dir():
         raise UserError(f"--out {out}: is a directory, expected a file name")
     run = load_run(args.run_dir, args.checkpoint)
     if run.data.kind != "table" or run.data.table is None:
         raise UserError(f"--out {out} / --condition: run {args.run_dir} models {run.data.kind} data, not a table "
                         "(expected .png or .npy, and no --condition, --condition-frequency or --no-copies)")
+    if out.suffix != ".csv":
+        raise UserError(f"--out {out}: a table run writes a .csv file: expected a name ending in .csv")
+    given = (("--label", args.label is not None), ("--by-class", args.by_class), ("--nrow", args.nrow is not None),
+             ("--vary-code", args.vary_code is not None), ("--truncation", args.truncation != 1.0))
+    image_options = [flag for flag, is_given in given if is_given]
+    if image_options:
+        raise UserError(f"{', '.join(image_options)}: options of image runs' grids: expected none of them for the "
+                        f"table run {args.run_dir}")
     spec = TableSpec(run.data.table)
     n = args.n if args.n is not None else 1000
     if n < 1:
@@ -293,10 +307,7 @@ def sample_table(args: argparse.Namespace, out: Path) -> int:
             raise UserError(f"--condition-frequency log: run {args.run_dir} is a {run.config.model} run: expected a "
                             "ctgan run (its conditions are what the frequencies choose)")
         run.model.log_frequency_sampling = True
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"--out {out}: cannot create its directory {out.parent} ({e.strerror})") from None
+    check_writable_output(out)
     train = None
     if args.no_copies:  # the run's own training split, read as training read it
         train = run.dataset().meta["frames"]["train"]

@@ -111,8 +111,10 @@ def packaged_weights_path(data_name: str) -> Path:
 
 def save_domain_classifier(model: DomainClassifier, path: str | Path, info: dict) -> None:
     """Write weights and architecture/provenance metadata as safetensors (atomically)."""
+    import errno
     import os
 
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -120,7 +122,10 @@ def save_domain_classifier(model: DomainClassifier, path: str | Path, info: dict
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     metadata = {"format": FORMAT, "config": json.dumps(model.config()), "info": json.dumps(info)}
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file(tensors, str(tmp), metadata=metadata)
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+    except SafetensorError as e:  # an unwritable place: the user's file system, said as an OSError on their path
+        raise OSError(errno.EIO, f"cannot be written ({e})", str(path)) from None
     os.chmod(tmp, 0o644)  # weights are shipped in the package: readable by everyone
     os.replace(tmp, path)
 
