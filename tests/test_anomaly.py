@@ -248,6 +248,17 @@ def test_table_writes_markdown_and_csv_and_resumes(tmp_path):
     again = run_table(base, ["iforest", "ocsvm"], (0, 1), tmp_path, log=lambda s: pytest.fail(s))
     assert again == rows
 
+    # a cell interrupted mid-fit (its row never written) starts again, and its files are kept aside, not deleted
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    (tmp_path / "results.jsonl").write_text("\n".join(line for line in lines if '"ocsvm"' not in line
+                                                      or '"class": 1' not in line) + "\n")
+    (tmp_path / "runs" / "ocsvm-c1" / "partial.pt").write_bytes(b"the last good checkpoint")
+    said = []
+    resumed = run_table(base, ["iforest", "ocsvm"], (0, 1), tmp_path, log=said.append)
+    assert {(r["method"], r["class"]) for r in resumed} == {(r["method"], r["class"]) for r in rows}
+    assert (tmp_path / "runs" / "ocsvm-c1.interrupted-1" / "partial.pt").read_bytes() == b"the last good checkpoint"
+    assert any("ocsvm on class 1 was interrupted" in line for line in said)
+
 
 def test_reconstruction_method_figure(tmp_path):
     source = load_dataset("digits")

@@ -95,6 +95,9 @@ def test_inversion_regulariser_is_the_mixtures_negative_log_density_per_dimensio
     (["--prior-components", "0"], "prior_components=0 is invalid: expected an integer >= 1"),
     (["--prior-std", "-1"], "prior_std=-1.0 is invalid: expected a number > 0"),
     (["--prior", "mixtures"], "prior='mixtures' is invalid: expected normal or uniform or mixture"),
+    (["--prior-std", "0.5"], "prior_std=0.5 is invalid: expected its default with prior normal"),
+    (["--prior", "uniform", "--prior-components", "8"], "prior_components=8 is invalid: expected its default with "
+                                                         "prior uniform"),
 ])
 def test_bad_mixture_settings_are_one_line_and_exit_2(tmp_path, capsys, flags, expected):
     code = main(["train", "--model", "gan", "--data", "ring8", "--steps", "1", *flags, "--out", str(tmp_path / "r")])
@@ -126,9 +129,9 @@ def test_on_two_separate_modes_the_mixture_keeps_both_where_n01_drops_one(tmp_pa
     for prior in ("normal", "mixture"):
         both_kept[prior] = 0
         for seed in range(4):
+            components = {"prior_components": 10} if prior == "mixture" else {}
             cfg = config_for(model="gan", data="two-modes", steps=1000, batch_size=64, width=64, latent_dim=8,
-                             lr=1e-3, prior=prior, prior_components=10, sample_every=10**6,
-                             checkpoint_every=10**6, seed=seed)
+                             lr=1e-3, prior=prior, **components, sample_every=10**6, checkpoint_every=10**6, seed=seed)
             trainer = Trainer(cfg, tmp_path / f"{prior}-{seed}", progress=False, dataset=ds)
             trainer.fit()
             model = trainer.model.eval()

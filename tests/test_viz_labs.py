@@ -49,7 +49,7 @@ def test_model_specs_parse_options_as_yaml_scalars():
     assert (spec.model, spec.options) == ("gan", {"objective": "minimax", "k_disc": 5, "lr": 1e-4})
     cfg = lab_config(spec, "ring8", 100, 0)
     assert (cfg.objective, cfg.k_disc, cfg.lr, cfg.steps, cfg.data) == ("minimax", 5, 1e-4, 100, "ring8")
-    for bad in ("gan:k_disc", "gan gan", ""):
+    for bad in ("gan:k_disc", "gan gan", "", "gan:data=digits", "gan:steps=3"):
         with pytest.raises(UserError):
             parse_model_spec(bad)
     with pytest.raises(UserError, match="dcgan"):

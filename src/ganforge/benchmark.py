@@ -37,7 +37,7 @@ from torch.utils.flop_counter import flop_registry
 
 from .config import TrainConfig
 from .data import ArrayDataset, load_dataset
-from .data.core import resize_dataset
+from .data.core import DATASETS, resize_dataset
 from .errors import UserError
 from .models import MODELS, Batch
 
@@ -148,13 +148,19 @@ def bench_dataset(size: int, data: str = "fashion-mnist", examples: int = BENCH_
                   log: Callable[[str], None] = print, data_dir: str | None = None) -> ArrayDataset:
     """The first ``examples`` training images of ``data`` at ``size x size`` (uint8); random uint8 images of
     the same shape, with a printed note, when the dataset is not installed."""
+    if not data.startswith("folder:"):
+        DATASETS.get_or_fail(data)  # an unknown name is the user's error, not a missing file
     try:
         full = load_dataset(data, data_dir)
     except UserError as e:
+        if data.startswith("folder:"):
+            raise
         log(f"bench: {data} not found ({e}); timing on random uint8 images of the same shape")
         rng = np.random.default_rng(0)
         return ArrayDataset("random", "image", {"train": rng.integers(0, 256, (examples, 1, size, size),
                                                                        dtype=np.uint8)})
+    if full.kind != "image":
+        raise UserError(f"--data {data}: holds {full.kind}, expected images (the benchmark times image models)")
     subset = ArrayDataset(full.name, full.kind, {"train": full.split("train")[:examples]}, {}, None, None,
                           full.source)
     if subset.shape[-1] != size:

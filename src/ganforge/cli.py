@@ -85,6 +85,15 @@ def _workload(args: argparse.Namespace) -> tuple[str | None, str | None]:
     return found["data"], found["model"]
 
 
+def _check_data_dir(args: argparse.Namespace) -> None:
+    """A ``--data-dir`` given on the command line must exist (unless ``--download`` is to fill it): a mistyped
+    one would otherwise be passed over for the other places a dataset is looked for, without a word."""
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir and not getattr(args, "download", False) and not Path(data_dir).expanduser().is_dir():
+        raise UserError(f"--data-dir {data_dir}: no such directory: expected the directory holding the dataset's "
+                        "files (or add --download to fetch them there)")
+
+
 def _choose_threads(args: argparse.Namespace):
     """Decide threads before torch starts. When torch is already imported (ganforge used from Python or
     tests), the host process owns the thread count unless ``--threads`` is given."""
@@ -122,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.command_line = argv is None  # a real command (not a call from Python): e.g. --time-budget counts from start
     try:
+        _check_data_dir(args)
         args.thread_choice = _choose_threads(args)
         return args.func(args)
     except UserError as e:

@@ -197,6 +197,9 @@ class TrainConfig:
         need(isinstance(self.prior_components, int) and self.prior_components >= 1, "prior_components",
              "an integer >= 1")
         need(self.prior_std > 0 and math.isfinite(self.prior_std), "prior_std", "a number > 0")
+        for name in ("prior_components", "prior_std"):  # the mixture's own: not silently ignored by another prior
+            need(self.prior == "mixture" or getattr(self, name) == TrainConfig.__dataclass_fields__[name].default,
+                 name, f"its default with prior {self.prior} (it shapes --prior mixture only)")
         need(self.device in DEVICES, "device", " or ".join(DEVICES))
         for name in ("batch_size", "k_disc", "latent_dim", "sample_every", "checkpoint_every"):
             need(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name, "an integer >= 1")

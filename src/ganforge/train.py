@@ -188,6 +188,11 @@ class Trainer:
         if not resume and latest.is_file():
             raise UserError(f"run directory {self.run_dir} already holds a run: add --resume to continue it, "
                             "or choose another --out")
+        leftovers = sorted(p.name for p in self.ckpt_dir.glob("*.pt")) if not resume else []
+        if leftovers:  # e.g. best.pt of another run: a new run beside it would later load the other's weights
+            raise UserError(f"run directory {self.run_dir} holds another run's checkpoints ({', '.join(leftovers[:3])}"
+                            f"{', ...' if len(leftovers) > 3 else ''}) but no latest.pt: choose another --out, or "
+                            "remove them")
         self.progress = (sys.stderr.isatty() if progress is None else progress) and self.is_main
         dataset = dataset or load_dataset(cfg.data, cfg.data_dir, download, cfg.image_size, cfg.max_image_pixels,
                                           cfg.discrete_columns, cfg.continuous_columns)
@@ -255,6 +260,9 @@ class Trainer:
         if resume:
             self.load_state_dict(load_checkpoint(latest, self.device), latest)
             self.checkpoint_step = self.step
+            if self.step > self.total_steps:  # not a silent no-op: the run is already further than asked
+                raise UserError(f"--resume: run {self.run_dir} is at step {self.step}, past the {self.total_steps} "
+                                f"steps asked: expected --steps (or --epochs) beyond step {self.step} to train on")
         self.tensorboard = None
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)

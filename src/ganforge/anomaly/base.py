@@ -95,9 +95,16 @@ class AnomalyConfig:
         if not path.is_file():
             raise UserError(f"anomaly run {run_dir}: no {CONFIG_FILE}: expected a directory written by "
                             "'ganforge anomaly fit'")
-        values = yaml.safe_load(path.read_text()) or {}
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]}): expected the file 'ganforge "
+                            "anomaly fit' wrote") from None
         known = {f.name for f in fields(cls)}
-        if not isinstance(values, dict) or set(values) - known:
+        if not isinstance(values, dict):
+            raise UserError(f"{path}: holds a {type(values).__name__}: expected the mapping 'ganforge anomaly fit' "
+                            "wrote")
+        if set(values) - known:
             raise UserError(f"{path}: unknown keys {sorted(set(values) - known)}: expected {sorted(known)}")
         return cls(**values).validate()
 

@@ -10,7 +10,6 @@ images with their reconstructions and residual heat maps |x - x_hat|.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -116,8 +115,12 @@ def run_table(base: AnomalyConfig, methods: list[str], classes: tuple[int, ...],
             cfg = replace(base, method=name, normal_classes=[c]).validate()
             method = build_method(cfg)
             run_dir = out_dir / "runs" / f"{name}-c{c}"
-            if run_dir.exists():  # an unfinished cell of an interrupted table: start it again
-                shutil.rmtree(run_dir)
+            if run_dir.exists():  # an unfinished cell of an interrupted table: start it again, its files kept aside
+                i = 1
+                while (kept := run_dir.with_name(f"{run_dir.name}.interrupted-{i}")).exists():
+                    i += 1
+                run_dir.rename(kept)
+                log(f"anomaly table: {name} on class {c} was interrupted; starting it again (its files: {kept})")
             started = time.perf_counter()
             run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(run_dir)

@@ -157,6 +157,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     from ..rundir import atomic_write_text
 
     run_dir = Path(args.run_dir)
+    if Path(args.out).suffix != ".csv":
+        raise UserError(f"--out {args.out}: the scores are a CSV table: expected a name ending in .csv")
     cfg = AnomalyConfig.load(run_dir)
     fitted = one_class_dataset(load_source(cfg.data, cfg.data_dir, cfg.train), cfg.normal_classes,
                                cfg.val_fraction, cfg.seed, cfg.label_column)
@@ -166,6 +168,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     target = fitted if args.data in (None, cfg.data) else one_class_dataset(
         load_source(args.data, args.data_dir, cfg.train), cfg.normal_classes, cfg.val_fraction, cfg.seed,
         cfg.label_column, fitted.meta["one_class"].get("features"))
+    if tuple(target.shape) != tuple(fitted.shape):
+        raise UserError(f"--data {args.data}: examples of shape {tuple(target.shape)}: expected "
+                        f"{tuple(fitted.shape)}, the shape of {cfg.data}, which the run was fitted on")
     if args.subset < 0:
         raise UserError(f"--subset {args.subset}: expected an integer >= 0")
     x, labels = target.split(args.split), target.labels[args.split]

@@ -64,6 +64,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UserError(f"--workers {args.workers} is invalid: expected an integer >= 0")
     if args.batch_size and min(args.batch_size) < 1:
         raise UserError(f"--batch-size {min(args.batch_size)} is invalid: expected an integer >= 1")
+    if args.size and min(args.size) < 4:
+        raise UserError(f"--size {min(args.size)} is invalid: expected an image side >= 4")
+    if args.model:
+        from ..models import MODELS
+
+        for name in args.model:
+            MODELS.get_or_fail(name)  # a model asked for by name is not skipped quietly
     if args.threads:
         torch.set_num_threads(args.threads)
     cases = resolve_cases(args.model, args.size, args.quick)

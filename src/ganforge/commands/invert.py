@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
@@ -92,9 +93,9 @@ def cmd_invert(args: argparse.Namespace) -> int:
         raise UserError(f"--steps {args.steps}: expected an integer >= 0")
     if args.restarts < 1:
         raise UserError(f"--restarts {args.restarts}: expected an integer >= 1")
-    if not args.lr > 0 or args.feature_weight < 0 or args.prior_weight < 0:
+    if not (0 < args.lr < math.inf and 0 <= args.feature_weight < math.inf and 0 <= args.prior_weight < math.inf):
         raise UserError(f"--lr {args.lr}, --feature-weight {args.feature_weight}, --prior-weight "
-                        f"{args.prior_weight}: expected lr > 0 and weights >= 0")
+                        f"{args.prior_weight}: expected a finite lr > 0 and finite weights >= 0")
     run = load_run(args.run_dir, args.checkpoint)
     if run.data.kind != "image":
         raise UserError(f"run {args.run_dir}: models {run.data.kind} data: expected a run of images")

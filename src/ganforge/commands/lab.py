@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import UserError
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("lab", help="toy labs: the 1-D GAN animation and theory, 2-D mode collapse",
@@ -70,6 +72,8 @@ def cmd_lab2d(args: argparse.Namespace) -> int:
     from ..viz.lab1d import torch_threads
     from ..viz.lab2d import parse_model_specs, run_lab2d
 
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers {args.workers}: expected an integer >= 1")
     out = Path(args.out or f"runs/lab2d-{args.data}")
     specs = parse_model_specs(args.model)
     print(f"ganforge: 2-D lab on {args.data}: {', '.join(s.label for s in specs)}; {args.steps} steps each -> {out}",

@@ -50,6 +50,10 @@ class ModelSpec2D:
     options: dict = field(default_factory=dict)
 
 
+#: Options the lab sets for every model alike (``--data``, ``--steps``, ``--seed``): a spec may not change them.
+LAB_OWNED_OPTIONS = ("model", "data", "steps", "epochs", "seed", "sample_every", "checkpoint_every")
+
+
 def parse_model_spec(text: str) -> ModelSpec2D:
     """``NAME`` or ``NAME:key=value,key=value`` (values read as YAML scalars: ``5``, ``1e-4``, ``minimax``)."""
     name, _, rest = text.partition(":")
@@ -60,7 +64,11 @@ def parse_model_spec(text: str) -> ModelSpec2D:
         key, eq, value = item.partition("=")
         if not eq or not key:
             raise UserError(f"--model {text!r}: option {item!r} is not key=value")
-        options[key.strip().replace("-", "_")] = _scalar(value)
+        key = key.strip().replace("-", "_")
+        if key in LAB_OWNED_OPTIONS:
+            raise UserError(f"--model {text!r}: option {key} is the lab's own (every model is trained on the same "
+                            f"data for the same steps): expected --{key.replace('_', '-')} instead, or another key")
+        options[key] = _scalar(value)
     return ModelSpec2D(text, name, options)
 
 

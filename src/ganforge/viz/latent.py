@@ -51,6 +51,9 @@ def require_tensor_latent(run) -> None:
     if not isinstance(probe, torch.Tensor):
         raise UserError(f"latent tools: model {run.config.model} takes a structured latent "
                         f"({type(probe).__name__}), expected a plain z tensor")
+    if probe.ndim != 2:  # srresnet/srgan and nextframe: the generator's input is an image, not a noise vector
+        raise UserError(f"latent tools: model {run.config.model} generates from images {tuple(probe.shape[1:])}, "
+                        "not from a noise vector z: expected a model that draws z (dcgan, gan, stylegan2, ...)")
     if run.data.kind != "image":
         raise UserError(f"latent tools: run {run.run_dir} models {run.data.kind}; expected an image run")
 

@@ -170,11 +170,15 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
     assets.mkdir(parents=True)
 
     config: dict = {}
-    if (run_dir / "config.yaml").is_file():
+    config_note = "no config.yaml in this run directory"
+    if (run_dir / "config.yaml").is_file():  # a report is a diagnosis: a damaged config is said, not fatal
         try:
             config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-        except yaml.YAMLError:
-            config = {}
+            config_note = "config.yaml is empty"
+        except yaml.YAMLError as e:
+            config_note = f"config.yaml is not valid YAML ({str(e).splitlines()[0]})"
+        if not isinstance(config, dict):
+            config, config_note = {}, f"config.yaml holds a {type(config).__name__}, not the options of a run"
     sections: list[Section] = []
 
     run = None
@@ -203,7 +207,7 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
     sections.append(s)
     s = Section("Configuration")
     s.parts.append(_table([[k, v] for k, v in config.items()], ["option", "value"]) if config
-                   else '<p class="note">no config.yaml in this run directory</p>')
+                   else f'<p class="note">{html.escape(config_note)}</p>')
     sections.append(s)
 
     # ---- curves
