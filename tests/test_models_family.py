@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ganforge.config import TrainConfig
 from ganforge.data import ArrayDataset
-from ganforge.models import MODELS, Batch, DataInfo
+from ganforge.models import MODELS, Batch, DataInfo, config_for
 from ganforge.models.ae import Autoencoder
 from ganforge.models.vae import gaussian_kl_to_standard_normal
 from ganforge.objectives import OBJECTIVES
@@ -811,6 +811,30 @@ def test_models_that_draw_no_noise_refuse_a_prior_in_one_line(args, inputs, tmp_
     err = capsys.readouterr().err
     assert got == 2 and f"prior uniform is invalid: it draws no noise, its input is {inputs}" in err
     assert err.count("\n") == 1 and not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_options_of_some_models_are_refused_for_the_others_and_no_other_model_reads_them():
+    """--margin on a dcgan run used to be ignored without a word; and the table of which model reads what must
+    not refuse an option some other model's module does read."""
+    import inspect
+    import sys
+
+    from ganforge.config import MODEL_OPTIONS
+    from ganforge.errors import UserError
+
+    with pytest.raises(UserError, match=r"config value margin=2.0 is invalid: expected its default \(1.0\) unless "
+                                        r"--model ebgan"):
+        config_for(model="dcgan", margin=2.0)
+    assert config_for(model="ebgan", margin=2.0).margin == 2.0
+    with pytest.raises(UserError, match="canvas=32 is invalid: expected its default"):
+        config_for(model="dcgan", canvas=32)
+    for name, owners in MODEL_OPTIONS.items():
+        assert set(owners) <= set(MODELS), name
+        for model, spec in MODELS.items():
+            module = spec.build.__module__
+            source = inspect.getsource(sys.modules[module])
+            if model not in owners and not any(MODELS[o].build.__module__ == module for o in owners):
+                assert f"cfg.{name}" not in source, f"{model} reads {name}, which MODEL_OPTIONS refuses for it"
 
 
 def test_every_recipe_in_configs_is_a_valid_config_for_a_registered_model():

@@ -56,6 +56,26 @@ DEFAULT_LR = {"adam": 2e-4, "sgd": 0.1, "rmsprop": 5e-5}
 DEFAULT_STEPS = 2000
 
 
+#: Options only some models read: given another value than the default for any other model, the option is
+#: refused (one line) rather than ignored. ``tests/test_models_family.py`` checks that no other model's module
+#: reads them.
+MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("labels", "dropout", "sgan_network"), ("sgan",)),
+    **dict.fromkeys(("info_categories", "info_continuous", "info_weight"), ("infogan",)),
+    **dict.fromkeys(("ae_kind", "noise_std"), ("ae",)),
+    "margin": ("ebgan",),
+    "conditioning": ("cgan",),
+    "gan_recipe": ("gan",),
+    **dict.fromkeys(("sr_blocks", "init_from", "sr_skip", "sr_norm", "sr_upsample_init"), ("srresnet", "srgan")),
+    "content_features": ("srgan",),
+    "adversarial_weight": ("srgan", "nextframe"),
+    **dict.fromkeys(("progan_phase_images", "progan_fade_images"), ("progan",)),
+    **dict.fromkeys(("style_mapping_layers", "style_mixing", "r1_every", "pl_weight", "pl_every"), ("stylegan2",)),
+    **dict.fromkeys(("ganomaly_w_adv", "ganomaly_w_con", "ganomaly_w_enc"), ("ganomaly",)),
+    **dict.fromkeys(("context_frames", "canvas", "frame_scales", "l2_weight", "gdl_weight"), ("nextframe",)),
+}
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a training run. Field docs double as ``--help`` text."""
@@ -255,6 +275,10 @@ class TrainConfig:
             need(getattr(self, name) >= 0 and math.isfinite(getattr(self, name)), name, "a number >= 0")
         need(not self.d_ema or self.model == "sgan", "d_ema", "0 unless --model sgan (D's weight average "
              "classifies)")
+        for name, models in MODEL_OPTIONS.items():
+            default = TrainConfig.__dataclass_fields__[name].default
+            need(self.model in models or getattr(self, name) == default, name,
+                 f"its default ({default}) unless --model {' or '.join(models)} (no other model reads it)")
         for name in ("minibatch_features", "unroll", "early_stop"):
             need(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name, "an integer >= 0")
         need(self.unroll_lr > 0 and math.isfinite(self.unroll_lr), "unroll_lr", "a number > 0")
