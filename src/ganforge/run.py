@@ -160,6 +160,8 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, device: 
     """Load a run's checkpoint without touching its dataset: ``checkpoint`` is ``"latest"`` (the default),
     ``"best"`` (``--keep-best``'s ``checkpoints/best.pt``) or a file path."""
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        raise UserError(f"run directory {run_dir}: is a file, expected the directory 'ganforge train --out' wrote")
     if not run_dir.is_dir():
         raise UserError(f"run directory {run_dir} not found")
     path = checkpoint_path(run_dir, checkpoint)

@@ -95,7 +95,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if ds.kind == "table":
         return cmd_eval_table(args, run, ds)
     model_metrics = models.MODELS.get_or_fail(run.config.model).eval_metrics if run is not None else None
-    metrics = parse_metrics(args.metrics or model_metrics or (IMAGE_METRICS if ds.kind == "image" else POINT_METRICS))
+    metrics = parse_metrics(args.metrics if args.metrics is not None else
+                            model_metrics or (IMAGE_METRICS if ds.kind == "image" else POINT_METRICS))
     features = args.features or default_features(ds)
     # one n for model and floor: the floor's candidates are test images, so n is capped by the test split too
     n = min(args.n, len(ds.split("train")), len(ds.split("test")))
@@ -199,7 +200,7 @@ def cmd_eval_samples(args: argparse.Namespace) -> int:
                           source=str(ref_path))
         split, reference = "train", str(ref_path)
         metrics_default = SAMPLES_PAIR_METRICS if kind == "image" else "fid,kid,pr,dc"
-    metrics = parse_metrics(args.metrics or metrics_default)
+    metrics = parse_metrics(args.metrics if args.metrics is not None else metrics_default)
     if args.real is None:
         allowed = set(SAMPLES_PAIR_METRICS.split(","))
         if set(metrics) - allowed:
@@ -253,7 +254,7 @@ def cmd_eval_table(args: argparse.Namespace, run, ds) -> int:
     from ..data.table import TableSpec, frame_rows
     from ..metrics.table import evaluate_table
 
-    if args.metrics:
+    if args.metrics is not None:
         raise UserError(f"--metrics {args.metrics}: a table is measured with {TABLE_MEASURES} (leave --metrics "
                         "unset)")
     t_start = time.perf_counter()
