@@ -76,6 +76,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ..metrics import cas  # noqa: F401  (registers cas: conditional runs)
     from ..metrics.evaluate import default_features, evaluate_model, evaluate_real, parse_metrics
 
+    run_options = [flag for flag, given in (("--truncation", args.truncation != 1.0),
+                                            ("--checkpoint", args.checkpoint != "latest"),
+                                            ("--compare-real", args.compare_real)) if given]
+    if (args.samples or args.real) and run_options:  # they choose how a run samples: no run, nothing to choose
+        raise UserError(f"{', '.join(run_options)}: options of a run's evaluation: expected none of them with "
+                        f"{'--samples' if args.samples else '--real'}")
     if args.samples:
         return cmd_eval_samples(args)
     if (args.run_dir is None) == (args.real is None):
@@ -94,6 +100,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         ds = run.dataset(args.data_dir)
     if ds.kind == "table":
         return cmd_eval_table(args, run, ds)
+    if args.target is not None:
+        raise UserError(f"--target {args.target}: the column machine-learning efficacy predicts, for tables: "
+                        f"expected none for {ds.name}, which holds {ds.kind}")
     model_metrics = models.MODELS.get_or_fail(run.config.model).eval_metrics if run is not None else None
     metrics = parse_metrics(args.metrics if args.metrics is not None else
                             model_metrics or (IMAGE_METRICS if ds.kind == "image" else POINT_METRICS))
