@@ -48,6 +48,12 @@ def check_writable_output(path: Path, flag: str = "--out") -> None:
                         "writable directory") from None
 
 
+def check_output_dir(path: Path, flag: str = "--out") -> None:
+    """A directory a command will write into: a file already at ``path`` is one line, not "File exists"."""
+    if Path(path).exists() and not Path(path).is_dir():
+        raise UserError(f"{flag} {path}: is a file, expected a directory (one that exists, or a new name)")
+
+
 try:
     import fcntl
 except ImportError:  # Windows: no flock; runs are not locked there

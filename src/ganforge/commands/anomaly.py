@@ -12,6 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..errors import UserError
+from ..rundir import check_output_dir
 
 #: TrainConfig fields that ``anomaly fit`` does not take as flags: the method picks the model, --data and --seed
 #: are the anomaly run's own
@@ -127,6 +128,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     METHODS.get_or_fail(args.method)  # before loading any data
     run_dir = Path(args.out)
+    check_output_dir(run_dir)
     if (run_dir / CONFIG_FILE).exists():
         raise UserError(f"--out {run_dir}: already holds an anomaly run: choose another --out")
     source = load_source(args.data, args.data_dir, _train_overrides(args))
@@ -231,6 +233,7 @@ def cmd_table(args: argparse.Namespace) -> int:
         classes = parse_normal_classes(source, args.classes, args.label_column, "--classes")
     base = _config(args, methods[0], [classes[0]])
     started = time.perf_counter()
+    check_output_dir(Path(args.out))
     run_table(base, methods, classes, Path(args.out), args.anogan_subset, figures=not args.no_figures,
               log=lambda s: print(f"  {s}", flush=True))
     print(f"ganforge: table in {Path(args.out) / 'table.md'} and table.csv ({time.perf_counter() - started:.0f} s)")

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
-from ..rundir import atomic_write_text
+from ..rundir import atomic_write_text, check_output_dir
 
 #: what the run directory of a cGAN trained by this command records about its training images
 SUBSET_FILE = "augment_subset.json"
@@ -161,6 +161,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
     x_train, y_train = ds.split("train"), ds.labels["train"]
     split = im.select_imbalanced(y_train, k, rare, args.rare_count, args.majority_count, args.split_seed, names)
     out = Path(args.out)
+    check_output_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"ganforge: {ds.name}: rare classes {', '.join(f'{c} ({names[c]})' for c in rare)} with "
           f"{args.rare_count} images each ({len(split.held_back):,} held back); {len(split.indices):,} training "
