@@ -45,7 +45,7 @@ from .base import (
     register_model,
     resolved_penalty,
 )
-from .wgan import refuse_prior
+from .wgan import refuse_prior, refuse_unused_options
 
 #: Low-resolution training inputs a model keeps for its sample grids (the loop draws 64).
 NUM_KEPT_INPUTS = 64
@@ -287,6 +287,7 @@ class SRResNet(SuperResolution, GANModel):
 
     def __init__(self, cfg: TrainConfig, data: DataInfo):
         GANModel.__init__(self, cfg, data)
+        refuse_unused_options(cfg, "srresnet")  # no D: an objective, a penalty or a remedy has nothing to act on
         self.setup_inputs(cfg, data)
         self.generator = sr_generator(cfg, data.shape[0], self.spec.scale)
         self.discriminator = None
