@@ -331,3 +331,20 @@ def test_report_of_an_anomaly_run_shows_its_latest_scoring_and_the_extremes(tmp_
     assert main(["report", str(run)]) == 0
     page = (run / "report.html").read_text()
     assert "Anomaly detection" in page and "anomaly_extremes.png" in page and f"{record['auroc']:.4f}"[:5] in page
+
+
+def test_a_table_shares_its_training_options_with_the_methods_whose_model_reads_them(tmp_path, capsys):
+    """--ae-kind is ae's: in a table of ae and vae the ae cell takes it and the vae cell trains without it; one
+    vae fitted alone with it is told so in one line."""
+    base = AnomalyConfig(method="ae", data="digits", normal_classes=[0],
+                         train={"ae_kind": "mlp", "steps": 2, "batch_size": 16}).validate()
+    rows = run_table(base, ["ae", "vae"], (0,), tmp_path / "table", figures=False, log=lambda s: None)
+    assert {r["method"] for r in rows} == {"ae", "vae"}
+    from ganforge.run import load_run
+
+    assert load_run(tmp_path / "table" / "runs" / "ae-c0").config.ae_kind == "mlp"
+    code = main(["anomaly", "fit", "--method", "vae", "--data", "digits", "--normal-classes", "0", "--ae-kind", "mlp",
+                 "--steps", "2", "--out", str(tmp_path / "vae")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--ae-kind: method vae trains vae, which does not read it" in err
+    assert not (tmp_path / "vae").exists()

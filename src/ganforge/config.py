@@ -204,6 +204,23 @@ class TrainConfig:
     adam_fused: str = "auto"
     gp_every: int = 1
 
+    def refuse_ignored_options(self) -> TrainConfig:
+        """A new run's request must not carry an option its model or prior would ignore (``MODEL_OPTIONS``; the
+        mixture prior's shape). Checked when a run starts, not in :meth:`validate`: runs saved before these
+        checks existed may hold such values, and must still load and resume."""
+        def default(name: str) -> Any:
+            return TrainConfig.__dataclass_fields__[name].default
+
+        for name in ("prior_components", "prior_std"):  # the mixture's own: not silently ignored by another prior
+            if self.prior != "mixture" and getattr(self, name) != default(name):
+                raise UserError(f"config value {name}={getattr(self, name)!r} is invalid: expected its default "
+                                f"with prior {self.prior} (it shapes --prior mixture only)")
+        for name, models in MODEL_OPTIONS.items():
+            if self.model not in models and getattr(self, name) != default(name):
+                raise UserError(f"config value {name}={getattr(self, name)!r} is invalid: expected its default "
+                                f"({default(name)}) unless --model {' or '.join(models)} (no other model reads it)")
+        return self
+
     def validate(self) -> TrainConfig:
         """Check every value once; raise :class:`UserError` naming the first bad one."""
 
@@ -217,9 +234,6 @@ class TrainConfig:
         need(isinstance(self.prior_components, int) and self.prior_components >= 1, "prior_components",
              "an integer >= 1")
         need(self.prior_std > 0 and math.isfinite(self.prior_std), "prior_std", "a number > 0")
-        for name in ("prior_components", "prior_std"):  # the mixture's own: not silently ignored by another prior
-            need(self.prior == "mixture" or getattr(self, name) == TrainConfig.__dataclass_fields__[name].default,
-                 name, f"its default with prior {self.prior} (it shapes --prior mixture only)")
         need(self.device in DEVICES, "device", " or ".join(DEVICES))
         for name in ("batch_size", "k_disc", "latent_dim", "sample_every", "checkpoint_every"):
             need(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name, "an integer >= 1")
@@ -275,10 +289,6 @@ class TrainConfig:
             need(getattr(self, name) >= 0 and math.isfinite(getattr(self, name)), name, "a number >= 0")
         need(not self.d_ema or self.model == "sgan", "d_ema", "0 unless --model sgan (D's weight average "
              "classifies)")
-        for name, models in MODEL_OPTIONS.items():
-            default = TrainConfig.__dataclass_fields__[name].default
-            need(self.model in models or getattr(self, name) == default, name,
-                 f"its default ({default}) unless --model {' or '.join(models)} (no other model reads it)")
         for name in ("minibatch_features", "unroll", "early_stop"):
             need(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name, "an integer >= 0")
         need(self.unroll_lr > 0 and math.isfinite(self.unroll_lr), "unroll_lr", "a number > 0")

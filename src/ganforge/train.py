@@ -189,10 +189,14 @@ class Trainer:
             raise UserError(f"run directory {self.run_dir} already holds a run: add --resume to continue it, "
                             "or choose another --out")
         leftovers = sorted(p.name for p in self.ckpt_dir.glob("*.pt")) if not resume else []
-        if leftovers:  # e.g. best.pt of another run: a new run beside it would later load the other's weights
-            raise UserError(f"run directory {self.run_dir} holds another run's checkpoints ({', '.join(leftovers[:3])}"
-                            f"{', ...' if len(leftovers) > 3 else ''}) but no latest.pt: choose another --out, or "
-                            "remove them")
+        if leftovers:  # e.g. another run's best.pt: a new run beside it would later load the other's weights
+            raise UserError(f"run directory {self.run_dir} holds checkpoints ({', '.join(leftovers[:3])}"
+                            f"{', ...' if len(leftovers) > 3 else ''}) but no latest.pt (another run's, or one killed "
+                            "before its first checkpoint): choose another --out, or remove them")
+        if not resume:  # what a new run asks for must be used; a resumed one keeps what it was saved with
+            cfg.refuse_ignored_options()
+            build = MODELS.get_or_fail(cfg.model).build  # a GANModel class, or a function building one
+            getattr(build, "refuse_for_new_run", lambda cfg: None)(cfg)
         self.progress = (sys.stderr.isatty() if progress is None else progress) and self.is_main
         dataset = dataset or load_dataset(cfg.data, cfg.data_dir, download, cfg.image_size, cfg.max_image_pixels,
                                           cfg.discrete_columns, cfg.continuous_columns)

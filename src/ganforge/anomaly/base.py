@@ -193,13 +193,23 @@ class TrainedModelMethod(AnomalyMethod):
         """The training options this method starts from for data of ``kind`` (the user's replace them)."""
         return dict(self.recipes.get(kind, self.recipes.get("points", {})))
 
+    def options_for_other_models(self, kind: str) -> list[str]:
+        """The user's training options (``cfg.train``) that only other models read (``MODEL_OPTIONS``): one
+        method refuses them; a table of methods, which shares one set of options, leaves them to the methods
+        whose model reads them."""
+        from ..config import MODEL_OPTIONS
+
+        model = self.model_for(kind)
+        return [k for k in self.cfg.train if k in MODEL_OPTIONS and model not in MODEL_OPTIONS[k]]
+
     def train_config(self, data: ArrayDataset):
         from ..models import config_for
 
+        ignored = set(self.options_for_other_models(data.kind))
         values = {"model": self.model_for(data.kind), "data": self.cfg.data, "data_dir": self.cfg.data_dir,
                   "seed": self.cfg.seed,
                   "sample_every": 10**9, "checkpoint_every": 10**9, "device": "cpu",
-                  **self.train_defaults(data.kind), **self.cfg.train}
+                  **self.train_defaults(data.kind), **{k: v for k, v in self.cfg.train.items() if k not in ignored}}
         for length, other in (("steps", "epochs"), ("epochs", "steps")):  # the user's run length replaces the recipe's
             if length in self.cfg.train and other not in self.cfg.train:
                 values.pop(other, None)

@@ -138,7 +138,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     method = build_method(cfg)
     method.check_data(data)
     if hasattr(method, "train_config"):
-        method.train_config(data)  # a bad training option fails here, before anything is written
+        ignored = method.options_for_other_models(data.kind)
+        if ignored:  # one method: an option its model does not read is the user's error, not a silent no-op
+            raise UserError(f"{', '.join('--' + k.replace('_', '-') for k in ignored)}: method {cfg.method} trains "
+                            f"{method.model_for(data.kind)}, which does not read it")
+        method.train_config(data).refuse_ignored_options()  # a bad option fails here, before anything is written
     started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(run_dir)

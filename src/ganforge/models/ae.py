@@ -69,7 +69,6 @@ class Autoencoder(GANModel):
     def __init__(self, cfg: TrainConfig, data: DataInfo):
         super().__init__(cfg, data)
         refuse_unused_options(cfg, "ae")
-        require_normal_prior(cfg, "ae", "samples decode codes drawn from N(0, I): its code space has no prior")
         self.points = data.kind == "points"
         if self.points and cfg.ae_kind == "denoise":
             raise UserError("model ae: ae_kind denoise is invalid with points data: expected mlp or deep")
@@ -91,6 +90,10 @@ class Autoencoder(GANModel):
         self.generator = self.decoder  # what `generate` runs: codes -> images
         self.discriminator = None
         self.noise_std = cfg.noise_std if cfg.ae_kind == "denoise" else 0.0
+
+    @classmethod
+    def refuse_for_new_run(cls, cfg: TrainConfig) -> None:
+        require_normal_prior(cfg, "ae", "samples decode codes drawn from N(0, I): its code space has no prior")
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)

@@ -100,6 +100,11 @@ class GANModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @classmethod
+    def refuse_for_new_run(cls, cfg: TrainConfig) -> None:
+        """Refuse (a UserError) options a new run of this model would ignore. Called when training starts, not
+        by ``__init__``: a run saved before such a check existed must still load, sample and resume."""
+
     def sample_latent(self, n: int, rng: torch.Generator | None = None) -> Any:
         """Latents for ``n`` samples, drawn from ``rng`` on the CPU then moved: here ``z (n, latent_dim)``."""
         return sample_noise(n, self.cfg.latent_dim, self.cfg.prior, rng, self.device,

@@ -298,7 +298,6 @@ class CTGAN(GANModel):
         refuse_remedies(cfg, "ctgan", tuple(n for n in TrainConfig.REMEDIES_OFF if n != "pack"))
         if cfg.objective != "nonsaturating" or cfg.penalty not in (None, "gp") or cfg.clip is not None:
             raise UserError("model ctgan: its loss is WGAN-GP: leave --objective, --penalty and --clip unset")
-        require_normal_prior(cfg, "ctgan", "its generator draws z from N(0, I), as the authors' CTGAN")
         self.layout = table_layout(data, "ctgan")
         self.conditions = ConditionSampler(self.layout)
         width, c = cfg.width or 256, self.layout.cond_dim
@@ -309,6 +308,10 @@ class CTGAN(GANModel):
         # package samples (rare categories over-represented); by default the data's own frequencies
         self.log_frequency_sampling = False
         self.d_index = 0  # critic steps taken before the current one (from on_step): the lazy penalty's clock
+
+    @classmethod
+    def refuse_for_new_run(cls, cfg: TrainConfig) -> None:
+        require_normal_prior(cfg, "ctgan", "its generator draws z from N(0, I), as the authors' CTGAN")
 
     def on_step(self, step: int, total_steps: int) -> None:
         super().on_step(step, total_steps)

@@ -139,10 +139,13 @@ class MultiScaleDiscriminator(nn.Module):
 class NextFrame(GANModel):
     """Multi-scale next-frame predictor with optional multi-scale adversary (module docstring)."""
 
+    @classmethod
+    def refuse_for_new_run(cls, cfg: TrainConfig) -> None:
+        refuse_prior(cfg, "nextframe", "the past frames")
+
     def __init__(self, cfg: TrainConfig, data: DataInfo):
         super().__init__(cfg, data)
         refuse_remedies(cfg, "nextframe")
-        refuse_prior(cfg, "nextframe", "the past frames")
         spec = sequence_spec(cfg)
         if spec is None:
             raise UserError("model nextframe: needs sequence data: add --sequences moving2 or --sequences action")

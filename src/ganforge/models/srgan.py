@@ -223,11 +223,16 @@ class SuperResolution:
 
     spec: PairSpec
 
+    @classmethod
+    def refuse_for_new_run(cls, cfg: TrainConfig) -> None:
+        refuse_prior(cfg, cfg.model, "the low-resolution image")
+        if cfg.model == "srresnet":  # no D: an objective, a penalty or a remedy would have nothing to act on
+            refuse_unused_options(cfg, "srresnet")
+
     def setup_inputs(self, cfg: TrainConfig, data: DataInfo) -> None:
         spec = pair_spec(cfg)
         if spec is None:
             raise UserError(f"model {cfg.model}: needs paired data: add --pairs sr2 or --pairs sr4")
-        refuse_prior(cfg, cfg.model, "the low-resolution image")
         if data.kind != "image" or data.shape[-1] % spec.scale or data.shape[-2] % spec.scale:
             raise UserError(f"model {cfg.model}: images {data.shape} with --pairs {cfg.pairs}: expected sides "
                             f"divisible by {spec.scale}")
@@ -287,7 +292,6 @@ class SRResNet(SuperResolution, GANModel):
 
     def __init__(self, cfg: TrainConfig, data: DataInfo):
         GANModel.__init__(self, cfg, data)
-        refuse_unused_options(cfg, "srresnet")  # no D: an objective, a penalty or a remedy has nothing to act on
         self.setup_inputs(cfg, data)
         self.generator = sr_generator(cfg, data.shape[0], self.spec.scale)
         self.discriminator = None

@@ -50,8 +50,9 @@ class ModelSpec2D:
     options: dict = field(default_factory=dict)
 
 
-#: Options the lab sets for every model alike (``--data``, ``--steps``, ``--seed``): a spec may not change them.
-LAB_OWNED_OPTIONS = ("model", "data", "steps", "epochs", "seed", "sample_every", "checkpoint_every")
+#: Options the lab sets for every model alike (``--data``, ``--steps``): a spec may not change them (a spec's
+#: ``seed=`` may: ``gan gan:seed=1`` compares two seeds).
+LAB_OWNED_OPTIONS = ("model", "data", "steps", "epochs")
 
 
 def parse_model_spec(text: str) -> ModelSpec2D:
@@ -67,7 +68,7 @@ def parse_model_spec(text: str) -> ModelSpec2D:
         key = key.strip().replace("-", "_")
         if key in LAB_OWNED_OPTIONS:
             raise UserError(f"--model {text!r}: option {key} is the lab's own (every model is trained on the same "
-                            f"data for the same steps): expected --{key.replace('_', '-')} instead, or another key")
+                            f"data for the same steps): expected --{key} instead, or another key")
         options[key] = _scalar(value)
     return ModelSpec2D(text, name, options)
 
