@@ -203,7 +203,7 @@ class Trainer:
         self.dataset = with_pairs(dataset, cfg.pairs, cfg.pair_blur, cfg.pair_noise,  # SR pairs: a condition
                                   cfg.pair_augment)
         self.dataset = with_sequences(self.dataset, cfg.sequences, cfg.context_frames, cfg.canvas)  # clips
-        if self.dataset.kind != "image":  # image-only options on points or a table: refused, not ignored
+        if self.dataset.kind != "image" and not resume:  # image-only options on points or a table: refused
             given = [f"--{name.replace('_', '-')}" for name in ("image_size", "max_image_pixels")
                      if getattr(cfg, name) is not None] + (["--channels-last on"] if cfg.channels_last == "on" else [])
             if given:
