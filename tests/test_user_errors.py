@@ -351,3 +351,12 @@ def test_a_malformed_command_line_is_one_line_and_exit_2(argv, needle, capsys):
         main(argv)
     err = capsys.readouterr().err
     assert e.value.code == 2 and needle in err and err.count("\n") == 1 and "usage:" not in err
+
+
+@pytest.mark.parametrize("temporary,written", [("/d/.o.png.tmp123", "/d/o.png"), ("/d/.o.png.tmp123.png", "/d/o.png"),
+                                               ("/d/.fig.tmp9.png", "/d/fig.png"), ("/d/.ref.tmp9.npz", "/d/ref.npz"),
+                                               ("/d/plain.txt", "/d/plain.txt")])
+def test_an_error_on_an_atomic_writes_temporary_names_the_file_the_user_asked_for(temporary, written):
+    from ganforge.rundir import written_path
+
+    assert written_path(temporary) == written

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import re
 import sys
 from pathlib import Path
 
@@ -106,24 +105,12 @@ def _choose_threads(args: argparse.Namespace):
     return choice
 
 
-#: ``.NAME.tmpPID[.suffix]``: the temporary an atomic write renames onto NAME (``rundir.atomic_write_text``)
-_TEMPORARY_NAME = re.compile(r"^\.(?P<name>.+)\.tmp\d+(?P<suffix>\.\w+)?$")
-
-
-def _user_path(name: str) -> str:
-    """The file the user asked for in place of an atomic write's temporary, which they never named."""
-    path = Path(name)
-    m = _TEMPORARY_NAME.match(path.name)
-    if m is None:
-        return name
-    original, suffix = m["name"], m["suffix"] or ""
-    return str(path.with_name(original if original.endswith(suffix) else original + suffix))
-
-
 def _os_error_line(e: OSError) -> str:
     """``PATH: what went wrong`` for an operating-system error on a user's file."""
     what = e.strerror or str(e)
-    names = [_user_path(str(n)) for n in (e.filename, e.filename2) if n is not None]
+    from .rundir import written_path
+
+    names = [written_path(str(n)) for n in (e.filename, e.filename2) if n is not None]
     return f"{' -> '.join(dict.fromkeys(names))}: {what}" if names else what
 
 

@@ -24,6 +24,19 @@ from .errors import UserError
 LOCK_NAME = ".lock"
 #: Atomic writers (checkpoints, sample PNGs, metrics, eval.json) name their temporaries ``.NAME.tmpPID...``.
 _TEMPORARY = re.compile(r"^\..+\.tmp(\d+)")
+#: ... as ``.NAME.tmpPID``, ``.NAME.tmpPID.SUFFIX`` or ``.STEM.tmpPID.SUFFIX``: what :func:`written_path` reads
+_TEMPORARY_PARTS = re.compile(r"^\.(?P<name>.+)\.tmp\d+(?P<suffix>\.\w+)?$")
+
+
+def written_path(name: str) -> str:
+    """The file an atomic write was writing when ``name`` is its temporary (the user never named that), else
+    ``name``: how an error on the temporary is told to the user."""
+    path = Path(name)
+    m = _TEMPORARY_PARTS.match(path.name)
+    if m is None:
+        return name
+    original, suffix = m["name"], m["suffix"] or ""
+    return str(path.with_name(original if original.endswith(suffix) else original + suffix))
 
 
 def atomic_write_text(path: Path, text: str) -> None:

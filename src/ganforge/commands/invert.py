@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
+from ..rundir import check_output_dir
 
 
 def add_parser(sub) -> None:
@@ -87,8 +88,7 @@ def cmd_invert(args: argparse.Namespace) -> int:
     from ..run import load_run
 
     out = Path(args.out)
-    if out.is_file():
-        raise UserError(f"--out {out}: is a file, expected a directory")
+    check_output_dir(out)
     if args.steps < 0:
         raise UserError(f"--steps {args.steps}: expected an integer >= 0")
     if args.restarts < 1:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
+from ..rundir import check_output_dir
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -74,8 +75,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     channels = run.data.shape[0]
     images = [read_image(p, channels) for p in files]  # all read first: a bad file fails before any is written
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: is a file, expected a directory")
+    check_output_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     for path, x in zip(files, images, strict=True):
         y = upscale(run.model, x)[0]  # (C, sH, sW) in [0, 1]
