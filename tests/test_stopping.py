@@ -88,6 +88,20 @@ def test_keep_best_needs_an_evaluated_metric():
         config_for(model="dcgan", keep_best="fid")
     with pytest.raises(UserError, match="early_stop"):
         config_for(model="dcgan", early_stop=3)
+    # pr gives precision and recall, not one number called pr: refused before training, not at the first evaluation
+    with pytest.raises(UserError, match="keep_best='pr' is invalid: expected one of fid, kid"):
+        config_for(model="dcgan", keep_best="pr", eval_every=10, eval_metrics="pr")
+
+
+def test_every_metric_keep_best_watches_is_a_metric_with_a_known_direction():
+    from ganforge import models  # noqa: F401  (models register their own metrics)
+    from ganforge.config import KEEP_BEST_LOWER_IS_BETTER
+    from ganforge.metrics import cas  # noqa: F401
+    from ganforge.metrics.evaluate import METRICS
+    from ganforge.metrics.table import TABLE_METRICS
+
+    assert set(KEEP_BEST_LOWER_IS_BETTER) <= set(METRICS) | set(TABLE_METRICS)
+    assert improves("parzen", 230.0, 225.0) and improves("is", 8.0, 7.0) and improves("shape", 0.9, 0.8)
 
 
 def test_sample_and_eval_take_checkpoint_best(tmp_path, monkeypatch, capsys):

@@ -49,6 +49,11 @@ PAIR_KINDS = ("sr2", "sr4")
 #: ``--sequences``: moving-sprite clips for next-frame prediction (``ganforge.data.sequences``).
 SEQUENCE_KINDS = ("moving2", "action")
 
+#: ``--keep-best``: the metrics it can watch (each gives one number under its own name), and whether lower is
+#: better (FID, KID) or higher (IS, Parzen, accuracies, table shape and trend scores).
+KEEP_BEST_LOWER_IS_BETTER = {"fid": True, "kid": True, "is": False, "parzen": False, "accuracy": False,
+                             "val_accuracy": False, "cas": False, "shape": False, "trends": False}
+
 #: Default learning rates: DCGAN's Adam (Radford et al. 2016), the 2014 paper's SGD with momentum,
 #: WGAN's RMSProp (Arjovsky et al. 2017).
 DEFAULT_LR = {"adam": 2e-4, "sgd": 0.1, "rmsprop": 5e-5}
@@ -299,6 +304,9 @@ class TrainConfig:
             need(value is None or (value > 0 and math.isfinite(value)), name, "a number > 0")
         if self.keep_best is not None:
             metrics = [m.strip() for m in self.eval_metrics.split(",")]
+            need(self.keep_best in KEEP_BEST_LOWER_IS_BETTER, "keep_best",
+                 f"one of {', '.join(KEEP_BEST_LOWER_IS_BETTER)} (a metric that gives one number whose better "
+                 "direction is known)")
             need(self.keep_best in metrics, "keep_best", f"one of --eval-metrics ({self.eval_metrics})")
             need(self.eval_every >= 1, "eval_every", "an integer >= 1 (--keep-best needs evaluations)")
         if self.early_stop:
@@ -440,12 +448,16 @@ def _coerce(cls: type, name: str, value: Any, source: str) -> Any:
 
 
 def load_yaml_config(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping of config keys with ``yaml.safe_load``; keys may use dashes or underscores."""
-    path = Path(path)
+    """Read a YAML mapping of config keys with ``yaml.safe_load``; keys may use dashes or underscores. ``path``
+    may name a recipe shipped with ganforge (:func:`ganforge.recipes.resolve_config_path`)."""
+    from .recipes import resolve_config_path
+
+    path = resolve_config_path(path)
     try:
         text = path.read_text()
     except OSError as e:
-        raise UserError(f"config file {path}: cannot be read ({e.strerror})") from None
+        hint = "; ganforge models lists the recipes shipped with ganforge" if isinstance(e, FileNotFoundError) else ""
+        raise UserError(f"config file {path}: cannot be read ({e.strerror}){hint}") from None
     try:
         values = yaml.safe_load(text)
     except yaml.YAMLError as e:

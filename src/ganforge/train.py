@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .checkpoint import FORMAT, atomic_torch_save, load_checkpoint, load_model_weights
-from .config import DEFAULT_STEPS, TrainConfig, save_yaml_config
+from .config import DEFAULT_STEPS, KEEP_BEST_LOWER_IS_BETTER, TrainConfig, save_yaml_config
 from .data import ArrayDataset, load_dataset, to_data_range
 from .data.pairs import with_pairs
 from .data.sequences import with_sequences
@@ -36,8 +36,6 @@ NUM_FIXED_SAMPLES = 64
 RANK_SEED_STRIDE = 1_000_003
 #: Without a terminal (no progress bar) the loop prints a progress line at least this often, in seconds.
 HEARTBEAT_S = 60.0
-#: ``--keep-best``: metrics for which lower is better; for every other metric (accuracy, ...) higher is.
-LOWER_IS_BETTER = ("fid", "kid")
 
 
 def improves(metric: str, value: float, best: float | None) -> bool:
@@ -46,7 +44,7 @@ def improves(metric: str, value: float, best: float | None) -> bool:
         return False
     if best is None:
         return True
-    return value < best if metric in LOWER_IS_BETTER else value > best
+    return value < best if KEEP_BEST_LOWER_IS_BETTER[metric] else value > best
 
 
 class TrainingInterrupted(Exception):
@@ -206,6 +204,7 @@ class Trainer:
         if self.dataset.kind != "image" and not resume:  # image-only options on points or a table: refused
             given = [f"--{name.replace('_', '-')}" for name in ("image_size", "max_image_pixels")
                      if getattr(cfg, name) is not None] + (["--channels-last on"] if cfg.channels_last == "on" else [])
+            given += ["--gan-recipe 2014-code"] if cfg.gan_recipe == "2014-code" else []  # its pixels in [0, 1]
             if given:
                 raise UserError(f"{', '.join(given)}: options of image data: expected none of them for {cfg.data}, "
                                 f"which holds {self.dataset.kind}")

@@ -14,7 +14,7 @@ TRAIN_HELP = {
     "model": "gan, dcgan, cgan, sgan, wgan, wgan-gp, lsgan, sngan, infogan, aae, ebgan, vaegan, ae, vae, gman, "
              "stylegan2, progan, bigan; super-resolution: srresnet, srgan; video: nextframe; tables: ctgan, tvae; "
              "anomaly: ganomaly "
-             "(docs/models.md; each brings its paper's recipe as defaults)  [dcgan]",
+             "(docs/models.md; ganforge models lists the defaults each one's recipe sets)  [dcgan]",
     "data": "dataset: digits, mnist, fashion-mnist, cifar10, folder:PATH, gauss1d, ring8, grid25; tables: "
             "csv:PATH, parquet:PATH, fair, randhie  [digits]",
     "data_dir": "directory holding the dataset's files (also searched: $GANFORGE_DATA, ~/.ganforge/data, "
@@ -44,7 +44,8 @@ TRAIN_HELP = {
              "Gaussians of std --prior-std around fixed centres drawn from N(0, I), DeLiGAN's prior (Gurumurthy et "
              "al. 2017) with its parameters fixed, so that G can put disconnected modes apart without bridges "
              "between them (toy mixtures; on images it cost recall): docs/models.md; vae, vaegan, aae, tvae, "
-             "stylegan2, ctgan and ae take normal only)  [normal]",
+             "stylegan2, ctgan and ae take normal only; srresnet, srgan and nextframe draw no noise and take none)  "
+             "[normal]",
     "prior_components": "--prior mixture: number of equally likely components; more than the data's modes  [50]",
     "prior_std": "--prior mixture: standard deviation of each component around its centre  [0.25]",
     "width": "network width: dcgan base channels [64]; gan generator hidden units [1200 images, 128 points]",
@@ -113,10 +114,10 @@ TRAIN_HELP = {
     "lr_g": "G's learning rate (TTUR, Heusel et al. 2017)  [--lr]",
     "g_ema": "keep an exponential moving average of G's weights with this half-life in generated images; "
              "sample, eval and report use it (Yazici et al. 2019; Karras et al. 2018)  [0: none]",
-    "keep_best": "keep checkpoints/best.pt by this --eval-metrics value on held-out data at each --eval-every "
-                 "(fid, kid: lower is better; val_accuracy (sgan: D's class head on validation images) and others: "
-                 "higher); sample/eval --checkpoint best  "
-                 "[none]",
+    "keep_best": "keep checkpoints/best.pt by this --eval-metrics value on held-out data at each --eval-every: "
+                 "fid or kid (lower is better); is, parzen, val_accuracy (sgan: D's class head on validation "
+                 "images), accuracy, cas, or for tables shape or trends (higher is better); sample/eval "
+                 "--checkpoint best  [none]",
     "early_stop": "stop when --keep-best's metric has not improved for this many evaluations  [0: never]",
     "time_budget": "stop cleanly (samples, checkpoint, exit 0) once this much wall-clock time has passed since "
                    "the command started: 90s, 25m, 2h, 1h30m; --resume starts a new budget; 0 for none  [none]",
@@ -217,7 +218,8 @@ def add_parser(sub) -> None:
         "train", help="train a GAN (Algorithm 1 of Goodfellow et al. 2014)",
         description="Train a GAN with Algorithm 1: per step, k discriminator updates on fresh real and fake "
                     "minibatches, then one generator update. Writes RUN_DIR/config.yaml, metrics.jsonl, "
-                    "samples/step_XXXXXX.png and checkpoints/latest.pt. Defaults in [brackets].",
+                    "samples/step_XXXXXX.png and checkpoints/latest.pt. Defaults in [brackets] are the shared ones; a "
+                    "model's recipe replaces some of them (ganforge models lists which).",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     types = {"int": int, "float": float, "str": str}
     for f in fields(TrainConfig):
