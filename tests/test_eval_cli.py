@@ -110,6 +110,8 @@ def test_a_new_metric_registers_without_touching_the_driver(digits_run):
     (["eval", "--real", "digits", "--features", "vgg"], "--features 'vgg'"),
     (["eval", "--real", "ring8", "--metrics", "is"], "give no class probabilities"),
     (["eval", "--real", "digits", "--metrics", "accuracy"], "accuracy: needs an sgan run"),
+    (["eval", "--real", "digits:nosplit"], "unknown split 'nosplit'"),
+    (["eval", "--real", "digits:test"], "a split is chosen only with --samples"),
 ])
 def test_user_errors_are_one_line_and_exit_2(argv, message, capsys):
     assert cli.main(argv) == 2

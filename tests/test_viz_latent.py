@@ -129,7 +129,7 @@ def test_interpolation_paths_start_and_end_at_the_seeded_latents(image_run):
     torch.testing.assert_close(z[:, -1], ends[1::2])
 
 
-def test_latent_commands_write_their_figures(image_run, tmp_path):
+def test_latent_commands_write_their_figures(image_run, tmp_path, capsys):
     from PIL import Image
 
     from ganforge.cli import main
@@ -148,6 +148,10 @@ def test_latent_commands_write_their_figures(image_run, tmp_path):
     assert (tmp_path / "arith.png").is_file()
     assert main(["latent", "arithmetic", str(image_run), "--a", "0", "--b", "9", "--c", "1", "--n", "8",
                  "--out", str(tmp_path / "bad.png")]) == 2  # index 9 of 8 samples
+    assert main(["latent", "arithmetic", str(image_run), "--a-label", "33", "--b-label", "1", "--c-label", "2",
+                 "--n", "8", "--out", str(tmp_path / "bad.png")]) == 2  # digits has classes 0-9
+    assert "expected a class label in [0, 9]" in capsys.readouterr().err
+    assert not (tmp_path / "bad.png").exists()
     assert main(["latent", "neighbours", str(image_run), "--n", "3", "--k", "4", "--out",
                  str(tmp_path / "nn.png")]) == 0
     assert Image.open(tmp_path / "nn.png").size == (scale * (5 * 10 + 2), scale * (3 * 10 + 2))

@@ -90,6 +90,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UserError(f"--n {args.n}: expected an integer >= 2")
     t_start = time.perf_counter()
     if args.real:
+        name, split = _parse_real(args.real)
+        if name != args.real:  # the floor scores the test split against the train split: no split to choose
+            raise UserError(f"--real {args.real}: a split is chosen only with --samples; without it the floor "
+                            f"scores the test split of {name} against its train split: expected --real {name}")
         ds = load_dataset(args.real, args.data_dir)
         run = None
     else:
@@ -150,11 +154,17 @@ SAMPLES_PAIR_METRICS = "fid,kid,is,pr,dc"
 
 
 def _parse_real(spec: str) -> tuple[str, str]:
-    """``fashion-mnist:test`` -> ``("fashion-mnist", "test")``; no split (or ``folder:PATH``) -> train."""
-    from ..data.core import SPLITS
+    """``fashion-mnist:test`` -> ``("fashion-mnist", "test")``; no split (or ``folder:PATH``) -> train. A named
+    dataset with a split that is none of train/val/test is a user error."""
+    from ..data.core import DATASETS, SPLITS
 
     name, _, split = spec.rpartition(":")
-    return (name, split) if name and split in SPLITS else (spec, "train")
+    if name and split in SPLITS:
+        return name, split
+    if name in DATASETS:
+        raise UserError(f"--real {spec}: unknown split {split!r}: expected {name} or {name}:SPLIT with SPLIT one "
+                        f"of {', '.join(SPLITS)}")
+    return spec, "train"
 
 
 def _is_run_dir(path: str) -> bool:

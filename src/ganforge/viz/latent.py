@@ -201,6 +201,11 @@ def run_arithmetic(run, picks: dict[str, list[int]] | None = None, labels: dict[
     shows): groups A, B, C picked by index (``picks``) or by class label (``labels``, the first ``per_group``
     samples the classifier gives that label). Returns ``(figure path, how the groups were chosen)``."""
     require_tensor_latent(run)
+    k = run.data.num_classes
+    for name, label in (labels or {}).items():
+        if k and not 0 <= label < k:
+            raise UserError(f"latent arithmetic: --{name.lower()}-label {label}: expected a class label in "
+                            f"[0, {k - 1}] ({run.data_name} has {k} classes)")
     z = run.model.sample_latent(n, torch.Generator().manual_seed(seed)).cpu()
     images = generate_images(run, z)
     if picks is not None:
