@@ -24,6 +24,7 @@ TINY=(--width 8 --latent-dim 8 --batch-size 16 --steps 4 --sample-every 2 --no-p
 images() {
     step --version
     step datasets
+    step models
     step train --data digits "${TINY[@]}" --out img
     step train --model gan --data ring8 --batch-size 64 --steps 4 --sample-every 2 --no-progress --out toy
     step train --data digits --width 8 --latent-dim 8 --batch-size 16 --steps 6 --no-progress --out img --resume

@@ -149,6 +149,22 @@ def test_datasets_command_lists_availability(capsys):
     assert "yes" in line
 
 
+def test_models_command_lists_every_model_with_the_defaults_its_recipe_sets(capsys):
+    from ganforge.models import MODELS
+
+    code, out, _ = run_cli(capsys, "models")
+    assert code == 0
+    heads = [ln.split()[0] for ln in out.splitlines() if not ln.startswith(" ")]
+    assert heads == sorted(MODELS)
+    code, out, _ = run_cli(capsys, "models", "wgan")
+    assert code == 0 and out.startswith("wgan  [image, points]")
+    # WGAN's recipe (Arjovsky et al. 2017): RMSProp 5e-5, 5 critic steps, clipping at 0.01
+    assert "--clip 0.01, --k-disc 5, --lr 5e-05, --objective wasserstein, --optimizer rmsprop" in " ".join(out.split())
+    assert "configs/wgan.yaml" in out
+    code, _, err = run_cli(capsys, "models", "nosuch")
+    assert code == 2 and "unknown model 'nosuch'" in err
+
+
 def test_help_explains_every_train_option(capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "--help"])

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from ganforge.config import TrainConfig
 from ganforge.data import ArrayDataset
+from ganforge.errors import UserError
 from ganforge.models import MODELS, Batch, DataInfo, config_for
 from ganforge.models.ae import Autoencoder
 from ganforge.models.vae import gaussian_kl_to_standard_normal
@@ -873,9 +874,31 @@ def test_every_recipe_in_configs_is_a_valid_config_for_a_registered_model():
     from pathlib import Path
 
     from ganforge.config import load_yaml_config
+    from ganforge.recipes import RECIPES_DIR
 
-    recipes = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    recipes = sorted(RECIPES_DIR.glob("*.yaml"))
     assert {f"{m}.yaml" for m in FAMILY} <= {p.name for p in recipes}  # one recipe per paper of the family
+    # the source checkout's configs/ is the package's recipes directory (a link), not a copy that could drift
+    assert (Path(__file__).resolve().parents[1] / "configs").resolve() == RECIPES_DIR
     for path in recipes:
         cfg = TrainConfig.from_dict(load_yaml_config(path), source=str(path)).validate()
         assert cfg.model in MODELS, path
+
+
+def test_config_names_a_shipped_recipe_from_any_directory(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from ganforge.config import load_yaml_config
+    from ganforge.recipes import RECIPES_DIR, resolve_config_path
+
+    monkeypatch.chdir(tmp_path)  # no configs/ here: what a user of a pip-installed ganforge sees
+    shipped = RECIPES_DIR / "wgan-gp.yaml"
+    for given in ("configs/wgan-gp.yaml", "wgan-gp.yaml", "wgan-gp"):
+        assert resolve_config_path(given) == shipped
+    assert load_yaml_config("wgan-gp") == load_yaml_config(shipped)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "wgan-gp.yaml").write_text("model: wgan\n")  # the user's own file comes first
+    assert load_yaml_config("configs/wgan-gp.yaml") == {"model": "wgan"}
+    assert resolve_config_path("elsewhere/wgan-gp.yaml") == Path("elsewhere/wgan-gp.yaml")  # not a recipe name
+    with pytest.raises(UserError, match="config file nosuch: cannot be read .*ganforge models lists the recipes"):
+        load_yaml_config("nosuch")

@@ -27,7 +27,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,11 +56,12 @@ RECIPE_KEYS = ("objective", "optimizer", "lr", "beta1", "beta2", "weight_decay",
 
 
 def model_recipe(model: str) -> dict[str, Any]:
-    """The model-defining options of ``configs/MODEL.yaml`` in a source checkout (e.g. wgan-gp's
+    """The model-defining options of its shipped recipe ``configs/MODEL.yaml`` (e.g. wgan-gp's
     ``objective: wasserstein``, ``penalty: gp``, ``k_disc: 5``); empty when there is none."""
     from .config import load_yaml_config
+    from .recipes import RECIPES_DIR
 
-    path = Path(__file__).resolve().parents[2] / "configs" / f"{model}.yaml"
+    path = RECIPES_DIR / f"{model}.yaml"
     if not path.is_file():
         return {}
     return {k: v for k, v in load_yaml_config(path).items() if k in RECIPE_KEYS}

@@ -15,11 +15,12 @@ import sys
 from pathlib import Path
 
 from .errors import UserError
+from .recipes import resolve_config_path
 from .threads import apply_threads, choose_threads, is_tiny_workload
 
 #: Subcommand modules under ganforge.commands, in --help order.
 COMMANDS = ("train", "sample", "eval", "export", "features", "lab", "report", "latent", "bench", "datasets",
-            "gam", "upscale", "invert", "augment", "anomaly", "predict")
+            "models", "gam", "upscale", "invert", "augment", "anomaly", "predict")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -73,7 +74,7 @@ def _workload(args: argparse.Namespace) -> tuple[str | None, str | None]:
             try:
                 import yaml
 
-                saved = yaml.safe_load(Path(path).read_text()) or {}
+                saved = yaml.safe_load(resolve_config_path(path).read_text()) or {}
                 for key in found:
                     if found[key] is None and isinstance(saved.get(key), str):
                         found[key] = saved[key]

@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
                     "t = --tolerance (the discriminators judge real data too differently for the battle to mean "
                     "anything). With more "
                     "than two runs every pair plays and the tournament matrix is written to --out. The runs must "
-                    "model the same dataset, with a D of x alone (gan, dcgan, wgan, wgan-gp, lsgan, sngan, gman).")
+                    "model the same dataset, with a D of x alone (gan, dcgan, wgan, wgan-gp, lsgan, sngan, gman, "
+                    "stylegan2).")
     p.add_argument("runs", metavar="RUN_DIR", nargs="+", help="two or more run directories")
     p.add_argument("--n", type=int, default=2000, help="held-out test images and samples per generator  [2000]")
     p.add_argument("--seed", type=int, default=0, help="noise seed for the samples  [0]")

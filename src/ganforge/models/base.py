@@ -235,9 +235,10 @@ def refuse_remedies(cfg: TrainConfig, model: str, names: tuple[str, ...] | None 
         if name == "g_ema":  # every model keeps a weight average of G (GANModel.keep_generator_ema)
             continue
         if names is None or name in names:
-            raise UserError(f"model {model}: option {name}={getattr(cfg, name)!r} is invalid: this model does "
-                            "not support it (remedies apply to gan, dcgan, wgan, wgan-gp, lsgan, sngan; see "
-                            "docs/models.md, Remedies)")
+            refused = ("it takes no remedy but g_ema" if names is None else
+                       f"it does not take {', '.join(names)}")
+            raise UserError(f"model {model}: option {name}={getattr(cfg, name)!r} is invalid: {refused} (every "
+                            "remedy applies to gan, dcgan, wgan, wgan-gp, lsgan and sngan; docs/models.md, Remedies)")
 
 
 class AugmentedGAN(GANModel):
