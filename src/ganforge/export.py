@@ -32,6 +32,10 @@ from .noise import mixture_centres
 
 FORMATS = ("onnx", "torchscript")
 FORMAT_TAG = "ganforge-generator-v1"
+#: what the output holds, by kind of data (a table's rows come out encoded: ``ganforge sample`` decodes them)
+OUTPUT_RANGES = {"image": "[0, 1]", "points": "data units (points)",
+                 "table": "encoded rows (continuous columns mode-normalised, categories one-hot): ganforge sample "
+                          "decodes them"}
 #: ``--check`` compares the exported file with PyTorch on latents drawn with this seed.
 CHECK_SEED = 1234
 
@@ -53,15 +57,22 @@ def generator_only(model: nn.Module, example: tuple[torch.Tensor, ...]) -> nn.Mo
     """A shallow copy of ``model`` without the top-level submodules ``generate`` does not use (the
     discriminator, encoders, heads), found by which ones receive a gradient from its output; the exported
     file then holds the generator's weights only."""
-    for p in model.parameters():
+    params = list(model.parameters())
+    frozen = [p for p in params if not p.requires_grad]  # e.g. G's weight average (--g-ema), what eval mode uses
+    for p in params:
         p.grad = None
-    with torch.enable_grad():
-        out = model.generate(example[0] if len(example) == 1 else example)
-        out.float().sum().backward()
-    unused = [name for name, child in model.named_children()
-              if any(True for _ in child.parameters()) and all(p.grad is None for p in child.parameters())]
-    for p in model.parameters():
-        p.grad = None
+        p.requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            out = model.generate(example[0] if len(example) == 1 else example)
+            out.float().sum().backward()
+        unused = [name for name, child in model.named_children()
+                  if any(True for _ in child.parameters()) and all(p.grad is None for p in child.parameters())]
+    finally:
+        for p in params:
+            p.grad = None
+        for p in frozen:
+            p.requires_grad_(False)
     slim = copy.copy(model)
     slim._modules = {name: (None if name in unused else child) for name, child in model._modules.items()}
     return slim
@@ -94,7 +105,7 @@ def export_metadata(run, latents: tuple[torch.Tensor, ...], fmt: str) -> dict[st
         "inputs": [{"name": nm, "shape": [-1, *t.shape[1:]], "dtype": str(t.dtype).replace("torch.", "")}
                    for nm, t in zip(names, latents, strict=True)],
         "output": {"name": "x", "shape": [-1, *run.data.shape], "dtype": "float32",
-                   "range": "[0, 1]" if kind == "image" else "data units (points)"},
+                   "range": OUTPUT_RANGES.get(kind, "data units")},
         "output_range": "[0, 1]" if kind == "image" else "data units",
     }
 
@@ -135,6 +146,8 @@ def export_generator(run, fmt: str, out: str | Path) -> dict[str, Any]:
             torch.onnx.export(wrapper, example, str(out), input_names=names, output_names=["x"],
                               dynamic_axes=axes, opset_version=17, dynamo=False)
             proto = onnx.load(str(out))
+            graph_inputs = {i.name for i in proto.graph.input}  # the exporter drops inputs generate never reads
+            meta["inputs"] = [i for i in meta["inputs"] if i["name"] in graph_inputs]  # (ctgan's u, Gumbel's g)
             for key, value in {"ganforge": json.dumps(meta), "latent_dim": str(meta["latent_dim"]),
                                "prior": meta["prior"], "output_range": meta["output_range"]}.items():
                 entry = proto.metadata_props.add()
@@ -167,7 +180,8 @@ def run_exported(path: str | Path, fmt: str, latents: tuple[torch.Tensor, ...]) 
         except ImportError:
             raise UserError("--check: running an ONNX file needs onnxruntime: pip install 'ganforge[export]'") from None
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        feeds = {nm: t.numpy() for nm, t in zip(input_names(len(latents)), latents, strict=True)}
+        wanted = {i.name for i in session.get_inputs()}  # the latents the graph reads (read_metadata's inputs)
+        feeds = {nm: t.numpy() for nm, t in zip(input_names(len(latents)), latents, strict=True) if nm in wanted}
         return session.run(["x"], feeds)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.9+ flags TorchScript as legacy

@@ -127,7 +127,7 @@ class TableLayout:
         logits = (raw + gumbel) / tau  # used on the softmax blocks only
         if not self.softmax:
             return torch.tanh(raw)
-        n, (blocks, widest) = len(raw), k["soft_columns"].shape
+        n, (blocks, widest) = raw.shape[0], k["soft_columns"].shape  # shape[0]: a traceable batch size
         with torch.no_grad():  # any per-block constant gives the same softmax: no gradient through the max
             grid = logits.index_select(1, k["soft_columns"].flatten()).view(n, blocks, widest)
             block_max = grid.masked_fill_(k["soft_padding"], float("-inf")).amax(2).index_select(1, k["block_of"])
@@ -320,7 +320,7 @@ class CTGAN(GANModel):
     def condition(self, choice: torch.Tensor) -> torch.Tensor:
         """``choice (n,)`` -> the condition vector ``(n, C)`` (all zero where choice is -1)."""
         choice = choice.to(self.device)
-        c = torch.zeros(len(choice), self.layout.cond_dim, device=self.device)
+        c = torch.zeros(choice.shape[0], self.layout.cond_dim, device=self.device)  # traceable batch size
         if self.layout.cond_dim:
             c.scatter_(1, choice.clamp_min(0).unsqueeze(1), (choice >= 0).unsqueeze(1).to(c.dtype))
         return c

@@ -109,7 +109,7 @@ class ProGANGenerator(nn.Module):
 
     def features(self, z: torch.Tensor, level: int) -> list[torch.Tensor]:
         """Features after each block up to ``level``: ``[h_0 (N, ch0, 4, 4), ..., h_level]``."""
-        h = self.act(self.dense(pixel_norm(z)).view(len(z), -1, self.base, self.base))
+        h = self.act(self.dense(pixel_norm(z)).view(z.shape[0], -1, self.base, self.base))  # traceable batch
         hs = [self.act(self.conv0(h))]
         for k in range(1, level + 1):
             first, second = self.blocks[k]

@@ -264,7 +264,7 @@ class SalimansGenerator(nn.Module):
         self.net = nn.Sequential(*layers, WeightNormLinear(d_in, int(np.prod(shape))))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return (2 * torch.sigmoid(self.net(z)) - 1).view(len(z), *self.shape)
+        return (2 * torch.sigmoid(self.net(z)) - 1).view(z.shape[0], *self.shape)
 
 
 def build_classifier(cfg: TrainConfig, data: DataInfo) -> nn.Module:
