@@ -102,6 +102,9 @@ BAD_TABLES = [
     ("non-numeric in a continuous column", "a,b\n1,2\n2,x\n3,4\n", ["--continuous-columns", "b"],
      "'x' is not a number"),
     ("unknown override column", "a,b\n1,2\n2,3\n", ["--discrete-columns", "c"], "--discrete-columns c: no such column"),
+    ("semicolon-separated", "a;b;c\n1;2;x\n3;4;y\n", [], "the header 'a;b;c' is one column holding ';'"),
+    ("tab-separated", "a\tb\n1\t2\n3\t4\n", [], "is one column holding '\\t'"),
+    ("an infinite number", "a,b\n1.5,x\ninf,y\n2.5,x\n", [], "column 'a' row 2: 'inf' is not a finite number"),
 ]
 
 

@@ -313,3 +313,21 @@ def test_ctgan_refuses_a_prior_other_than_its_normal_one_in_one_line(prior, tmp_
     err = capsys.readouterr().err
     assert got == 2 and f"model ctgan: prior {prior} is invalid: expected normal" in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_one_column_table_is_measured_without_efficacy(tmp_path):
+    """Machine-learning efficacy predicts the target from the other columns: with none, eval leaves it out
+    instead of failing (it used to end in numpy's 'need at least one array to concatenate')."""
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "one.csv"
+    path.write_text("v\n" + "\n".join(f"{x:.3f}" for x in rng.normal(size=80)) + "\n")
+    run = tmp_path / "run"
+    assert main(["train", "--model", "tvae", "--data", f"csv:{path}", "--batch-size", "20", "--steps", "2",
+                 "--no-progress", "--out", str(run)]) == 0
+    assert main(["eval", str(run), "--n", "40"]) == 0
+    values = json.loads((run / "eval.json").read_text())["values"]
+    assert 0 <= values["shape"] <= 1 and not any(k.startswith("efficacy") for k in values)

@@ -70,6 +70,15 @@ def is_missing(text: str) -> bool:
     return text.strip().lower() in MISSING_TOKENS
 
 
+def _is_float(text: str) -> bool:
+    """Whether ``text`` reads as a float at all (``inf`` and ``nan`` included)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _parse_float(text: str) -> float | None:
     try:
         value = float(text)
@@ -123,6 +132,11 @@ def read_csv(path: str | Path) -> tuple[list[str], list[list[str]]]:
         raise UserError(f"dataset csv:{path}: the file is empty: expected a header line naming the columns, "
                         "then one line per row")
     header = [h.strip() for h in lines[0]]
+    other = next((sep for sep in (";", "\t", "|") if len(header) == 1 and sep in header[0]), None)
+    if other is not None:  # Excel's ';' (a comma decimal locale), tab-separated exports: one column by mistake
+        raise UserError(f"dataset csv:{path}: the header {header[0]!r} is one column holding {other!r}: expected "
+                        f"comma-separated values (convert the file, e.g. python -c \"import csv,sys; "
+                        f"csv.writer(sys.stdout).writerows(csv.reader(sys.stdin, delimiter='{other}'))\")")
     if len(set(header)) != len(header) or any(not h for h in header):
         raise UserError(f"dataset csv:{path}: the header {lines[0]} has an empty or repeated column name: "
                         "expected distinct names")
@@ -194,6 +208,10 @@ def infer_columns(header: list[str], rows: list[list[str]], source: str, discret
                             "expected at least one value; drop the column")
         numbers = [_parse_float(t) for t in present]
         numeric = all(v is not None for v in numbers)
+        if not numeric and all(_is_float(t) for t in present):  # inf, -inf: numbers, but none a model can learn
+            i, bad = next((i, t) for i, t in enumerate(texts) if not is_missing(t) and _parse_float(t) is None)
+            raise UserError(f"dataset {source}: column {name!r} row {i + 1}: {bad!r} is not a finite number: "
+                            "expected finite numbers (or a missing value: an empty field, NA, NaN)")
         if not numeric and name not in force_d and all(parse_datetime(t) is not None for t in present):
             columns.append({"name": name, "kind": "datetime", "missing": len(present) < len(texts), "decimals": 0,
                             "date_only": all(len(t) == 10 for t in present),

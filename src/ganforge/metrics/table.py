@@ -179,11 +179,13 @@ def evaluate_table(synth: Frame, train: Frame, test: Frame, holdout: Frame, tabl
     target = target or table.get("target") or table["columns"][-1]["name"]
     shape, trends = column_shape(train, synth, table), pair_trends(train, synth, table)
     n = min(frame_rows(train), frame_rows(synth))
+    efficacy = ({f"efficacy_{target}": ml_efficacy(synth, test, table, target, seed),
+                 f"efficacy_{target}_real": ml_efficacy(train, test, table, target, seed)}
+                if len(table["columns"]) > 1 else {})  # a one-column table has nothing to predict its column from
     values: dict[str, Any] = {
         "shape": float(np.mean(list(shape.values()))),
         "trends": float(np.mean(list(trends.values()))) if trends else 1.0,
-        f"efficacy_{target}": ml_efficacy(synth, test, table, target, seed),
-        f"efficacy_{target}_real": ml_efficacy(train, test, table, target, seed),
+        **efficacy,
         **{f"privacy_{k}": v for k, v in privacy(synth, train, holdout, table, seed).items()},
         "detection_auroc": detection_auroc({k: v[:n] for k, v in train.items()},
                                            {k: v[:n] for k, v in synth.items()}, table, seed),
@@ -216,7 +218,7 @@ def evaluate_table_model(model_or_run: Any, dataset: Any, metrics: list[str] | s
         out["shape"] = float(np.mean(list(column_shape(train, synth, table).values())))
     if "trends" in names:
         out["trends"] = float(np.mean(list(pair_trends(train, synth, table).values()) or [1.0]))
-    if "efficacy" in names:
+    if "efficacy" in names and len(table["columns"]) > 1:
         out["efficacy"] = ml_efficacy(synth, test, table, table.get("target") or table["columns"][-1]["name"], seed)
     if "privacy" in names:
         out.update({f"privacy_{k}": v for k, v in privacy(synth, train, test, table, seed).items()})
