@@ -133,6 +133,32 @@ def test_folder_of_images_is_resized_and_centre_cropped(tmp_path):
     assert x[:, 0].mean() > 240 and x[:, 1:].max() < 15  # the crop kept only the red centre
 
 
+def test_a_16_bit_grey_png_is_scaled_to_8_bits_not_clipped_white(tmp_path):
+    from ganforge.data.folder import load_image
+
+    grey = np.full((32, 32), 32768, np.uint16)
+    grey[:, :16] = 8000
+    Image.fromarray(grey).save(tmp_path / "wide.png")
+    x = load_image(tmp_path / "wide.png", 16)
+    assert x.shape == (3, 16, 16)
+    assert (x[:, :, :5] == 8000 // 256).all() and (x[:, :, 11:] == 32768 // 256).all()  # 31 and 128, not 255
+
+
+def test_a_photo_is_read_the_way_up_its_exif_orientation_says(tmp_path):
+    """A phone stores a portrait photo sideways with EXIF Orientation 6 (rotate 90 degrees clockwise to show):
+    the white left half of the stored pixels is the top of the photo."""
+    from ganforge.data.folder import load_image
+
+    stored = np.zeros((40, 80, 3), np.uint8)
+    stored[:, :40] = 255
+    im = Image.fromarray(stored)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "portrait.jpg", exif=exif, quality=95)
+    x = load_image(tmp_path / "portrait.jpg", 16).astype(float)
+    assert x[:, :7].mean() > 240 and x[:, 9:].mean() < 15  # top white, bottom black
+
+
 def test_unreadable_image_in_folder_is_a_user_error(tmp_path):
     for i in range(3):
         Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / f"{i}.png")

@@ -10,6 +10,21 @@ import numpy as np
 import torch
 from PIL import Image
 
+#: Pillow's modes of more than 8 bits per grey pixel (16-bit PNG, TIFF): scaled to 8 bits, not clipped
+WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def upright_8bit(im: Image.Image) -> Image.Image:
+    """An opened image as a camera shows it and in 8 bits a channel: EXIF orientation applied (a phone's
+    portrait JPEG is stored sideways), 16-bit grey scaled by 1/256 (``convert`` would clip it to 255, white).
+    Other modes are returned as they are, for the caller's ``convert``."""
+    from PIL import ImageOps
+
+    im = ImageOps.exif_transpose(im)
+    if im.mode in WIDE_GREY_MODES:
+        im = im.point(lambda v: v / 256).convert("L")
+    return im
+
 
 def make_grid(images: torch.Tensor | np.ndarray, nrow: int | None = None, padding: int = 2,
               pad_value: float = 1.0) -> np.ndarray:

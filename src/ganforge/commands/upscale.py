@@ -47,8 +47,11 @@ def read_image(path: Path, channels: int):
     import torch
     from PIL import Image, UnidentifiedImageError
 
+    from ..images import upright_8bit
+
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as opened:
+            im = upright_8bit(opened)
             if im.mode == "P":
                 im = im.convert("RGBA")
             bands = [b for b in im.getbands() if b != "A"]

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import UserError
+from ..images import upright_8bit
 from .core import ArrayDataset, cached_arrays, split_fixed
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
@@ -48,7 +49,7 @@ def load_image(path: Path, size: int, max_pixels: int = MAX_IMAGE_PIXELS) -> np.
             raise UserError(f"image {path} has {im.width}x{im.height} = {im.width * im.height:,} pixels: expected "
                             f"at most {max_pixels:,} (a decompression-bomb guard; raise it with "
                             "--max-image-pixels N if the file is trusted)")
-        im = im.convert("RGB")
+        im = upright_8bit(im).convert("RGB")
         w, h = im.size
         scale = size / min(w, h)
         nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
@@ -97,6 +98,7 @@ def load_folder(path: str, size: int, max_pixels: int = MAX_IMAGE_PIXELS) -> Arr
 
     key = ["folder", str(root.resolve()), size, [(str(p), p.stat().st_size, int(p.stat().st_mtime)) for p in files]]
     key += ["declared splits"] if declared else []  # the key of a folder without them is unchanged
+    key += ["upright 8-bit"]  # decoded through images.upright_8bit: caches of the clipping, sideways decoder go
     arrays = cached_arrays(key, build)
     source = f"{len(files)} images under {root}" + (" (splits from its train/, val/, test/)" if declared else "")
     return ArrayDataset(f"folder:{path}", "image", arrays, source=source)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..images import upright_8bit
 from .folder import EXTENSIONS
 
 GRAY_MODES = {"1", "L", "I", "I;16", "I;16B", "I;16L", "F"}
@@ -40,8 +41,8 @@ def read_image_folder(root: Path) -> np.ndarray:
         try:
             with Image.open(p) as im:
                 im.load()
-                images.append(im.copy())
-                modes.add(im.mode)
+                images.append(upright_8bit(im).copy())
+                modes.add(images[-1].mode)
         except (UnidentifiedImageError, OSError) as e:
             raise UserError(f"--samples {root}: cannot read image {p} ({e})") from None
     size = images[0].size
@@ -52,8 +53,6 @@ def read_image_folder(root: Path) -> np.ndarray:
     mode = "L" if modes <= GRAY_MODES else "RGB"
     arrays = []
     for im in images:
-        if mode == "L" and im.mode in ("I", "I;16", "I;16B", "I;16L"):
-            im = im.point(lambda v: v / 256)  # 16-bit gray -> 8-bit
         a = np.asarray(im.convert(mode), dtype=np.uint8)
         arrays.append(a[None] if mode == "L" else a.transpose(2, 0, 1))
     return np.stack(arrays)
