@@ -363,3 +363,27 @@ def test_an_error_on_an_atomic_writes_temporary_names_the_file_the_user_asked_fo
     from ganforge.rundir import written_path
 
     assert written_path(temporary) == written
+
+
+def test_a_folder_run_refuses_an_out_inside_the_data_and_a_resume_on_changed_files(tmp_path, capsys):
+    from ganforge.cli import main
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(30):
+        Image.fromarray((rng.random((12, 12, 3)) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    tiny = ["--data", f"folder:{folder}", "--image-size", "8", "--batch-size", "8", "--width", "8",
+            "--latent-dim", "4", "--no-progress"]
+    assert main(["train", *tiny, "--steps", "2", "--out", str(folder / "run")]) == 2
+    assert "is inside the data folder" in capsys.readouterr().err and not (folder / "run").exists()
+    run = tmp_path / "run"
+    assert main(["train", *tiny, "--steps", "2", "--out", str(run)]) == 0
+    latest = (run / "checkpoints" / "latest.pt").read_bytes()
+    Image.open(folder / "0.png").save(folder / "new.png")  # one more image: other splits, another run
+    assert main(["train", "--out", str(run), "--resume", "--steps", "4", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "the data changed since" in err and "the run was trained on train" in err
+    assert (run / "checkpoints" / "latest.pt").read_bytes() == latest
+    (folder / "new.png").unlink()  # the same files again: it resumes
+    assert main(["train", "--out", str(run), "--resume", "--steps", "4", "--no-progress"]) == 0

@@ -47,6 +47,21 @@ def improves(metric: str, value: float, best: float | None) -> bool:
     return value < best if KEEP_BEST_LOWER_IS_BETTER[metric] else value > best
 
 
+def refuse_run_dir_inside_data(data: str, run_dir: Path) -> None:
+    """A run directory inside a ``folder:PATH`` dataset: its sample grids would be read as training images."""
+    if not data.startswith("folder:"):
+        return
+    root = Path(data[len("folder:"):]).expanduser().resolve()
+    if run_dir.resolve().is_relative_to(root):
+        raise UserError(f"--out {run_dir} is inside the data folder {root}: the run's sample grids would become "
+                        "training images: expected an --out outside it")
+
+
+def split_sizes(dataset: ArrayDataset) -> dict[str, int]:
+    """``{split: examples}`` of a dataset, saved in checkpoints: a resume on other files is refused."""
+    return {name: len(arr) for name, arr in dataset.arrays.items()}
+
+
 class TrainingInterrupted(Exception):
     """Raised after SIGINT/SIGTERM once a checkpoint is safely written."""
 
@@ -193,6 +208,7 @@ class Trainer:
                             "before its first checkpoint): choose another --out, or remove them")
         if not resume:  # what a new run asks for must be used; a resumed one keeps what it was saved with
             cfg.refuse_ignored_options()
+            refuse_run_dir_inside_data(cfg.data, self.run_dir)
             build = MODELS.get_or_fail(cfg.model).build  # a GANModel class, or a function building one
             getattr(build, "refuse_for_new_run", lambda cfg: None)(cfg)
         self.progress = (sys.stderr.isatty() if progress is None else progress) and self.is_main
@@ -636,7 +652,7 @@ class Trainer:
             "step": self.step,
             "elapsed_s": self.elapsed_s,
             "config": self.cfg.to_dict(),
-            "data": {"name": self.dataset.name, **self.data_info.to_dict()},
+            "data": {"name": self.dataset.name, **self.data_info.to_dict(), "splits": split_sizes(self.dataset)},
             "model": self.model.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "sampler_cursor": self.sampler.cursor,
@@ -664,6 +680,13 @@ class Trainer:
         return out
 
     def load_state_dict(self, ckpt: dict[str, Any], path: str | Path = "checkpoint") -> None:
+        saved, now = ckpt.get("data", {}).get("splits"), split_sizes(self.dataset)
+        if saved is not None and saved != now:  # files added or removed: not the run it was (checkpoints before
+            def sizes(d: dict[str, int]) -> str:  # this check carry no sizes and resume as before)
+                return ", ".join(f"{k} {v:,}" for k, v in d.items())
+            raise UserError(f"--resume: the data changed since {path} was saved: {self.dataset.name} now has "
+                            f"{sizes(now)} examples, the run was trained on {sizes(saved)}: expected the same "
+                            "files (or start a new run in another --out)")
         load_model_weights(self.model, self.model.fit_ema_state(ckpt["model"]), path)
         for name, opt in self.optimizers.items():
             try:
