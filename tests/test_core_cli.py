@@ -66,6 +66,14 @@ def test_malformed_yaml_is_rejected(tmp_path, capsys):
     assert code == 2 and "not valid YAML" in err
 
 
+def test_a_key_given_twice_in_yaml_is_rejected(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("steps: 20\nlr: 1.0e-3\nsteps: 30\n")
+    code, _, err = run_cli(capsys, "train", "--config", cfg, "--out", tmp_path / "run")
+    assert code == 2 and "not valid YAML (the key 'steps' appears twice)" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_resume_may_extend_a_run_but_not_change_it(trained_run, capsys, tmp_path):
     import shutil
 

@@ -124,3 +124,11 @@ def test_sample_and_eval_take_checkpoint_best(tmp_path, monkeypatch, capsys):
     Trainer(config_for(steps=1, **{**OPTIONS, "eval_every": 0}), other, progress=False).fit()
     assert main(["sample", str(other), "--checkpoint", "best", "--out", str(tmp_path / "x.npy")]) == 2
     assert "best.pt not found" in capsys.readouterr().err
+
+
+def test_a_misspelt_eval_metric_is_refused_before_anything_is_written(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--steps", "4", "--eval-every", "2", "--eval-metrics", "fid,bogus",
+                 "--no-progress", "--out", str(run)]) == 2
+    assert "--eval-metrics fid,bogus: bogus: expected comma-separated names from" in capsys.readouterr().err
+    assert not run.exists()

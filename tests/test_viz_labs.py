@@ -44,12 +44,18 @@ def test_lab1d_rejects_unknown_data(tmp_path, capsys):
     assert "frames=1" in capsys.readouterr().err
 
 
+def test_lab1d_stops_in_one_line_when_training_diverges(tmp_path, capsys):
+    assert main(["lab", "1d", "--steps", "20", "--frames", "3", "--lr", "1e9", "--out", str(tmp_path / "x")]) == 3
+    err = capsys.readouterr().err.strip()
+    assert "training diverged at step" in err and "is nan" in err and "\n" not in err
+
+
 def test_model_specs_parse_options_as_yaml_scalars():
     spec = parse_model_spec("gan:objective=minimax,k_disc=5,lr=1e-4")
     assert (spec.model, spec.options) == ("gan", {"objective": "minimax", "k_disc": 5, "lr": 1e-4})
     cfg = lab_config(spec, "ring8", 100, 0)
     assert (cfg.objective, cfg.k_disc, cfg.lr, cfg.steps, cfg.data) == ("minimax", 5, 1e-4, 100, "ring8")
-    for bad in ("gan:k_disc", "gan gan", "", "gan:data=digits", "gan:steps=3"):
+    for bad in ("gan:k_disc", "gan gan", "", "gan:data=digits", "gan:steps=3", "gan:lr="):
         with pytest.raises(UserError):
             parse_model_spec(bad)
     with pytest.raises(UserError, match="dcgan"):

@@ -447,6 +447,21 @@ def _coerce(cls: type, name: str, value: Any, source: str) -> Any:
     return value
 
 
+class UniqueKeySafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping with the same key twice (safe_load keeps the last silently:
+    ``steps: 20`` then ``steps: 30`` would train 30 steps without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} appears twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml_config(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping of config keys with ``yaml.safe_load``; keys may use dashes or underscores. ``path``
     may name a recipe shipped with ganforge (:func:`ganforge.recipes.resolve_config_path`)."""
@@ -459,7 +474,7 @@ def load_yaml_config(path: str | Path) -> dict[str, Any]:
         hint = "; ganforge models lists the recipes shipped with ganforge" if isinstance(e, FileNotFoundError) else ""
         raise UserError(f"config file {path}: cannot be read ({e.strerror}){hint}") from None
     try:
-        values = yaml.safe_load(text)
+        values = yaml.load(text, Loader=UniqueKeySafeLoader)  # safe_load's loader, duplicate keys refused
     except yaml.YAMLError as e:
         raise UserError(f"config file {path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if values is None:

@@ -47,6 +47,20 @@ def improves(metric: str, value: float, best: float | None) -> bool:
     return value < best if KEEP_BEST_LOWER_IS_BETTER[metric] else value > best
 
 
+def check_eval_metrics(names: str, kind: str) -> None:
+    """``--eval-metrics``: names a run of this kind of data can evaluate (a UserError lists them)."""
+    from . import models  # noqa: F401  (models register their own metrics)
+    from .metrics import cas  # noqa: F401  (registers cas, for conditional runs)
+    from .metrics.evaluate import METRICS
+    from .metrics.table import TABLE_METRICS
+
+    known = TABLE_METRICS if kind == "table" else tuple(sorted(METRICS))
+    unknown = [m.strip() for m in names.split(",") if m.strip() not in known]
+    if unknown or not names.strip():
+        raise UserError(f"--eval-metrics {names}: {', '.join(unknown) or 'empty'}: expected comma-separated names "
+                        f"from {', '.join(known)}")
+
+
 def refuse_run_dir_inside_data(data: str, run_dir: Path) -> None:
     """A run directory inside a ``folder:PATH`` dataset: its sample grids would be read as training images."""
     if not data.startswith("folder:"):
@@ -226,6 +240,8 @@ class Trainer:
                                 f"which holds {self.dataset.kind}")
         self.data_info = DataInfo(self.dataset.kind, self.dataset.shape, self.dataset.num_classes,
                                   self.dataset.meta.get("table"))
+        if cfg.eval_every:  # a misspelt metric fails now, not at the first evaluation after N steps of training
+            check_eval_metrics(cfg.eval_metrics, self.dataset.kind)
 
         torch.manual_seed(cfg.seed)  # initial weights (identical on every rank) and dropout masks
         self.model = build_model(cfg, self.data_info).to(self.device)

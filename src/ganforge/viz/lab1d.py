@@ -349,6 +349,7 @@ def run_lab1d(out_dir: str | Path, data: str = "gauss1d", steps: int = 1200, fra
         if trainer.step >= steps:
             break
         logs = trainer.train_step()
+        trainer.check_finite(logs)  # a NaN loss (e.g. --lr 1e9) stops the lab in one line, as it stops train
         for k, v in logs.items():
             sums[k] = sums.get(k, 0.0) + float(v)
         count += 1

@@ -63,8 +63,8 @@ def parse_model_spec(text: str) -> ModelSpec2D:
     options: dict = {}
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise UserError(f"--model {text!r}: option {item!r} is not key=value")
+        if not eq or not key.strip() or not value.strip():
+            raise UserError(f"--model {text!r}: option {item!r} is not key=value (with a value)")
         key = key.strip().replace("-", "_")
         if key in LAB_OWNED_OPTIONS:
             raise UserError(f"--model {text!r}: option {key} is the lab's own (every model is trained on the same "
