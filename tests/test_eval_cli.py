@@ -128,3 +128,35 @@ def test_fid_orders_held_out_real_below_a_trained_dcgan_below_uniform_noise_on_d
     clf = load_domain_classifier("digits")
     noise_fid = fid_from_features(clf.features(ds.split("train")[:n]), clf.features(noise))
     assert real_fid < dcgan_fid < noise_fid
+
+
+def test_a_folder_of_unlabelled_images_is_measured_in_pixels_and_a_tiny_one_refused(tmp_path, capsys):
+    """No labels, no domain classifier: raw features by default, without the metrics that read class
+    probabilities; a test split smaller than a metric needs is one line before any metric runs."""
+    from PIL import Image
+
+    from ganforge.models import config_for
+    from ganforge.train import Trainer
+
+    def folder(name: str, count: int):
+        root = tmp_path / name
+        root.mkdir()
+        rng = np.random.default_rng(0)
+        for i in range(count):
+            Image.fromarray((rng.random((10, 10, 3)) * 255).astype(np.uint8)).save(root / f"{i}.png")
+        return root
+
+    for name, count in (("photos", 200), ("few", 30)):
+        cfg = config_for(model="dcgan", data=f"folder:{folder(name, count)}", image_size=8, steps=2, batch_size=8,
+                         width=8, latent_dim=4, sample_every=100)
+        Trainer(cfg, tmp_path / f"run-{name}", progress=False).fit()
+    assert cli.main(["eval", str(tmp_path / "run-photos"), "--n", "20"]) == 0
+    record = json.loads((tmp_path / "run-photos" / "eval.json").read_text())
+    assert record["features"] == "raw" and "is" not in record["metrics"] and "modes" not in record["metrics"]
+    assert {"fid", "precision", "density", "parzen"} <= set(record["values"])
+    capsys.readouterr()
+    assert cli.main(["eval", str(tmp_path / "run-photos"), "--features", "domain"]) == 2
+    assert "has no labels to train a domain classifier on" in capsys.readouterr().err
+    assert cli.main(["eval", str(tmp_path / "run-few")]) == 2  # 3 test images: pr and dc cannot run
+    err = capsys.readouterr().err.strip()
+    assert "need at least 6 of each" in err and "\n" not in err

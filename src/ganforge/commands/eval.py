@@ -12,6 +12,8 @@ from ..errors import UserError
 from ..rundir import atomic_write_text
 
 IMAGE_METRICS = "parzen,fid,kid,is,pr,dc,modes,memorisation"
+#: the fewest examples each metric works with (k-NN radii need k + 1 points: pr k = 3, dc k = 5; IS 10 splits)
+MIN_EXAMPLES = {"pr": 4, "dc": 6, "is": 10}
 POINT_METRICS = "parzen,fid,kid,pr,dc,modes,memorisation"
 
 
@@ -39,7 +41,8 @@ def add_parser(sub) -> None:
                    help="samples, training and (floor) test examples compared; capped by the split sizes  [10000]")
     p.add_argument("--features", default=None,
                    help="feature extractor: domain, domain:PATH, domain:DATASET, inception, inception:PATH, raw  "
-                        "[domain for images, raw for points]")
+                        "[domain for labelled images; raw for points, tables and unlabelled images such as "
+                        "folder:PATH, where is and modes are left out of the default --metrics]")
     p.add_argument("--seed", type=int, default=0, help="noise seed for the samples  [0]")
     p.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
                    help="stylegan2: sample with the truncation trick at PSI  [1: none]")
@@ -73,8 +76,16 @@ def _write_json(obj: dict, path: Path) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .. import models  # noqa: F401  (models register their own metrics, e.g. sgan's accuracy)
     from ..data import load_dataset
+    from ..features.extractors import build_extractor
     from ..metrics import cas  # noqa: F401  (registers cas: conditional runs)
-    from ..metrics.evaluate import default_features, evaluate_model, evaluate_real, parse_metrics
+    from ..metrics.evaluate import (
+        METRICS,
+        NEEDS_CLASS_PROBS,
+        default_features,
+        evaluate_model,
+        evaluate_real,
+        parse_metrics,
+    )
 
     run_options = [flag for flag, given in (("--truncation", args.truncation != 1.0),
                                             ("--checkpoint", args.checkpoint != "latest"),
@@ -108,12 +119,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UserError(f"--target {args.target}: the column machine-learning efficacy predicts, for tables: "
                         f"expected none for {ds.name}, which holds {ds.kind}")
     model_metrics = models.MODELS.get_or_fail(run.config.model).eval_metrics if run is not None else None
-    metrics = parse_metrics(args.metrics if args.metrics is not None else
-                            model_metrics or (IMAGE_METRICS if ds.kind == "image" else POINT_METRICS))
     features = args.features or default_features(ds)
+    defaults = model_metrics or (IMAGE_METRICS if ds.kind == "image" else POINT_METRICS)
+    if ds.kind == "image" and not features.startswith("domain"):  # no class probabilities to read
+        defaults = ",".join(m for m in defaults.split(",") if m not in NEEDS_CLASS_PROBS)
+    metrics = parse_metrics(args.metrics if args.metrics is not None else defaults)
+    if features == "domain" and ds.kind == "image" and not ds.num_classes:
+        raise UserError(f"--features domain: {ds.name} has no labels to train a domain classifier on: expected "
+                        "--features raw (pixels) or inception (papers' FID; pip install 'ganforge[inception]')")
+    if any(METRICS[m].needs_features for m in metrics):  # a missing classifier fails now, before any metric runs
+        build_extractor(features, ds.name, ds.kind)
     # one n for model and floor: the floor's candidates are test images, so n is capped by the test split too
     n = min(args.n, len(ds.split("train")), len(ds.split("test")))
     log = lambda s: print(f"  {s}", flush=True)  # noqa: E731
+    need = max(MIN_EXAMPLES.get(m, 2) for m in metrics)
+    if n < need:
+        raise UserError(f"{ds.name} has {len(ds.split('train')):,} train and {len(ds.split('test')):,} test "
+                        f"examples: {', '.join(metrics)} need at least {need} of each (pr's k-NN radii, dc's, "
+                        "IS's 10 splits): expected more data, or fewer --metrics")
     if n < args.n:
         print(f"ganforge: --n {args.n:,} capped to {n:,}: {ds.name} has {len(ds.split('train')):,} train and "
               f"{len(ds.split('test')):,} test examples", flush=True)

@@ -60,7 +60,14 @@ def register_metric(name: str, description: str, needs_features: bool = False) -
 
 
 def default_features(dataset: ArrayDataset) -> str:
-    return "domain" if dataset.kind == "image" else "raw"
+    """``domain`` for labelled images (a classifier of the dataset, shipped or trained by ``ganforge features
+    train``); ``raw`` for points, tables and unlabelled images (a folder of photos has no classes to train a
+    domain classifier on: ``--features inception`` gives papers' FIDs there)."""
+    return "domain" if dataset.kind == "image" and dataset.num_classes else "raw"
+
+
+#: metrics that read the features' class probabilities (a domain classifier's): not by default without them
+NEEDS_CLASS_PROBS = ("is", "modes")
 
 
 @dataclass
