@@ -331,3 +331,18 @@ def test_a_one_column_table_is_measured_without_efficacy(tmp_path):
     assert main(["eval", str(run), "--n", "40"]) == 0
     values = json.loads((run / "eval.json").read_text())["values"]
     assert 0 <= values["shape"] <= 1 and not any(k.startswith("efficacy") for k in values)
+
+
+def test_condition_names_a_column_whose_name_holds_an_equals_sign(tmp_path):
+    from ganforge.data.table import read_csv
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "eq.csv"
+    rows = [f"{rng.normal():.3f},{'yes' if rng.random() < 0.3 else 'no'}" for _ in range(200)]
+    path.write_text("x,churn=1?\n" + "\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    assert main(["train", "--model", "ctgan", "--data", f"csv:{path}", "--batch-size", "50", "--steps", "2",
+                 "--no-progress", "--out", str(run)]) == 0
+    assert main(["sample", str(run), "--n", "30", "--condition", "churn=1?=yes", "--out", str(tmp_path / "s.csv")]) == 0
+    header, got = read_csv(tmp_path / "s.csv")
+    assert header == ["x", "churn=1?"] and {r[1] for r in got} == {"yes"}

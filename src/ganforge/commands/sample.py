@@ -286,6 +286,11 @@ def sample_table(args: argparse.Namespace, out: Path) -> int:
     column = value = None
     if args.condition is not None:
         column, sep, value = args.condition.partition("=")
+        # a column whose name holds '=' ("churn=1?=yes"): the longest column name the text starts with, then '='
+        named = [c for c in spec.names if args.condition.startswith(f"{c}=")]
+        if named:
+            column = max(named, key=len)
+            value = args.condition[len(column) + 1:]
         discrete = [c["name"] for c in spec.columns if c["kind"] in DISCRETE_KINDS]
         if not sep or not column:
             raise UserError(f"--condition {args.condition}: expected COLUMN=VALUE")
