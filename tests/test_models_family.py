@@ -848,6 +848,19 @@ def test_options_of_some_models_are_refused_for_the_others_and_no_other_model_re
                 assert f"cfg.{name}" not in source, f"{model} reads {name}, which MODEL_OPTIONS refuses for it"
 
 
+def test_an_optimizer_option_another_optimizer_would_ignore_is_refused_for_a_new_run():
+    """--momentum with Adam, --beta1 with SGD: refused; the value a model's recipe sets (tvae's beta1 0.9) is not
+    the user's, and sgan's supervised baseline is an Adam network whatever sgan's own optimizer."""
+    with pytest.raises(UserError, match=r"momentum=0.9 is invalid: expected its default \(0.5\) with --optimizer "
+                                        r"adam \(only sgd reads it\)"):
+        config_for(model="dcgan", optimizer="adam", momentum=0.9).refuse_ignored_options()
+    with pytest.raises(UserError, match="beta1=0.9 is invalid: expected its default"):
+        config_for(model="dcgan", optimizer="sgd", beta1=0.9).refuse_ignored_options()
+    assert config_for(model="tvae", optimizer="sgd").refuse_ignored_options().beta1 == 0.9  # the recipe's
+    assert config_for(model="sgan", optimizer="sgd", beta1=0.9).refuse_ignored_options().beta1 == 0.9
+    assert config_for(model="gan", optimizer="sgd", momentum=0.9, momentum_final=0.7).refuse_ignored_options()
+
+
 @pytest.mark.parametrize("model,saved", [("dcgan", {"margin": 2.0}), ("ae", {"prior": "uniform"})])
 def test_a_run_saved_with_an_option_now_refused_still_loads_samples_and_resumes(model, saved, tmp_path):
     """Runs trained before an ignored option was refused (e.g. --margin on dcgan, --prior uniform on ae) keep

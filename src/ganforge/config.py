@@ -61,6 +61,12 @@ DEFAULT_LR = {"adam": 2e-4, "sgd": 0.1, "rmsprop": 5e-5}
 DEFAULT_STEPS = 2000
 
 
+#: Options only some optimizers read (``train.build_optimizer`` and the momentum schedule): another value than
+#: the default (the model recipe's, if it sets one) with another optimizer is refused for a new run.
+OPTIMIZER_OPTIONS: dict[str, tuple[str, ...]] = {
+    "beta1": ("adam",), "beta2": ("adam",), "momentum": ("sgd",), "momentum_final": ("sgd",),
+    "momentum_ramp_epochs": ("sgd",)}
+
 #: Options only some models read: given another value than the default for any other model, the option is
 #: refused (one line) rather than ignored. ``tests/test_models_family.py`` checks that no other model's module
 #: reads them.
@@ -224,6 +230,16 @@ class TrainConfig:
             if self.model not in models and getattr(self, name) != default(name):
                 raise UserError(f"config value {name}={getattr(self, name)!r} is invalid: expected its default "
                                 f"({default(name)}) unless --model {' or '.join(models)} (no other model reads it)")
+        from .models import MODELS  # the model's recipe may set them (e.g. tvae's beta1 0.9): not the user's
+
+        recipe = MODELS.get_or_fail(self.model).defaults if self.model in MODELS else {}
+        for name, optimizers in OPTIMIZER_OPTIONS.items():
+            usual = recipe.get(name, default(name))
+            if self.optimizer not in optimizers and getattr(self, name) != usual and not (
+                    self.model == "sgan" and name in ("beta1", "beta2")):  # sgan's baseline is an Adam network
+                raise UserError(f"config value {name}={getattr(self, name)!r} is invalid: expected its default "
+                                f"({usual}) with --optimizer {self.optimizer} (only {' or '.join(optimizers)} "
+                                "reads it)")
         return self
 
     def validate(self) -> TrainConfig:
