@@ -228,6 +228,9 @@ class SuperResolution:
         refuse_prior(cfg, cfg.model, "the low-resolution image")
         if cfg.model == "srresnet":  # no D: an objective, a penalty or a remedy would have nothing to act on
             refuse_unused_options(cfg, "srresnet")
+            if cfg.k_disc != 1:
+                raise UserError(f"model srresnet: k_disc {cfg.k_disc} is invalid: it has no discriminator to step "
+                                "(leave --k-disc unset; srgan has one)")
 
     def setup_inputs(self, cfg: TrainConfig, data: DataInfo) -> None:
         spec = pair_spec(cfg)

@@ -108,6 +108,10 @@ def refuse_prior(cfg: TrainConfig, model: str, inputs: str) -> None:
     if cfg.prior != "normal":
         raise UserError(f"model {model}: prior {cfg.prior} is invalid: it draws no noise, its input is {inputs} "
                         "(leave --prior unset)")
+    usual = TrainConfig.__dataclass_fields__["latent_dim"].default
+    if cfg.latent_dim != usual:
+        raise UserError(f"model {model}: latent_dim {cfg.latent_dim} is invalid: it draws no noise, its input is "
+                        f"{inputs} (leave --latent-dim unset)")
 
 
 def require_objective(cfg: TrainConfig, model: str, objective: str) -> None:
