@@ -72,6 +72,20 @@ def test_a_key_given_twice_in_yaml_is_rejected(tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "--config", cfg, "--out", tmp_path / "run")
     assert code == 2 and "not valid YAML (the key 'steps' appears twice)" in err
     assert not (tmp_path / "run").exists()
+    cfg.write_text("k-disc: 2\nk_disc: 3\n")  # the same option spelt two ways
+    code, _, err = run_cli(capsys, "train", "--config", cfg, "--out", tmp_path / "run")
+    assert code == 2 and "the key 'k_disc' appears twice (as 'k-disc')" in err
+    cfg.write_text("? [a, b]\n: 1\n")
+    code, _, err = run_cli(capsys, "train", "--config", cfg, "--out", tmp_path / "run")
+    assert code == 2 and "not an option name" in err and "Traceback" not in err
+
+
+def test_yaml_merge_keys_still_work(tmp_path):
+    from ganforge.config import load_yaml_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("base: &b {steps: 3, lr: 1.0e-3}\nrun:\n  <<: *b\n  steps: 4\n")  # an explicit key overrides
+    assert load_yaml_config(cfg)["run"] == {"steps": 4, "lr": 1e-3}
 
 
 def test_resume_may_extend_a_run_but_not_change_it(trained_run, capsys, tmp_path):

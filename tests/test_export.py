@@ -1,6 +1,7 @@
 """``ganforge export``: the ONNX and TorchScript generators reproduce PyTorch's samples to 1e-4, at any batch
 size, with the latent size, prior and output range stored in the file."""
 
+import importlib.util
 import json
 
 import numpy as np
@@ -123,6 +124,12 @@ def test_every_model_exports_a_generator_that_works_at_other_batch_sizes(model, 
     run = load_run(tmp_path / "run")
     export_generator(run, "torchscript", tmp_path / "g.pt")
     assert check_export(run, tmp_path / "g.pt", "torchscript") <= 1e-4
+    if model in ("ctgan", "progan", "stylegan2", "nextframe") and importlib.util.find_spec("onnxruntime"):
+        meta = export_generator(run, "onnx", tmp_path / "g.onnx")  # ctgan: latents the graph never reads
+        assert check_export(run, tmp_path / "g.onnx", "onnx") <= 1e-4
+        assert read_metadata(tmp_path / "g.onnx")["inputs"] == meta["inputs"]
+        if model == "ctgan":  # z, the condition, Gumbel noise; u (training-by-sampling's draw) is not read
+            assert [i["name"] for i in meta["inputs"]] == ["z", "latent_1", "latent_3"]
 
 
 def test_an_export_that_does_not_run_is_removed_and_exits_1(run_dir, tmp_path, capsys, monkeypatch):
@@ -139,3 +146,17 @@ def test_an_export_that_does_not_run_is_removed_and_exits_1(run_dir, tmp_path, c
     err = capsys.readouterr().err.strip()
     assert "failed to run on fixed latents" in err and "got 512" in err and "\n" not in err
     assert not out.exists()
+
+
+def test_without_onnxruntime_an_onnx_file_is_kept_unchecked_and_check_refused_before_writing(run_dir, tmp_path,
+                                                                                             capsys, monkeypatch):
+    pytest.importorskip("onnx")
+    from ganforge.commands import export as export_command
+
+    monkeypatch.setattr(export_command, "onnxruntime_importable", lambda: False)
+    out = tmp_path / "g.onnx"
+    assert cli.main(["export", str(run_dir), "--format", "onnx", "--out", str(out)]) == 0
+    assert out.is_file() and "not checked: running the ONNX file needs onnxruntime" in capsys.readouterr().out
+    other = tmp_path / "h.onnx"
+    assert cli.main(["export", str(run_dir), "--format", "onnx", "--out", str(other), "--check"]) == 2
+    assert "--check: running an ONNX file needs onnxruntime" in capsys.readouterr().err and not other.exists()

@@ -906,7 +906,7 @@ def test_config_names_a_shipped_recipe_from_any_directory(tmp_path, monkeypatch)
 
     monkeypatch.chdir(tmp_path)  # no configs/ here: what a user of a pip-installed ganforge sees
     shipped = RECIPES_DIR / "wgan-gp.yaml"
-    for given in ("configs/wgan-gp.yaml", "wgan-gp.yaml", "wgan-gp"):
+    for given in ("configs/wgan-gp.yaml", "wgan-gp.yaml", "wgan-gp", "wgan-gp.yml"):
         assert resolve_config_path(given) == shipped
     assert load_yaml_config("wgan-gp") == load_yaml_config(shipped)
     (tmp_path / "configs").mkdir()

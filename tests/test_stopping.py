@@ -88,12 +88,14 @@ def test_keep_best_needs_an_evaluated_metric():
         config_for(model="dcgan", keep_best="fid")
     with pytest.raises(UserError, match="early_stop"):
         config_for(model="dcgan", early_stop=3)
-    # pr gives precision and recall, not one number called pr: refused before training, not at the first evaluation
+    # pr gives precision and recall, not one number called pr: refused before a new run trains, not at its first
+    # evaluation (a run saved with it still loads: the check is for new runs)
+    cfg = config_for(model="dcgan", keep_best="pr", eval_every=10, eval_metrics="pr")
     with pytest.raises(UserError, match="keep_best='pr' is invalid: expected one of fid, kid"):
-        config_for(model="dcgan", keep_best="pr", eval_every=10, eval_metrics="pr")
+        cfg.refuse_ignored_options()
 
 
-def test_every_metric_keep_best_watches_is_a_metric_with_a_known_direction():
+def test_every_metric_keep_best_watches_is_a_registered_metric():
     from ganforge import models  # noqa: F401  (models register their own metrics)
     from ganforge.config import KEEP_BEST_LOWER_IS_BETTER
     from ganforge.metrics import cas  # noqa: F401
@@ -132,3 +134,8 @@ def test_a_misspelt_eval_metric_is_refused_before_anything_is_written(tmp_path, 
                  "--no-progress", "--out", str(run)]) == 2
     assert "--eval-metrics fid,bogus: bogus: expected comma-separated names from" in capsys.readouterr().err
     assert not run.exists()
+    from ganforge.train import check_eval_metrics
+
+    check_eval_metrics("fid,kid,", "image")  # a trailing comma: fid and kid, as the evaluation reads it
+    with pytest.raises(UserError, match="--eval-metrics ,: empty"):
+        check_eval_metrics(",", "image")

@@ -108,6 +108,17 @@ BAD_TABLES = [
 ]
 
 
+def test_a_one_column_table_named_with_a_semicolon_and_an_inf_category_are_tables(tmp_path):
+    """The separator check looks at the rows too; --discrete-columns makes 'inf' a category like any text."""
+    from ganforge.data.table import load_table
+
+    one = write_text(tmp_path / "one.csv", "temp;C\n" + "\n".join(str(v) for v in range(20)) + "\n")
+    assert [c["name"] for c in load_table(one).meta["table"]["columns"]] == ["temp;C"]
+    odd = write_text(tmp_path / "odd.csv", "a,b\n" + "\n".join(f"{v},{'inf' if v % 3 else '1'}" for v in range(30)))
+    columns = load_table(odd, discrete="b").meta["table"]["columns"]
+    assert columns[1]["kind"] == "discrete" and set(columns[1]["categories"]) == {"1", "inf"}
+
+
 @pytest.mark.parametrize("case,text,extra,needle", BAD_TABLES, ids=[c[0] for c in BAD_TABLES])
 def test_a_bad_csv_is_one_line_and_exit_2(case, text, extra, needle, tmp_path, capsys):
     path = write_text(tmp_path / "bad.csv", text)

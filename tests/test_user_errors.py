@@ -387,3 +387,10 @@ def test_a_folder_run_refuses_an_out_inside_the_data_and_a_resume_on_changed_fil
     assert (run / "checkpoints" / "latest.pt").read_bytes() == latest
     (folder / "new.png").unlink()  # the same files again: it resumes
     assert main(["train", "--out", str(run), "--resume", "--steps", "4", "--no-progress"]) == 0
+    for split, count in (("train", 20), ("test", 6)):  # a folder with its own splits reads only those
+        (folder / split).mkdir()
+        for i in range(count):
+            Image.open(folder / f"{i}.png").save(folder / split / f"{i}.png")
+    assert main(["train", *tiny, "--steps", "2", "--out", str(folder / "runs" / "a")]) == 0
+    assert main(["train", *tiny, "--steps", "2", "--out", str(folder / "train" / "a")]) == 2
+    assert f"is inside the data folder {(folder / 'train').resolve()}" in capsys.readouterr().err

@@ -50,9 +50,10 @@ PAIR_KINDS = ("sr2", "sr4")
 SEQUENCE_KINDS = ("moving2", "action")
 
 #: ``--keep-best``: the metrics it can watch (each gives one number under its own name), and whether lower is
-#: better (FID, KID) or higher (IS, Parzen, accuracies, table shape and trend scores).
+#: better (FID, KID) or higher (IS, Parzen, accuracies, table shape, trend and efficacy scores).
 KEEP_BEST_LOWER_IS_BETTER = {"fid": True, "kid": True, "is": False, "parzen": False, "accuracy": False,
-                             "val_accuracy": False, "cas": False, "shape": False, "trends": False}
+                             "val_accuracy": False, "cas": False, "shape": False, "trends": False,
+                             "efficacy": False}
 
 #: Default learning rates: DCGAN's Adam (Radford et al. 2016), the 2014 paper's SGD with momentum,
 #: WGAN's RMSProp (Arjovsky et al. 2017).
@@ -226,6 +227,11 @@ class TrainConfig:
             if self.prior != "mixture" and getattr(self, name) != default(name):
                 raise UserError(f"config value {name}={getattr(self, name)!r} is invalid: expected its default "
                                 f"with prior {self.prior} (it shapes --prior mixture only)")
+        if self.keep_best is not None and self.keep_best not in KEEP_BEST_LOWER_IS_BETTER:  # new runs only: a
+            # run saved with another keep_best still resumes (and fails at its evaluation as it always did)
+            raise UserError(f"config value keep_best={self.keep_best!r} is invalid: expected one of "
+                            f"{', '.join(KEEP_BEST_LOWER_IS_BETTER)} (a metric that gives one number whose better "
+                            "direction is known)")
         for name, models in MODEL_OPTIONS.items():
             if self.model not in models and getattr(self, name) != default(name):
                 raise UserError(f"config value {name}={getattr(self, name)!r} is invalid: expected its default "
@@ -320,9 +326,6 @@ class TrainConfig:
             need(value is None or (value > 0 and math.isfinite(value)), name, "a number > 0")
         if self.keep_best is not None:
             metrics = [m.strip() for m in self.eval_metrics.split(",")]
-            need(self.keep_best in KEEP_BEST_LOWER_IS_BETTER, "keep_best",
-                 f"one of {', '.join(KEEP_BEST_LOWER_IS_BETTER)} (a metric that gives one number whose better "
-                 "direction is known)")
             need(self.keep_best in metrics, "keep_best", f"one of --eval-metrics ({self.eval_metrics})")
             need(self.eval_every >= 1, "eval_every", "an integer >= 1 (--keep-best needs evaluations)")
         if self.early_stop:
@@ -468,13 +471,21 @@ class UniqueKeySafeLoader(yaml.SafeLoader):
     ``steps: 20`` then ``steps: 30`` would train 30 steps without a word)."""
 
     def construct_mapping(self, node, deep=False):
-        seen = set()
+        seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *base': merged keys may be overridden
+                continue
             key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} appears twice",
-                                                        key_node.start_mark)
-            seen.add(key)
+            try:
+                same = str(key).replace("-", "_") if isinstance(key, str) else key  # k-disc and k_disc: one key
+                if same in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} appears twice" + (f" (as {seen[same]!r})" if seen[same] != key
+                                                                         else ""), key_node.start_mark)
+                seen[same] = key
+            except TypeError:  # an unhashable key ('? [a, b]'): no option is named so
+                raise yaml.constructor.ConstructorError(None, None, "a key that is a list or a mapping is not an "
+                                                        "option name", key_node.start_mark) from None
         return super().construct_mapping(node, deep)
 
 

@@ -17,7 +17,7 @@ def resolve_config_path(path: str | Path) -> Path:
     given = Path(path).expanduser()
     if given.exists() or given.parent not in (Path("."), Path("configs")):
         return given
-    shipped = RECIPES_DIR / (given.name if given.suffix in (".yaml", ".yml") else f"{given.name}.yaml")
+    shipped = RECIPES_DIR / (f"{given.stem}.yaml" if given.suffix in (".yaml", ".yml") else f"{given.name}.yaml")
     return shipped if shipped.is_file() else given
 
 

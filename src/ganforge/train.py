@@ -44,7 +44,7 @@ def improves(metric: str, value: float, best: float | None) -> bool:
         return False
     if best is None:
         return True
-    return value < best if KEEP_BEST_LOWER_IS_BETTER[metric] else value > best
+    return value < best if KEEP_BEST_LOWER_IS_BETTER.get(metric, False) else value > best  # old runs: higher
 
 
 def check_eval_metrics(names: str, kind: str) -> None:
@@ -55,8 +55,9 @@ def check_eval_metrics(names: str, kind: str) -> None:
     from .metrics.table import TABLE_METRICS
 
     known = TABLE_METRICS if kind == "table" else tuple(sorted(METRICS))
-    unknown = [m.strip() for m in names.split(",") if m.strip() not in known]
-    if unknown or not names.strip():
+    given = [m.strip() for m in names.split(",") if m.strip()]  # "fid,kid," is fid and kid, as evaluation reads it
+    unknown = [m for m in given if m not in known]
+    if unknown or not given:
         raise UserError(f"--eval-metrics {names}: {', '.join(unknown) or 'empty'}: expected comma-separated names "
                         f"from {', '.join(known)}")
 
@@ -65,9 +66,14 @@ def refuse_run_dir_inside_data(data: str, run_dir: Path) -> None:
     """A run directory inside a ``folder:PATH`` dataset: its sample grids would be read as training images."""
     if not data.startswith("folder:"):
         return
+    from .data.folder import SPLIT_DIRS
+
     root = Path(data[len("folder:"):]).expanduser().resolve()
-    if run_dir.resolve().is_relative_to(root):
-        raise UserError(f"--out {run_dir} is inside the data folder {root}: the run's sample grids would become "
+    declared = (root / "train").is_dir() and (root / "test").is_dir()  # then only those subfolders are read
+    read = [root / split for split in SPLIT_DIRS] if declared else [root]
+    inside = next((folder for folder in read if run_dir.resolve().is_relative_to(folder)), None)
+    if inside is not None:
+        raise UserError(f"--out {run_dir} is inside the data folder {inside}: the run's sample grids would become "
                         "training images: expected an --out outside it")
 
 

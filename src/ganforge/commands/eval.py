@@ -42,7 +42,8 @@ def add_parser(sub) -> None:
     p.add_argument("--features", default=None,
                    help="feature extractor: domain, domain:PATH, domain:DATASET, inception, inception:PATH, raw  "
                         "[domain for labelled images; raw for points, tables and unlabelled images such as "
-                        "folder:PATH, where is and modes are left out of the default --metrics]")
+                        "folder:PATH. Features without class probabilities (raw; inception without its "
+                        "classifier layer) leave is and modes out of the default --metrics]")
     p.add_argument("--seed", type=int, default=0, help="noise seed for the samples  [0]")
     p.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
                    help="stylegan2: sample with the truncation trick at PSI  [1: none]")
@@ -120,23 +121,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
                         f"expected none for {ds.name}, which holds {ds.kind}")
     model_metrics = models.MODELS.get_or_fail(run.config.model).eval_metrics if run is not None else None
     features = args.features or default_features(ds)
-    defaults = model_metrics or (IMAGE_METRICS if ds.kind == "image" else POINT_METRICS)
-    if ds.kind == "image" and not features.startswith("domain"):  # no class probabilities to read
-        defaults = ",".join(m for m in defaults.split(",") if m not in NEEDS_CLASS_PROBS)
-    metrics = parse_metrics(args.metrics if args.metrics is not None else defaults)
     if features == "domain" and ds.kind == "image" and not ds.num_classes:
         raise UserError(f"--features domain: {ds.name} has no labels to train a domain classifier on: expected "
                         "--features raw (pixels) or inception (papers' FID; pip install 'ganforge[inception]')")
-    if any(METRICS[m].needs_features for m in metrics):  # a missing classifier fails now, before any metric runs
-        build_extractor(features, ds.name, ds.kind)
+    given = args.metrics is not None
+    metrics = parse_metrics(args.metrics if given else
+                            model_metrics or (IMAGE_METRICS if ds.kind == "image" else POINT_METRICS))
+    # the features' network once, now: a missing classifier fails before any metric runs, and the defaults
+    # leave out the metrics that read class probabilities when the features give none (raw pixels)
+    extractor = build_extractor(features, ds.name, ds.kind) if any(METRICS[m].needs_features for m in metrics) \
+        else None
+    if not given and ds.kind == "image" and not (extractor is not None and extractor.has_probs):
+        metrics = [m for m in metrics if m not in NEEDS_CLASS_PROBS]
     # one n for model and floor: the floor's candidates are test images, so n is capped by the test split too
     n = min(args.n, len(ds.split("train")), len(ds.split("test")))
-    log = lambda s: print(f"  {s}", flush=True)  # noqa: E731
     need = max(MIN_EXAMPLES.get(m, 2) for m in metrics)
-    if n < need:
+    if n < need:  # before any metric runs
+        if args.n < need:
+            raise UserError(f"--n {args.n}: {', '.join(metrics)} need at least {need} samples (pr's k-NN radii, "
+                            "dc's, IS's 10 splits): expected a larger --n, or fewer --metrics")
         raise UserError(f"{ds.name} has {len(ds.split('train')):,} train and {len(ds.split('test')):,} test "
                         f"examples: {', '.join(metrics)} need at least {need} of each (pr's k-NN radii, dc's, "
                         "IS's 10 splits): expected more data, or fewer --metrics")
+    log = lambda s: print(f"  {s}", flush=True)  # noqa: E731
     if n < args.n:
         print(f"ganforge: --n {args.n:,} capped to {n:,}: {ds.name} has {len(ds.split('train')):,} train and "
               f"{len(ds.split('test')):,} test examples", flush=True)
@@ -147,7 +154,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"ganforge: evaluating held-out real {ds.name} (first {n} test vs first {n} train) "
               f"with {features} features", flush=True)
         real_values, real_seconds, real_notes = evaluate_real(ds, metrics, n, features, args.seed,
-                                                             not args.no_cache, log)
+                                                             not args.no_cache, log, extractor)
         columns[f"real {ds.name}"] = real_values
         record["real"] = {"values": real_values, "seconds": real_seconds, "notes": real_notes}
     if run is not None:
@@ -155,7 +162,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"{n} samples, {features} features", flush=True)
         timings: dict[str, float] = {}
         notes: dict = {}
-        values = evaluate_model(run, ds, metrics, n, features, args.seed, not args.no_cache, timings, notes, log)
+        values = evaluate_model(run, ds, metrics, n, features, args.seed, not args.no_cache, timings, notes, log,
+                                extractor)
         columns[f"{run.config.model} step {run.step}"] = values
         record.update({"run_dir": str(run.run_dir), "model": run.config.model, "step": run.step,
                        "checkpoint": args.checkpoint,
@@ -243,12 +251,14 @@ def cmd_eval_samples(args: argparse.Namespace) -> int:
         split, reference = "train", str(ref_path)
         metrics_default = SAMPLES_PAIR_METRICS if kind == "image" else "fid,kid,pr,dc"
     metrics = parse_metrics(args.metrics if args.metrics is not None else metrics_default)
+    # two --samples: a run's dataset (its domain classifier) or none named; with --real the dataset's own default
+    features = args.features or ("domain" if args.real is None and ds.kind == "image" else default_features(ds))
     if args.real is None:
         allowed = set(SAMPLES_PAIR_METRICS.split(","))
         if set(metrics) - allowed:
             raise UserError(f"--metrics {','.join(sorted(set(metrics) - allowed))}: two --samples compare with "
                             f"{SAMPLES_PAIR_METRICS} only (the others need a dataset's splits: use --real)")
-        if (args.features or default_features(ds)) == "domain" and not runs:
+        if features == "domain" and not runs:
             raise UserError("--features: two --samples name no dataset whose domain classifier to use: give "
                             "--features domain:DATASET (e.g. domain:mnist), domain:FILE.safetensors or inception")
     ref_len = len(ds.split(split))
@@ -263,7 +273,6 @@ def cmd_eval_samples(args: argparse.Namespace) -> int:
     shape = tuple(candidates.shape[1:])
     if shape != ds.shape:
         raise UserError(f"--samples {path}: samples of shape {shape}, expected {ds.shape} like {reference}")
-    features = args.features or default_features(ds)
     print(f"ganforge: evaluating {n} samples from {path} against the first {n} of {reference} with {features} "
           "features", flush=True)
     timings: dict[str, float] = {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -29,6 +28,15 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_export)
 
 
+def onnxruntime_importable() -> bool:
+    """Whether onnxruntime imports here (installed and working: a broken install counts as missing)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except Exception:  # ImportError, or a wheel that does not load on this machine
+        return False
+    return True
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from ..export import check_export, export_generator
     from ..run import load_run
@@ -39,21 +47,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     if out.suffix != expected:
         raise UserError(f"--out {out}: expected a {expected} file name for --format {args.format}")
     check_writable_output(out)
+    runnable = args.format == "torchscript" or onnxruntime_importable()
+    if args.check and not runnable:  # asked for a check that cannot run: say so before writing anything
+        raise UserError("--check: running an ONNX file needs onnxruntime: pip install 'ganforge[export]'")
     run = load_run(args.run_dir)
     meta = export_generator(run, args.format, out)
     inputs = ", ".join(f"{i['name']} {tuple(i['shape'])} {i['dtype']}" for i in meta["inputs"])
     print(f"ganforge: exported the {meta['model']} generator of {run.run_dir} (step {run.step}) to {out} "
           f"({out.stat().st_size / 1e6:.2f} MB); inputs {inputs} (prior {meta['prior']}); output x "
           f"{tuple(meta['output']['shape'])} in {meta['output']['range']}")
-    if args.format == "onnx" and not args.check and importlib.util.find_spec("onnxruntime") is None:
+    if not runnable:
         print("ganforge: not checked: running the ONNX file needs onnxruntime (pip install 'ganforge[export]')")
         return 0
     try:
         diff = check_export(run, out, args.format)
     except Exception as e:  # the file does not run (at another batch size, say): it is no use to anyone
         out.unlink(missing_ok=True)
-        if isinstance(e, UserError):  # onnxruntime missing with --check, a wrong output shape: one line, exit 2
-            raise
         first = (str(e).strip().splitlines() or [type(e).__name__])[-1][:300]
         print(f"ganforge: error: the exported file failed to run on fixed latents ({first}); removed {out}",
               file=sys.stderr)

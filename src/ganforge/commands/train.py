@@ -116,7 +116,7 @@ TRAIN_HELP = {
              "sample, eval and report use it (Yazici et al. 2019; Karras et al. 2018)  [0: none]",
     "keep_best": "keep checkpoints/best.pt by this --eval-metrics value on held-out data at each --eval-every: "
                  "fid or kid (lower is better); is, parzen, val_accuracy (sgan: D's class head on validation "
-                 "images), accuracy, cas, or for tables shape or trends (higher is better); sample/eval "
+                 "images), accuracy, cas, or for tables shape, trends or efficacy (higher is better); sample/eval "
                  "--checkpoint best  [none]",
     "early_stop": "stop when --keep-best's metric has not improved for this many evaluations  [0: never]",
     "time_budget": "stop cleanly (samples, checkpoint, exit 0) once this much wall-clock time has passed since "

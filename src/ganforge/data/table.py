@@ -132,8 +132,11 @@ def read_csv(path: str | Path) -> tuple[list[str], list[list[str]]]:
         raise UserError(f"dataset csv:{path}: the file is empty: expected a header line naming the columns, "
                         "then one line per row")
     header = [h.strip() for h in lines[0]]
-    other = next((sep for sep in (";", "\t", "|") if len(header) == 1 and sep in header[0]), None)
-    if other is not None:  # Excel's ';' (a comma decimal locale), tab-separated exports: one column by mistake
+    # Excel's ';' (a comma decimal locale), tab-separated exports read as one column by mistake: the header and
+    # every row split into as many fields by that character (a one-column table named "temp;C" does not)
+    other = next((sep for sep in (";", "\t", "|") if len(header) == 1 and sep in header[0]
+                  and all(len(r) == 1 and r[0].count(sep) == header[0].count(sep) for r in lines[1:])), None)
+    if other is not None:
         raise UserError(f"dataset csv:{path}: the header {header[0]!r} is one column holding {other!r}: expected "
                         f"comma-separated values (convert the file, e.g. python -c \"import csv,sys; "
                         f"csv.writer(sys.stdout).writerows(csv.reader(sys.stdin, delimiter='{other}'))\")")
@@ -208,7 +211,7 @@ def infer_columns(header: list[str], rows: list[list[str]], source: str, discret
                             "expected at least one value; drop the column")
         numbers = [_parse_float(t) for t in present]
         numeric = all(v is not None for v in numbers)
-        if not numeric and all(_is_float(t) for t in present):  # inf, -inf: numbers, but none a model can learn
+        if not numeric and name not in force_d and all(_is_float(t) for t in present):  # inf: no model learns it
             i, bad = next((i, t) for i, t in enumerate(texts) if not is_missing(t) and _parse_float(t) is None)
             raise UserError(f"dataset {source}: column {name!r} row {i + 1}: {bad!r} is not a finite number: "
                             "expected finite numbers (or a missing value: an empty field, NA, NaN)")

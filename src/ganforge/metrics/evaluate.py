@@ -270,7 +270,7 @@ def run_metrics(ctx: EvalContext, metrics: list[str], log: Callable[[str], None]
 def evaluate_model(model_or_run: Any, dataset: ArrayDataset, metrics: list[str] | str, n: int,
                    features: str | None = None, seed: int = 0, use_cache: bool = True,
                    timings: dict[str, float] | None = None, notes: dict[str, Any] | None = None,
-                   log: Callable[[str], None] | None = None) -> dict[str, float]:
+                   log: Callable[[str], None] | None = None, extractor: Any = None) -> dict[str, float]:
     """Evaluate a ``LoadedRun`` or a ``GANModel`` on ``dataset`` (the one it was trained on): ``n`` samples
     drawn with ``seed``, compared with the first ``n`` training examples. Returns ``{key: value}`` (e.g.
     ``fid``, ``kid``, ``kid_std``, ``precision``); per-metric seconds go into ``timings`` if given.
@@ -294,26 +294,28 @@ def evaluate_model(model_or_run: Any, dataset: ArrayDataset, metrics: list[str] 
                         "(the weights diverged; train again with a lower --lr)")
     model = getattr(model_or_run, "model", model_or_run)
     return evaluate_samples(candidates, dataset, metrics, features, seed, use_cache, timings, notes, model=model,
-                            log=log)
+                            log=log, extractor=extractor)
 
 
 def evaluate_samples(candidates: torch.Tensor, dataset: ArrayDataset, metrics: list[str] | str,
                      features: str | None = None, seed: int = 0, use_cache: bool = True,
                      timings: dict[str, float] | None = None, notes: dict[str, Any] | None = None, *,
                      model: Any = None, reference_split: str = "train",
-                     log: Callable[[str], None] | None = None) -> dict[str, float]:
+                     log: Callable[[str], None] | None = None, extractor: Any = None) -> dict[str, float]:
     """Score ``candidates`` (images float ``(n, C, H, W)`` in [0, 1] or points ``(n, D)``; a run's samples or
     samples made elsewhere, ``ganforge eval --samples``) against the first ``n`` examples of
     ``dataset``'s ``reference_split``; held-out comparisons (modes, memorisation) use test, or val when the
     reference is test. The one function every model and every outside array goes through. ``log`` gets a
-    line per stage (``ganforge eval``'s live progress)."""
+    line per stage (``ganforge eval``'s live progress); ``extractor``: the features' network if the caller
+    already built it (``build_extractor`` of ``features``), else it is built when a metric needs it."""
     metrics = parse_metrics(metrics)
     n = len(candidates)
     if n < 2:
         raise UserError(f"samples: {n} given, expected at least 2")
     heldout = "val" if reference_split == "test" else "test"
     ctx = EvalContext(dataset, candidates, n, features or default_features(dataset), model=model, seed=seed,
-                      use_cache=use_cache, reference_split=reference_split, heldout_split=heldout)
+                      use_cache=use_cache, reference_split=reference_split, heldout_split=heldout,
+                      _extractor=extractor)
     values, seconds = run_metrics(ctx, metrics, log)
     if timings is not None:
         timings.update(seconds)
@@ -323,13 +325,14 @@ def evaluate_samples(candidates: torch.Tensor, dataset: ArrayDataset, metrics: l
 
 
 def evaluate_real(dataset: ArrayDataset, metrics: list[str] | str, n: int, features: str | None = None,
-                  seed: int = 0, use_cache: bool = True, log: Callable[[str], None] | None = None
-                  ) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
+                  seed: int = 0, use_cache: bool = True, log: Callable[[str], None] | None = None,
+                  extractor: Any = None) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
     """The real-data floor: the first ``n`` test examples scored as if generated, against the train split
     (held-out comparisons use val). Returns ``(values, seconds, notes)``."""
     metrics = parse_metrics(metrics)
     ctx = EvalContext(dataset, to_unit_range(dataset.split("test")[:n]), n, features or default_features(dataset),
-                      model=None, heldout_split="val", seed=seed, use_cache=use_cache, floor=True)
+                      model=None, heldout_split="val", seed=seed, use_cache=use_cache, floor=True,
+                      _extractor=extractor)
     values, seconds = run_metrics(ctx, metrics, log)
     return values, seconds, ctx.notes
 
