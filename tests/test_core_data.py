@@ -165,6 +165,9 @@ def test_unreadable_image_in_folder_is_a_user_error(tmp_path):
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(UserError, match="broken.jpg"):
         load_dataset(f"folder:{tmp_path}", image_size=8)
+    (tmp_path / "empty.png").write_bytes(b"")  # every bad file named at once, not one per rerun
+    with pytest.raises(UserError, match="broken.jpg .*; 1 more unreadable: empty.png"):
+        load_dataset(f"folder:{tmp_path}", image_size=8)
 
 
 def test_missing_dataset_says_where_it_looked(tmp_path):

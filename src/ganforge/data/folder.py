@@ -78,12 +78,17 @@ def load_folder(path: str, size: int, max_pixels: int = MAX_IMAGE_PIXELS) -> Arr
                         f"({', '.join(sorted(EXTENSIONS))}, searched recursively)")
 
     def build() -> dict[str, np.ndarray]:
-        images = []
+        images, bad = [], []
         for p in files:
             try:
                 images.append(load_image(p, size, max_pixels))
             except (UnidentifiedImageError, OSError) as e:
-                raise UserError(f"dataset folder:{path}: cannot read image {p} ({e})") from None
+                bad.append((p, e))  # every unreadable file in one message, not one per rerun
+        if bad:
+            p, e = bad[0]
+            more = f"; {len(bad) - 1} more unreadable: {', '.join(str(q.name) for q, _ in bad[1:4])}" \
+                   f"{', ...' if len(bad) > 4 else ''}" if len(bad) > 1 else ""
+            raise UserError(f"dataset folder:{path}: cannot read image {p} ({e}){more}")
         x = np.stack(images)
         if declared:
             names = np.array([split_of[p] for p in files])
