@@ -157,6 +157,6 @@ def test_a_folder_of_unlabelled_images_is_measured_in_pixels_and_a_tiny_one_refu
     capsys.readouterr()
     assert cli.main(["eval", str(tmp_path / "run-photos"), "--features", "domain"]) == 2
     assert "has no labels to train a domain classifier on" in capsys.readouterr().err
-    assert cli.main(["eval", str(tmp_path / "run-few")]) == 2  # 3 test images: pr and dc cannot run
+    assert cli.main(["eval", str(tmp_path / "run-few")]) == 2  # 1 test image: pr and dc cannot run
     err = capsys.readouterr().err.strip()
-    assert "need at least 6 of each" in err and "\n" not in err
+    assert "need at least 6 examples" in err and "1 test" in err and "\n" not in err

@@ -378,10 +378,12 @@ def test_inception_content_features_are_the_stem_and_carry_gradients(inception_f
 
 
 def test_srgan_trains_on_colour_images_with_inception_content_features(inception_file, tmp_path, capsys):
+    images = tmp_path / "images"  # the runs' --out beside the folder, not inside it
+    images.mkdir()
     for i in range(20):
         Image.fromarray(np.random.default_rng(i).integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(
-            tmp_path / f"{i}.png")
-    rgb = ["--data", f"folder:{tmp_path}", "--image-size", "24", "--pairs", "sr2", "--width", "8", "--sr-blocks",
+            images / f"{i}.png")
+    rgb = ["--data", f"folder:{images}", "--image-size", "24", "--pairs", "sr2", "--width", "8", "--sr-blocks",
            "1", "--batch-size", "4", "--no-progress", "--device", "cpu"]
     assert main(["train", "--model", "srresnet", *rgb, "--steps", "1", "--out", str(tmp_path / "a")]) == 0
     assert main(["train", "--model", "srgan", *rgb, "--steps", "1", "--init-from", str(tmp_path / "a"),
@@ -399,10 +401,12 @@ def test_srgan_trains_on_colour_images_with_inception_content_features(inception
 def test_colour_runs_refuse_grey_content_features_and_grey_generators_in_one_line(sr_run, tmp_path, capsys):
     from ganforge.features.domain import packaged_weights_path
 
+    images = tmp_path / "images"  # the runs' --out beside the folder, not inside it
+    images.mkdir()
     for i in range(20):
         Image.fromarray(np.random.default_rng(i).integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
-            tmp_path / f"{i}.png")
-    rgb = ["--data", f"folder:{tmp_path}", "--image-size", "8", "--pairs", "sr2", "--width", "8", "--sr-blocks",
+            images / f"{i}.png")
+    rgb = ["--data", f"folder:{images}", "--image-size", "8", "--pairs", "sr2", "--width", "8", "--sr-blocks",
            "1", "--batch-size", "4", "--no-progress", "--device", "cpu", "--steps", "1"]
     grey_classifier = packaged_weights_path("digits")
     assert main(["train", "--model", "srgan", *rgb, "--content-features", str(grey_classifier),

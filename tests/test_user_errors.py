@@ -394,3 +394,23 @@ def test_a_folder_run_refuses_an_out_inside_the_data_and_a_resume_on_changed_fil
     assert main(["train", *tiny, "--steps", "2", "--out", str(folder / "runs" / "a")]) == 0
     assert main(["train", *tiny, "--steps", "2", "--out", str(folder / "train" / "a")]) == 2
     assert f"is inside the data folder {(folder / 'train').resolve()}" in capsys.readouterr().err
+
+
+def test_an_evaluation_that_cannot_run_here_is_refused_before_training(tmp_path, capsys):
+    """--eval-every on a folder of 64x64 photos: no labels, so raw-pixel features, and FID on 12,288 numbers per
+    image would take minutes per evaluation (under torchrun the other ranks waited on it); --eval-n below what a
+    metric needs is refused too. Both before the first step, with nothing written."""
+    from ganforge.cli import main
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(60):  # 54 train, 3 val, 3 test
+        Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    tiny = ["--data", f"folder:{folder}", "--batch-size", "4", "--width", "8", "--latent-dim", "4", "--steps", "4",
+            "--eval-every", "2", "--no-progress"]
+    assert main(["train", *tiny, "--image-size", "64", "--out", str(tmp_path / "a")]) == 2
+    assert "12,288 numbers per image" in capsys.readouterr().err and not (tmp_path / "a").exists()
+    assert main(["train", *tiny, "--image-size", "16", "--eval-metrics", "pr", "--eval-n", "3",
+                 "--out", str(tmp_path / "b")]) == 2
+    assert "--eval-n 3: pr need at least 4 examples" in capsys.readouterr().err and not (tmp_path / "b").exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -29,7 +30,8 @@ class OneLineErrorParser(argparse.ArgumentParser):
     parsers are of the same class (argparse builds them with the parent's)."""
 
     def error(self, message: str):
-        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all (as _say_error)
+            print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
         sys.exit(2)
 
 
@@ -115,6 +117,13 @@ def _os_error_line(e: OSError) -> str:
     return f"{' -> '.join(dict.fromkeys(names))}: {what}" if names else what
 
 
+def _say_error(line: str) -> None:
+    """The one error line, printed once: under torchrun every rank meets the same user error, and rank 0
+    (``RANK`` unset or 0) speaks for all of them."""
+    if os.environ.get("RANK", "0") == "0":
+        print(f"ganforge: error: {line}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.command_line = argv is None  # a real command (not a call from Python): e.g. --time-budget counts from start
@@ -123,10 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         args.thread_choice = _choose_threads(args)
         return args.func(args)
     except UserError as e:
-        print(f"ganforge: error: {e}", file=sys.stderr)
+        _say_error(str(e))
         return e.exit_code
     except OSError as e:  # the user's file system: permissions, a full disk, a name too long, a file as a dir
-        print(f"ganforge: error: {_os_error_line(e)}", file=sys.stderr)
+        _say_error(_os_error_line(e))
         return 2
     except KeyboardInterrupt:
         print("ganforge: interrupted", file=sys.stderr)

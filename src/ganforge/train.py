@@ -246,8 +246,14 @@ class Trainer:
                                 f"which holds {self.dataset.kind}")
         self.data_info = DataInfo(self.dataset.kind, self.dataset.shape, self.dataset.num_classes,
                                   self.dataset.meta.get("table"))
-        if cfg.eval_every:  # a misspelt metric fails now, not at the first evaluation after N steps of training
+        if cfg.eval_every:  # a misspelt metric, or one that cannot run here, fails now, not after N steps
             check_eval_metrics(cfg.eval_metrics, self.dataset.kind)
+            if self.dataset.kind != "table":
+                from .metrics.evaluate import check_evaluable, default_features, parse_metrics
+
+                n = min(cfg.eval_n, len(self.dataset.split("train")), len(self.dataset.split("test")))
+                check_evaluable(self.dataset, parse_metrics(cfg.eval_metrics), n, default_features(self.dataset),
+                                "--eval-n" if n == cfg.eval_n else f"--eval-n {cfg.eval_n:,} capped to")
 
         torch.manual_seed(cfg.seed)  # initial weights (identical on every rank) and dropout masks
         self.model = build_model(cfg, self.data_info).to(self.device)
@@ -739,10 +745,10 @@ class Trainer:
         the ranks' RNG states)."""
         state = self.state_dict()
         latest = self.ckpt_dir / "latest.pt"
+        self.checkpoint_step = self.step  # every rank: a divergence message names the same last good step
         if not self.is_main:
             return latest
         atomic_torch_save(state, latest)
-        self.checkpoint_step = self.step
         if self.cfg.keep_every and self.step % self.cfg.keep_every == 0:
             atomic_torch_save(state, self.ckpt_dir / f"step_{self.step:06d}.pt")
         return latest

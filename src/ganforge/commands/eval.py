@@ -12,8 +12,6 @@ from ..errors import UserError
 from ..rundir import atomic_write_text
 
 IMAGE_METRICS = "parzen,fid,kid,is,pr,dc,modes,memorisation"
-#: the fewest examples each metric works with (k-NN radii need k + 1 points: pr k = 3, dc k = 5; IS 10 splits)
-MIN_EXAMPLES = {"pr": 4, "dc": 6, "is": 10}
 POINT_METRICS = "parzen,fid,kid,pr,dc,modes,memorisation"
 
 
@@ -82,6 +80,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ..metrics.evaluate import (
         METRICS,
         NEEDS_CLASS_PROBS,
+        check_evaluable,
         default_features,
         evaluate_model,
         evaluate_real,
@@ -135,14 +134,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         metrics = [m for m in metrics if m not in NEEDS_CLASS_PROBS]
     # one n for model and floor: the floor's candidates are test images, so n is capped by the test split too
     n = min(args.n, len(ds.split("train")), len(ds.split("test")))
-    need = max(MIN_EXAMPLES.get(m, 2) for m in metrics)
-    if n < need:  # before any metric runs
-        if args.n < need:
-            raise UserError(f"--n {args.n}: {', '.join(metrics)} need at least {need} samples (pr's k-NN radii, "
-                            "dc's, IS's 10 splits): expected a larger --n, or fewer --metrics")
-        raise UserError(f"{ds.name} has {len(ds.split('train')):,} train and {len(ds.split('test')):,} test "
-                        f"examples: {', '.join(metrics)} need at least {need} of each (pr's k-NN radii, dc's, "
-                        "IS's 10 splits): expected more data, or fewer --metrics")
+    check_evaluable(ds, metrics, n, features, "--n" if n == args.n else f"--n {args.n:,} capped to")
     log = lambda s: print(f"  {s}", flush=True)  # noqa: E731
     if n < args.n:
         print(f"ganforge: --n {args.n:,} capped to {n:,}: {ds.name} has {len(ds.split('train')):,} train and "

@@ -309,18 +309,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"train examples of shape {trainer.dataset.shape}) on {trainer.device}; {sizes}; "
         f"steps {trainer.step} -> {trainer.total_steps}; run dir {run_dir}"
         + (f"; {args.thread_choice}" if getattr(args, "thread_choice", None) else ""), flush=True)
+    # under torchrun the same launch continues the run bit-identically (another number of ranks would not)
+    again = ("the same torchrun command with --resume" if trainer.dist.enabled else
+             f"ganforge train --out {run_dir} --resume")
     try:
         trainer.fit()
     except TrainingInterrupted as e:
         say(f"ganforge: interrupted at step {e.step}; checkpoint saved to {run_dir / 'checkpoints/latest.pt'}; "
-            f"continue with: ganforge train --out {run_dir} --resume", file=sys.stderr)
+            f"continue with: {again}", file=sys.stderr)
         return 128 + e.signum
     if trainer.budget_reached:
         spent = time.perf_counter() - trainer.started
         say(f"ganforge: time budget reached ({cfg.time_budget}; {spent:.1f} s) at step {trainer.step}/"
             f"{trainer.total_steps}; "
-            f"checkpoint saved to {run_dir / 'checkpoints/latest.pt'}; continue with: ganforge train --out "
-            f"{run_dir} --resume --time-budget DURATION")
+            f"checkpoint saved to {run_dir / 'checkpoints/latest.pt'}; continue with: {again} --time-budget "
+            "DURATION")
         return 0
     say(f"ganforge: done at step {trainer.step} in {trainer.elapsed_s:.1f} s; samples "
         f"{run_dir / 'samples' / f'step_{trainer.step:06d}'}{'.csv' if trainer.dataset.kind == 'table' else '.png'}; "

@@ -68,6 +68,30 @@ def default_features(dataset: ArrayDataset) -> str:
 
 #: metrics that read the features' class probabilities (a domain classifier's): not by default without them
 NEEDS_CLASS_PROBS = ("is", "modes")
+#: the fewest examples each metric works with (k-NN radii need k + 1 points: pr k = 3, dc k = 5; IS 10 splits)
+MIN_EXAMPLES = {"pr": 4, "dc": 6, "is": 10}
+#: raw pixel features of more numbers than this make FID's covariance square root take minutes (64x64 RGB:
+#: 12,288 x 12,288); 64x64 grey (4,096) or 32x32 RGB (3,072) take a second or two
+MAX_RAW_FID_FEATURES = 4096
+
+
+def check_evaluable(dataset: ArrayDataset, metrics: list[str], n: int, features: str, what: str = "--n") -> None:
+    """One line before any metric runs when ``metrics`` cannot work on ``n`` examples of ``dataset`` with
+    ``features``: fewer examples than a metric needs (:data:`MIN_EXAMPLES`), or FID/KID on raw pixels of more
+    than :data:`MAX_RAW_FID_FEATURES` numbers each."""
+    need = max((MIN_EXAMPLES.get(m, 2) for m in metrics), default=2)
+    if n < need:
+        why = {"pr": "pr's k-NN radii need 4", "dc": "dc's 6", "is": "IS's 10 splits 10"}
+        reasons = "; ".join(why[m] for m in metrics if m in why) or "a mean and a spread need 2"
+        raise UserError(f"{what} {n}: {', '.join(metrics)} need at least {need} examples ({reasons}; "
+                        f"{dataset.name} has {len(dataset.split('train')):,} train and "
+                        f"{len(dataset.split('test')):,} test): expected more, or fewer metrics")
+    size = int(np.prod(dataset.shape))
+    slow = [m for m in metrics if m in ("fid", "kid")]
+    if features == "raw" and dataset.kind == "image" and size > MAX_RAW_FID_FEATURES and slow:
+        raise UserError(f"{', '.join(slow)} on raw pixels of {dataset.name}: {size:,} numbers per image make a "
+                        f"{size:,} x {size:,} covariance (minutes per evaluation): expected --features inception "
+                        "(pip install 'ganforge[inception]'), a smaller --image-size, or metrics without fid and kid")
 
 
 @dataclass
