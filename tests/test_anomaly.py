@@ -1,5 +1,7 @@
 """Issue 12: anomaly detection with the one-class protocol: the split, the metrics, the methods, the commands."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -274,6 +276,13 @@ def test_table_writes_markdown_and_csv_and_resumes(tmp_path):
     assert {(r["method"], r["class"]) for r in resumed} == {(r["method"], r["class"]) for r in rows}
     assert (tmp_path / "runs" / "ocsvm-c1.interrupted-1" / "partial.pt").read_bytes() == b"the last good checkpoint"
     assert any("ocsvm on class 1 was interrupted" in line for line in said)
+
+    # the same --out with other settings would publish these numbers under new headings: refused, files kept
+    table = (tmp_path / "table.md").read_bytes()
+    for other in (replace(base, seed=3), replace(base, val_fraction=0.5), replace(base, data="fashion-mnist")):
+        with pytest.raises(UserError, match="holds a table made with other settings"):
+            run_table(other, ["iforest"], (0, 1), tmp_path, log=lambda s: pytest.fail(s))
+    assert (tmp_path / "table.md").read_bytes() == table
 
 
 def test_reconstruction_method_figure(tmp_path):

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..data.oneclass import is_anomaly, one_class_dataset
+from ..errors import UserError
 from ..metrics.anomaly import auprc, auroc
 from ..rundir import atomic_write_text
 from .base import AnomalyConfig, AnomalyMethod, build_method, load_source
@@ -93,6 +94,28 @@ def read_results(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def table_settings(base: AnomalyConfig, anogan_subset: int) -> dict[str, Any]:
+    """What the cells of a table share and its numbers depend on: every field of ``base`` but the per-cell
+    ``method`` and ``normal_classes`` and the machine's ``data_dir``, plus ``anogan_subset``."""
+    settings = {k: v for k, v in asdict(base).items() if k not in ("method", "normal_classes", "data_dir")}
+    return json.loads(json.dumps({**settings, "anogan_subset": anogan_subset}))  # as the file will read back
+
+
+def check_table_settings(out_dir: Path, settings: dict[str, Any], has_results: bool) -> None:
+    """``OUT/table_settings.json``: written with the first cell; a later table into the same ``OUT`` must ask
+    for the same settings (it resumes the cells already measured), else it is refused in one line rather than
+    publishing old numbers under new headings. A table from before this file existed adopts the settings."""
+    path = out_dir / "table_settings.json"
+    if path.is_file() and has_results:
+        saved = json.loads(path.read_text())
+        changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+        if changed:
+            what = ", ".join(f"{k} {saved.get(k)!r} -> {settings.get(k)!r}" for k in changed)
+            raise UserError(f"anomaly table: {out_dir} holds a table made with other settings ({what}): expected "
+                            "the same settings to resume it, or another --out")
+    atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+
+
 def run_table(base: AnomalyConfig, methods: list[str], classes: tuple[int, ...], out_dir: Path,
               anogan_subset: int = 1000, figures: bool = True, log: Callable[[str], None] = print) -> list[dict]:
     """Fit and score every method with each class of ``classes`` as the (single) normal class; returns the result
@@ -100,6 +123,7 @@ def run_table(base: AnomalyConfig, methods: list[str], classes: tuple[int, ...],
     method options; its ``method`` and ``normal_classes`` are replaced per cell."""
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / "results.jsonl"
+    check_table_settings(out_dir, table_settings(base, anogan_subset), results_path.is_file())
     rows = read_results(results_path)
     done = {(r["method"], r["class"]) for r in rows}
     source = load_source(base.data, base.data_dir, base.train)
