@@ -105,6 +105,37 @@ def test_report_without_eval_or_checkpoint_says_what_is_missing(tmp_path):
     assert "not evaluated yet" in page and "no metrics.jsonl" in page and "step_000000.png" in page
 
 
+def test_a_report_that_fails_leaves_the_earlier_report_whole(run_dir, tmp_path, capsys):
+    """A damaged metrics.jsonl stops the report in one line; the earlier page and every figure it shows are
+    still there, and no staging directory is left behind. (A torn last line, what a kill mid-write leaves, is
+    skipped: test_curves_skip_a_torn_last_line.)"""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    before = {p.name: p.read_bytes() for p in (run / "report").iterdir()}
+    page = (run / "report.html").read_bytes()
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 25, "loss/D\n{"step": 26}\n')  # a damaged line inside the log, not a torn last one
+    assert main(["report", str(run), "--threads", "1"]) == 2
+    assert "metrics.jsonl" in capsys.readouterr().err
+    assert (run / "report.html").read_bytes() == page
+    assert {p.name: p.read_bytes() for p in (run / "report").iterdir()} == before
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".report")]
+
+
+def test_curves_skip_a_torn_last_line(tmp_path):
+    from ganforge.viz.curves import read_metrics
+
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"step": 1, "loss/D": 0.5}\n{"step": 2, "loss/D": 0.4}\n{"step": 3, "loss/D')
+    steps, values = read_metrics(log)["loss/D"]
+    assert steps.tolist() == [1.0, 2.0] and values.tolist() == [0.5, 0.4]
+    log.write_text('{"step": 1, "loss/D": 0.5}\nnot json\n{"step": 3}\n')  # damage inside: said, not skipped
+    with pytest.raises(UserError, match="line 2 is not a JSON object"):
+        read_metrics(log)
+
+
 def test_report_of_a_non_run_is_a_user_error(tmp_path, capsys):
     with pytest.raises(UserError, match="expected a directory written by 'ganforge train'"):
         write_report(tmp_path)

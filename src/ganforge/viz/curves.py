@@ -24,9 +24,10 @@ def read_metrics(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     per line with a ``step``); non-numeric values and blank lines are skipped. A UserError if unreadable."""
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
+        text = path.read_text()
     except OSError as e:
         raise UserError(f"metrics log {path}: cannot be read ({e.strerror})") from None
+    lines = text.splitlines()
     series: dict[str, tuple[list[float], list[float]]] = {}
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -35,6 +36,8 @@ def read_metrics(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             record = json.loads(line)
             step = float(record["step"])
         except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            if number == len(lines) and not text.endswith("\n"):  # a write cut short by a kill: the run's log
+                continue  # up to it is whole (train --resume drops the torn line itself)
             raise UserError(f"metrics log {path}: line {number} is not a JSON object with a step") from None
         for key, value in record.items():
             if key == "step" or isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -164,10 +164,32 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
             and not has_ckpt:
         raise UserError(f"run directory {run_dir}: no config.yaml, metrics.jsonl, samples/ or checkpoint: "
                         "expected a directory written by 'ganforge train'")
+    # the figures are drawn into a staging directory and swapped in with the page at the end: a report that
+    # fails half-way (a torn metrics.jsonl, a full disk) leaves the earlier report and its figures whole
+    staging = run_dir / f".{ASSETS}.partial{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    try:
+        page = _draw_report(run_dir, staging, sample, interpolations, seed, say)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    page = page.replace(f'src="{staging.name}/', f'src="{ASSETS}/')  # the figures' final place
     assets = run_dir / ASSETS
     if assets.exists():
-        shutil.rmtree(assets)  # figures of an earlier report: redrawn below
-    assets.mkdir(parents=True)
+        shutil.rmtree(assets)  # the earlier report's figures, replaced by the new ones
+    os.replace(staging, assets)
+    out = run_dir / "report.html"
+    tmp = run_dir / f".report.html.tmp{os.getpid()}"
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
+
+
+def _draw_report(run_dir: Path, assets: Path, sample: bool, interpolations: bool, seed: int, say) -> str:
+    """Every section's figures into ``assets``; returns the page (its images referenced under ``assets``)."""
+    has_ckpt = (run_dir / "checkpoints" / "latest.pt").is_file()
 
     config: dict = {}
     config_note = "no config.yaml in this run directory"
@@ -347,11 +369,6 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
         body.append(f"<h2>{html.escape(sec.title)}</h2>")
         body += sec.parts
     body.append(f'<footer id="end">written by ganforge report from {html.escape(str(run_dir))}</footer>')
-    page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
             + "\n".join(body) + "\n</body>\n</html>\n")
-    out = run_dir / "report.html"
-    tmp = run_dir / f".report.html.tmp{os.getpid()}"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
-    return out
