@@ -247,6 +247,16 @@ def test_upscale_writes_pngs_scale_times_larger_and_refuses_other_channels(sr_ru
     assert main(["upscale", str(sr_run), str(tmp_path / "rgb.png"), "--out", str(tmp_path / "up2")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "3 channel" in err and not (tmp_path / "up2").exists()
+    # an --out that holds the inputs would overwrite them; two inputs of one name would overwrite each other
+    original = (tmp_path / "a.png").read_bytes()
+    assert main(["upscale", str(sr_run), str(tmp_path / "a.png"), "--out", str(tmp_path)]) == 2
+    assert "would overwrite an input image" in capsys.readouterr().err
+    assert (tmp_path / "a.png").read_bytes() == original
+    (tmp_path / "other").mkdir()
+    Image.open(tmp_path / "a.png").save(tmp_path / "other" / "a.png")
+    assert main(["upscale", str(sr_run), str(tmp_path / "a.png"), str(tmp_path / "other" / "a.png"),
+                 "--out", str(tmp_path / "up3")]) == 2
+    assert "would both be written to" in capsys.readouterr().err and not (tmp_path / "up3").exists()
 
 
 def test_eval_of_an_sr_run_reports_psnr_beside_bicubic(sr_run, tmp_path):

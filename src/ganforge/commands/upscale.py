@@ -79,10 +79,21 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     images = [read_image(p, channels) for p in files]  # all read first: a bad file fails before any is written
     out = Path(args.out)
     check_output_dir(out)
+    targets = [out / f"{path.stem}.png" for path in files]
+    inputs = {path.resolve() for path in files}
+    clash = next((t for t in targets if t.resolve() in inputs), None)
+    if clash is not None:
+        raise UserError(f"--out {out}: {clash} would overwrite an input image: expected an --out apart from the "
+                        "images")
+    seen: dict[Path, Path] = {}
+    for path, target in zip(files, targets, strict=True):
+        if target in seen:
+            raise UserError(f"{seen[target]} and {path} would both be written to {target}: expected input images "
+                            "with distinct names (or upscale them into separate --out directories)")
+        seen[target] = path
     out.mkdir(parents=True, exist_ok=True)
-    for path, x in zip(files, images, strict=True):
+    for path, x, target in zip(files, images, targets, strict=True):
         y = upscale(run.model, x)[0]  # (C, sH, sW) in [0, 1]
-        target = out / f"{path.stem}.png"
         save_image((y * 255.0).round().byte().permute(1, 2, 0).numpy(), target)
         print(f"{path} ({x.shape[-1]}x{x.shape[-2]}) -> {target} ({y.shape[-1]}x{y.shape[-2]})")
     return 0
