@@ -200,3 +200,20 @@ def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys):
         assert main(["invert", *argv, "--out", str(tmp_path / "o")]) == 2, argv
         err = capsys.readouterr().err
         assert needle in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_invert_data_reads_the_runs_own_folder_at_the_size_it_was_trained_at(tmp_path):
+    """A folder run trained at --image-size 16 inverts its own dataset (folder:PATH loads at 64 by default)."""
+    from ganforge.train import Trainer
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        Image.fromarray((rng.random((20, 20, 3)) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    cfg = config_for(model="dcgan", data=f"folder:{folder}", image_size=16, steps=2, batch_size=8, width=8,
+                     latent_dim=4, sample_every=100)
+    Trainer(cfg, tmp_path / "run", progress=False).fit()
+    assert main(["invert", str(tmp_path / "run"), "--data", f"folder:{folder}", "--n", "2", "--steps", "2",
+                 "--out", str(tmp_path / "inv")]) == 0
+    assert np.load(tmp_path / "inv" / "latents.npy").shape[0] == 2
