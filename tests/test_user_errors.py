@@ -143,6 +143,14 @@ BAD_INPUTS = [
      2, "nope: no such directory"),
     ("--image-size on points", lambda r, t: ["train", "--model", "gan", "--data", "ring8", "--image-size", "32",
                                              "--out", t / "o"], 2, "--image-size: options of image data"),
+    ("latent arithmetic --per-group with indices", lambda r, t: [
+        "latent", "arithmetic", r, "--a", "1", "--b", "2", "--c", "3", "--per-group", "5", "--out", t / "a.png"],
+     2, "--per-group 5: the number of samples a label picks"),
+    ("invert --no-encoder of a model without one", lambda r, t: [
+        "invert", r, "--data", "digits", "--n", "2", "--no-encoder", "--out", t / "inv"],
+     2, "has no encoder to start from"),
+    ("gam --out with two runs", lambda r, t: ["gam", r, copy_run(r, t), "--out", t / "g.json"],
+     2, "--out: two runs play one battle"),
     ("the 2014 code's recipe on points", lambda r, t: ["train", "--model", "gan", "--data", "ring8", "--gan-recipe",
                                                        "2014-code", "--out", t / "o"],
      2, "--gan-recipe 2014-code: options of image data: expected none of them for ring8"),

@@ -118,6 +118,12 @@ def latent_space(model: nn.Module) -> LatentSpace:
     return LatentSpace("z", k, model.generate, lambda z: z.square().sum(1) / (2 * k), onto_ball_, model.sample_latent)
 
 
+def has_encoder(model: nn.Module) -> bool:
+    """Whether :func:`encoder_start` has an encoder to start from (and its latent is z, which it encodes)."""
+    encoder = hasattr(model, "encode") or isinstance(getattr(model, "encoder", None), nn.Module)
+    return encoder and latent_space(model).name == "z"
+
+
 def encoder_start(model: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
     """E(x) ``(N, k)`` for a model with an encoder: ``encode`` (bigan, aae, ae), else the mean of a Gaussian
     ``encoder`` returning ``(mu, logvar)`` (vae, vaegan); None for models without one."""

@@ -60,6 +60,7 @@ def judge_all(runs: list, x_test, n: int, seed: int):
 def cmd_gam(args: argparse.Namespace) -> int:
     from ..metrics.gam import GAM_TOLERANCE, gam_battle
     from ..run import load_run
+    from ..rundir import check_writable_output
 
     if len(args.runs) < 2:
         raise UserError("gam: expected at least two run directories (RUN_A RUN_B ...)")
@@ -70,6 +71,12 @@ def cmd_gam(args: argparse.Namespace) -> int:
     tolerance = GAM_TOLERANCE if args.tolerance is None else args.tolerance
     if not tolerance >= 0:
         raise UserError(f"--tolerance {args.tolerance}: expected a number >= 0")
+    if args.out is not None and len(args.runs) == 2:
+        raise UserError("--out: two runs play one battle, printed (--json for the record); --out is the "
+                        "tournament file of three or more runs")
+    out = Path(args.out or "gam_tournament.json")
+    if len(args.runs) > 2:
+        check_writable_output(out)  # before the battles, not after them
     runs = [load_run(r) for r in args.runs]
     for run in runs[1:]:
         if (run.data_name, run.data.shape) != (runs[0].data_name, runs[0].data.shape):
@@ -111,7 +118,6 @@ def cmd_gam(args: argparse.Namespace) -> int:
              "r_samples": [[None if i == j else matrix[i][j]["r_samples"] for j in range(k)] for i in range(k)],
              "r_test": [[None if i == j else matrix[i][j]["r_test"] for j in range(k)] for i in range(k)],
              "battles": matrix}
-    out = Path(args.out or "gam_tournament.json")
     atomic_write_text(out, json.dumps(table, indent=2) + "\n")
     if args.json:
         print(json.dumps(table, indent=2))

@@ -10,6 +10,9 @@ from pathlib import Path
 from ..errors import UserError
 from ..rundir import check_output_dir
 
+#: prior draws an inversion starts from, without an encoder
+RESTARTS = 4
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("invert", help="find the latents whose samples match given images",
@@ -27,8 +30,9 @@ def add_parser(sub) -> None:
     p.add_argument("--n", type=int, default=64, help="--data: the first N images of the split  [64]")
     p.add_argument("--steps", type=int, default=300, help="Adam steps per image  [300]")
     p.add_argument("--lr", type=float, default=0.05, help="Adam's learning rate on the latents  [0.05]")
-    p.add_argument("--restarts", type=int, default=4,
-                   help="prior draws to start from, the best kept per image (models without an encoder)  [4]")
+    p.add_argument("--restarts", type=int, default=RESTARTS,
+                   help=f"prior draws to start from, the best kept per image (models without an encoder, or "
+                        f"with --no-encoder)  [{RESTARTS}]")
     p.add_argument("--no-encoder", action="store_true", help="start from prior draws even when the model has an "
                                                              "encoder")
     p.add_argument("--prior-weight", type=float, default=1e-3,
@@ -101,9 +105,16 @@ def cmd_invert(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir, args.checkpoint)
     if run.data.kind != "image":
         raise UserError(f"run {args.run_dir}: models {run.data.kind} data: expected a run of images")
-    from ..inversion import latent_space
+    from ..inversion import has_encoder, latent_space
 
     latent_space(run.model)  # a run whose generator has no latent to invert fails before the images are read
+    encoded = has_encoder(run.model)
+    if args.no_encoder and not encoded:
+        raise UserError(f"--no-encoder: a {run.config.model} run has no encoder to start from (it starts from "
+                        "--restarts prior draws already)")
+    if encoded and not args.no_encoder and args.restarts != RESTARTS:
+        raise UserError(f"--restarts {args.restarts}: a {run.config.model} run starts from its encoder, once: "
+                        "expected --no-encoder with --restarts (to start from prior draws)")
     x, names = read_images(args, run)
     feature_fn = domain_feature_fn(run) if args.feature_weight > 0 else None
     started = time.perf_counter()

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from ..errors import UserError
 
+#: latent arithmetic by label: the first this many samples of each label form a group
+PER_GROUP = 3
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("latent", help="latent walks, arithmetic and nearest neighbours of an image run",
@@ -40,7 +43,8 @@ def add_parser(sub) -> None:
         q.add_argument(f"--{g}", default=None, metavar="I,J,K", help=f"sample indices of group {g.upper()}")
         q.add_argument(f"--{g}-label", type=int, default=None, metavar="Y", help=f"class label of group {g.upper()}")
     q.add_argument("--n", type=int, default=64, help="samples to pick from  [64]")
-    q.add_argument("--per-group", type=int, default=3, help="samples per group when picking by label  [3]")
+    q.add_argument("--per-group", type=int, default=PER_GROUP,
+                   help=f"samples per group when picking by label  [{PER_GROUP}]")
     q.add_argument("--seed", type=int, default=0, help="noise seed  [0]")
     q.add_argument("--out", required=True, help="output .png")
     q.set_defaults(func=cmd_arithmetic)
@@ -141,6 +145,9 @@ def cmd_arithmetic(args: argparse.Namespace) -> int:
     by_index = [getattr(args, g) for g in "abc"]
     by_label = [getattr(args, f"{g}_label") for g in "abc"]
     if all(v is not None for v in by_index) and all(v is None for v in by_label):
+        if args.per_group != PER_GROUP:
+            raise UserError(f"--per-group {args.per_group}: the number of samples a label picks: expected it only "
+                            "with --a-label, --b-label and --c-label (--a, --b and --c list the samples)")
         picks, labels = {g.upper(): _indices(getattr(args, g), f"--{g}") for g in "abc"}, None
     elif all(v is not None for v in by_label) and all(v is None for v in by_index):
         picks, labels = None, {g.upper(): getattr(args, f"{g}_label") for g in "abc"}
