@@ -60,6 +60,12 @@ def test_bench_skips_a_model_that_is_not_registered():
 def test_bench_rejects_bad_values_as_user_errors(capsys):
     assert main(["bench", "--rounds", "0"]) == 2
     assert "--rounds 0 is invalid" in capsys.readouterr().err
+    # a table model or point data: refused alone, before the matmul peak is measured or anything is printed
+    for argv, said in ((["--model", "ctgan", "--size", "8"], "model ctgan cannot model image data"),
+                       (["--data", "ring8", "--size", "8"], "--data ring8: holds points")):
+        assert main(["bench", *argv, "--rounds", "1", "--steps", "1", "--threads", "1"]) == 2
+        out, err = capsys.readouterr()
+        assert said in err and err.count("\n") == 1 and out == ""
 
 
 #: dcgan, and the two families of other nets (critic without batch norm; label-conditioned inputs) run in CI;

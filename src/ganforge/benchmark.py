@@ -314,23 +314,28 @@ def bench_case(model: str, size: int, batch_size: int, device: torch.device, dat
 def run_benchmark(cases=DEFAULT_CASES, batch_sizes=DEFAULT_BATCH_SIZES, device: str = "auto", *,
                   rounds: int = 3, steps: int = 3, workers: int = 0, options: dict[str, str] | None = None,
                   data: str = "fashion-mnist", data_dir: str | None = None, log: Callable[[str], None] = print,
-                  emit: Callable[[BenchRow], None] | None = None) -> list[BenchRow]:
-    """Every (model, size) x batch size; models not registered are skipped with a printed note."""
+                  emit: Callable[[BenchRow], None] | None = None, intro: str | None = None) -> list[BenchRow]:
+    """Every (model, size) x batch size; models not registered are skipped with a printed note. ``intro`` is
+    logged once the cases and data are known good (a refusal comes alone)."""
     from .train import resolve_device
 
     dev = resolve_device(device)
+    registered = [(model, size) for model, size in cases if model in MODELS]
+    for model, _ in cases:
+        if model not in MODELS:
+            log(f"bench: model {model} is not registered here; skipped")
+        elif "image" not in MODELS[model].data_kinds:  # before the peak's seconds and any data is read
+            raise UserError(f"model {model} cannot model image data ({data}): it takes "
+                            f"{' or '.join(MODELS[model].data_kinds)} data (the benchmark times image models)")
+    datasets = {size: bench_dataset(size, data, log=log, data_dir=data_dir) for size in {s for _, s in registered}}
+    if intro:
+        log(intro)
     peak = matmul_peak_flops(dev)
     wait = os.environ.get("OMP_WAIT_POLICY", "unset (GNU OpenMP spins)")
     log(f"bench: {dev} threads {torch.get_num_threads()}, OMP_WAIT_POLICY {wait}: matmul peak "
         f"{peak[0] / 1e9:.1f} GFLOP/s (best of 5 fp32 2048x2048 matmuls)")
-    datasets: dict[int, ArrayDataset] = {}
     rows: list[BenchRow] = []
-    for model, size in cases:
-        if model not in MODELS:
-            log(f"bench: model {model} is not registered here; skipped")
-            continue
-        if size not in datasets:
-            datasets[size] = bench_dataset(size, data, log=log, data_dir=data_dir)
+    for model, size in registered:
         for batch_size in batch_sizes:
             for row in bench_case(model, size, batch_size, dev, datasets[size], rounds=rounds, steps=steps,
                                   workers=workers, options=options, peak=peak, log=log):

@@ -22,7 +22,9 @@ def add_parser(sub) -> None:
                    help="image size (repeatable)  [28 for every model, and 64 for dcgan]")
     p.add_argument("--batch-size", action="append", type=int, default=None, metavar="B",
                    help="batch size (repeatable)  [64 and 128]")
-    p.add_argument("--quick", action="store_true", help="dcgan 28x28 at batch 64 only, 3 short rounds (< 40 s)")
+    p.add_argument("--quick", action="store_true",
+                   help="short: 3 rounds of 2 steps at batch 64, and dcgan 28x28 unless --model/--size say "
+                        "otherwise (< 40 s)")
     p.add_argument("--json", action="store_true", help="print one JSON object per row instead of a table")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="[auto]")
     p.add_argument("--threads", type=int, default=None,
@@ -86,8 +88,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     def emit(row) -> None:
         print(json.dumps(row.to_dict()) if args.json else format_row(row), flush=True)
 
-    if getattr(args, "thread_choice", None):
-        log(f"bench: {args.thread_choice}")
+    intro = f"bench: {args.thread_choice}" if getattr(args, "thread_choice", None) else None
     run_benchmark(cases, batch_sizes, args.device, rounds=rounds, steps=steps, workers=args.workers,
-                  options=options, data=args.data, data_dir=args.data_dir, log=log, emit=emit)
+                  options=options, data=args.data, data_dir=args.data_dir, log=log, emit=emit, intro=intro)
     return 0

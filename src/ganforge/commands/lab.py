@@ -70,12 +70,14 @@ def cmd_lab1d(args: argparse.Namespace) -> int:
 
 def cmd_lab2d(args: argparse.Namespace) -> int:
     from ..viz.lab1d import torch_threads
-    from ..viz.lab2d import parse_model_specs, run_lab2d
+    from ..viz.lab2d import lab_config, parse_model_specs, run_lab2d
 
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers {args.workers}: expected an integer >= 1")
     out = Path(args.out or f"runs/lab2d-{args.data}")
     specs = parse_model_specs(args.model)
+    for spec in specs:  # an unknown key or a bad value: one line before the banner and any training
+        lab_config(spec, args.data, args.steps, args.seed).refuse_ignored_options()
     print(f"ganforge: 2-D lab on {args.data}: {', '.join(s.label for s in specs)}; {args.steps} steps each -> {out}",
           flush=True)
     with torch_threads(1):
