@@ -79,9 +79,10 @@ IMAGE_MODELS = [pytest.param(name, marks=() if name in FAST_MODELS else pytest.m
 def test_channels_last_is_a_memory_layout_not_a_different_model(tmp_path, model):
     """A step with channels-last and with NCHW memory gives the same weights, up to float rounding."""
     def trained(layout):
+        noise = {} if model in ("srresnet", "srgan", "nextframe") else {"latent_dim": 16}  # those draw none
         cfg = TrainConfig(**{**model_recipe(model), "k_disc": 1}, model=model, data="digits", batch_size=16,
-                          width=8, latent_dim=16, sample_every=1000, checkpoint_every=1000, channels_last=layout,
-                          device="cpu", seed=1)
+                          width=8, sample_every=1000, checkpoint_every=1000, channels_last=layout,
+                          device="cpu", seed=1, **noise)
         trainer = Trainer(cfg, tmp_path / layout, progress=False)
         trainer.train_step()
         return trainer
