@@ -104,6 +104,10 @@ def add_parser(sub) -> None:
     table.set_defaults(func=cmd_table)
 
 
+#: training options that shape the data itself (how a table's columns are read), for every method
+DATA_OPTIONS = {"discrete_columns", "continuous_columns"}
+
+
 def _train_overrides(args: argparse.Namespace) -> dict:
     return {k[len("train_"):]: v for k, v in vars(args).items() if k.startswith("train_") and v is not None}
 
@@ -143,6 +147,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
             raise UserError(f"{', '.join('--' + k.replace('_', '-') for k in ignored)}: method {cfg.method} trains "
                             f"{method.model_for(data.kind)}, which does not read it")
         method.train_config(data).refuse_ignored_options()  # a bad option fails here, before anything is written
+    else:  # a method that trains no model (iforest, ocsvm, ...): only the options that read the data apply
+        ignored = sorted(set(_train_overrides(args)) - DATA_OPTIONS)
+        if ignored:
+            raise UserError(f"{', '.join('--' + k.replace('_', '-') for k in ignored)}: method {cfg.method} trains "
+                            "no model: expected training options only with a method that does (ae, anogan, ...)")
     started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(run_dir)
