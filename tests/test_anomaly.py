@@ -298,6 +298,8 @@ def test_reconstruction_method_figure(tmp_path):
 @pytest.mark.parametrize("argv,message", [
     (["anomaly", "fit", "--data", "digits", "--normal-classes", "0", "--method", "iforest", "--steps", "10"],
      "--steps: method iforest trains no model"),
+    (["anomaly", "table", "--data", "digits", "--classes", "0", "--methods", "iforest,ocsvm", "--epochs", "2"],
+     "--epochs: no method of the table (iforest, ocsvm) trains a model"),
     (["anomaly", "fit", "--data", "digits", "--normal-classes", "12", "--method", "iforest"],
      "class 12 is not in the data"),
     (["anomaly", "fit", "--data", "digits", "--method", "nosuch"], "unknown anomaly method 'nosuch'"),

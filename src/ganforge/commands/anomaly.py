@@ -244,6 +244,11 @@ def cmd_table(args: argparse.Namespace) -> int:
         classes = tuple(range(number_of_classes(source, args.label_column)))
     else:
         classes = parse_normal_classes(source, args.classes, args.label_column, "--classes")
+    trains = [m for m in methods if hasattr(METHODS.get(m), "train_config")]
+    ignored = sorted(set(_train_overrides(args)) - DATA_OPTIONS) if not trains else []
+    if ignored:  # no method of the table trains a model: nothing would read them
+        raise UserError(f"{', '.join('--' + k.replace('_', '-') for k in ignored)}: no method of the table "
+                        f"({', '.join(methods)}) trains a model: expected training options only with one that does")
     base = _config(args, methods[0], [classes[0]])
     started = time.perf_counter()
     check_output_dir(Path(args.out))
