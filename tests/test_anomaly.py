@@ -283,6 +283,10 @@ def test_table_writes_markdown_and_csv_and_resumes(tmp_path):
         with pytest.raises(UserError, match="holds a table made with other settings"):
             run_table(other, ["iforest"], (0, 1), tmp_path, log=lambda s: pytest.fail(s))
     assert (tmp_path / "table.md").read_bytes() == table
+    # how a run goes (its device, checkpoint rhythm) is not what it computes: the table still resumes
+    again = run_table(replace(base, train={"device": "cpu", "checkpoint_every": 7}), ["iforest", "ocsvm"], (0, 1),
+                      tmp_path, log=lambda s: pytest.fail(s))
+    assert again == resumed
 
 
 def test_reconstruction_method_figure(tmp_path):

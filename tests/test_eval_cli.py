@@ -160,3 +160,20 @@ def test_a_folder_of_unlabelled_images_is_measured_in_pixels_and_a_tiny_one_refu
     assert cli.main(["eval", str(tmp_path / "run-few")]) == 2  # 1 test image: pr and dc cannot run
     err = capsys.readouterr().err.strip()
     assert "need at least 6 examples" in err and "1 test" in err and "\n" not in err
+
+
+def test_fid_on_raw_pixels_wider_than_4096_numbers_is_refused_and_left_out_of_the_defaults():
+    from ganforge.data import ArrayDataset
+    from ganforge.errors import UserError
+    from ganforge.metrics.evaluate import check_evaluable, too_wide_for_fid
+
+    rng = np.random.default_rng(0)
+    photos = ArrayDataset("photos", "image", {s: rng.integers(0, 256, (8, 3, 64, 64), dtype=np.uint8)
+                                              for s in ("train", "val", "test")})
+    grey = ArrayDataset("grey", "image", {s: rng.integers(0, 256, (8, 1, 64, 64), dtype=np.uint8)
+                                          for s in ("train", "val", "test")})
+    assert too_wide_for_fid(photos, "raw") and not too_wide_for_fid(photos, "inception")
+    assert not too_wide_for_fid(grey, "raw")  # 4,096 numbers: a second or two
+    with pytest.raises(UserError, match="12,288 numbers per image"):
+        check_evaluable(photos, ["parzen", "fid"], 8, "raw")
+    check_evaluable(photos, ["parzen", "pr", "dc"], 8, "raw")  # k-NN and Parzen windows are matrix products

@@ -30,7 +30,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
     parsers are of the same class (argparse builds them with the parent's)."""
 
     def error(self, message: str):
-        if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all (as _say_error)
+        if _speaks_for_its_node():  # under torchrun, one process per node (as _say_error)
             print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
         sys.exit(2)
 
@@ -117,10 +117,20 @@ def _os_error_line(e: OSError) -> str:
     return f"{' -> '.join(dict.fromkeys(names))}: {what}" if names else what
 
 
-def _say_error(line: str) -> None:
-    """The one error line, printed once: under torchrun every rank meets the same user error, and rank 0
-    (``RANK`` unset or 0) speaks for all of them."""
-    if os.environ.get("RANK", "0") == "0":
+def _speaks_for_its_node() -> bool:
+    """Whether this process prints the error line: always, but under torchrun (``WORLD_SIZE`` > 1) only the first
+    process of each node (``LOCAL_RANK`` 0), as every rank meets the same user error, and a node's own (its
+    files, its GPUs) is still said by that node."""
+    try:
+        launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    except ValueError:
+        launched = False
+    return not launched or os.environ.get("LOCAL_RANK", "0") == "0"
+
+
+def _say_error(line: str, every_rank: bool = False) -> None:
+    """The one error line (``every_rank``: an error only this rank meets, e.g. a LOCAL_RANK without a GPU)."""
+    if every_rank or _speaks_for_its_node():
         print(f"ganforge: error: {line}", file=sys.stderr)
 
 
@@ -132,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         args.thread_choice = _choose_threads(args)
         return args.func(args)
     except UserError as e:
-        _say_error(str(e))
+        _say_error(str(e), getattr(e, "every_rank", False))
         return e.exit_code
     except OSError as e:  # the user's file system: permissions, a full disk, a name too long, a file as a dir
         _say_error(_os_error_line(e))

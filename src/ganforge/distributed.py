@@ -105,8 +105,10 @@ def from_environment(device: torch.device) -> tuple[DistributedContext, torch.de
     local_rank = int(os.environ["LOCAL_RANK"])
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
-            raise UserError(f"distributed launch: LOCAL_RANK {local_rank} but this node has "
-                            f"{torch.cuda.device_count()} CUDA GPUs: expected --nproc_per_node <= GPUs per node")
+            error = UserError(f"distributed launch: LOCAL_RANK {local_rank} but this node has "
+                              f"{torch.cuda.device_count()} CUDA GPUs: expected --nproc_per_node <= GPUs per node")
+            error.every_rank = True  # only the ranks past the node's GPUs meet it: they say it themselves
+            raise error
         torch.cuda.set_device(local_rank)
         device, backend = torch.device("cuda", local_rank), "nccl"
     else:

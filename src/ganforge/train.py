@@ -66,11 +66,10 @@ def refuse_run_dir_inside_data(data: str, run_dir: Path) -> None:
     """A run directory inside a ``folder:PATH`` dataset: its sample grids would be read as training images."""
     if not data.startswith("folder:"):
         return
-    from .data.folder import SPLIT_DIRS
+    from .data.folder import SPLIT_DIRS, has_declared_splits
 
     root = Path(data[len("folder:"):]).expanduser().resolve()
-    declared = (root / "train").is_dir() and (root / "test").is_dir()  # then only those subfolders are read
-    read = [root / split for split in SPLIT_DIRS] if declared else [root]
+    read = [root / split for split in SPLIT_DIRS] if has_declared_splits(root) else [root]
     inside = next((folder for folder in read if run_dir.resolve().is_relative_to(folder)), None)
     if inside is not None:
         raise UserError(f"--out {run_dir} is inside the data folder {inside}: the run's sample grids would become "
@@ -253,7 +252,8 @@ class Trainer:
 
                 n = min(cfg.eval_n, len(self.dataset.split("train")), len(self.dataset.split("test")))
                 check_evaluable(self.dataset, parse_metrics(cfg.eval_metrics), n, default_features(self.dataset),
-                                "--eval-n" if n == cfg.eval_n else f"--eval-n {cfg.eval_n:,} capped to")
+                                "--eval-n" if n == cfg.eval_n else f"--eval-n {cfg.eval_n:,} capped to",
+                                "--eval-metrics without fid and kid (pr,dc for example) or a smaller --image-size")
 
         torch.manual_seed(cfg.seed)  # initial weights (identical on every rank) and dropout masks
         self.model = build_model(cfg, self.data_info).to(self.device)

@@ -96,9 +96,16 @@ def read_results(path: Path) -> list[dict[str, Any]]:
 
 def table_settings(base: AnomalyConfig, anogan_subset: int) -> dict[str, Any]:
     """What the cells of a table share and its numbers depend on: every field of ``base`` but the per-cell
-    ``method`` and ``normal_classes`` and the machine's ``data_dir``, plus ``anogan_subset``."""
+    ``method`` and ``normal_classes``, the machine's ``data_dir`` and the training options of
+    :data:`HOW_NOT_WHAT`, plus ``anogan_subset``."""
     settings = {k: v for k, v in asdict(base).items() if k not in ("method", "normal_classes", "data_dir")}
+    settings["train"] = {k: v for k, v in base.train.items() if k not in HOW_NOT_WHAT}
     return json.loads(json.dumps({**settings, "anogan_subset": anogan_subset}))  # as the file will read back
+
+
+#: training options that say where and how a run goes, not what it computes: a table resumes across them
+HOW_NOT_WHAT = {"device", "compile", "channels_last", "log", "sample_every", "checkpoint_every", "keep_every",
+                "time_budget", "sync_bn", "adam_fused", "eval_every", "eval_n", "eval_metrics"}
 
 
 def check_table_settings(out_dir: Path, settings: dict[str, Any], has_results: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         evaluate_model,
         evaluate_real,
         parse_metrics,
+        too_wide_for_fid,
     )
 
     run_options = [flag for flag, given in (("--truncation", args.truncation != 1.0),
@@ -132,6 +134,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         else None
     if not given and ds.kind == "image" and not (extractor is not None and extractor.has_probs):
         metrics = [m for m in metrics if m not in NEEDS_CLASS_PROBS]
+    if not given and too_wide_for_fid(ds, features):  # 64x64 photos in pixels: the default leaves FID/KID out
+        metrics = [m for m in metrics if m not in ("fid", "kid")]
+        print(f"ganforge: fid and kid left out: raw pixels of {ds.name} are {math.prod(ds.shape):,} numbers "
+              "per image (--features inception measures them)", flush=True)
     # one n for model and floor: the floor's candidates are test images, so n is capped by the test split too
     n = min(args.n, len(ds.split("train")), len(ds.split("test")))
     check_evaluable(ds, metrics, n, features, "--n" if n == args.n else f"--n {args.n:,} capped to")
@@ -200,7 +206,14 @@ def cmd_eval_samples(args: argparse.Namespace) -> int:
     from .. import models  # noqa: F401  (models register their own metrics)
     from ..data import ArrayDataset, load_dataset
     from ..data.samples import load_samples
-    from ..metrics.evaluate import default_features, evaluate_samples, format_table, parse_metrics, sample_from
+    from ..metrics.evaluate import (
+        check_evaluable,
+        default_features,
+        evaluate_samples,
+        format_table,
+        parse_metrics,
+        sample_from,
+    )
 
     if args.run_dir is not None:
         raise UserError(f"ganforge eval: give the run as --samples {args.run_dir} (RUN_DIR and --samples exclude "
@@ -265,6 +278,7 @@ def cmd_eval_samples(args: argparse.Namespace) -> int:
     shape = tuple(candidates.shape[1:])
     if shape != ds.shape:
         raise UserError(f"--samples {path}: samples of shape {shape}, expected {ds.shape} like {reference}")
+    check_evaluable(ds, metrics, n, features)
     print(f"ganforge: evaluating {n} samples from {path} against the first {n} of {reference} with {features} "
           "features", flush=True)
     timings: dict[str, float] = {}

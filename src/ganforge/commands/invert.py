@@ -59,9 +59,9 @@ def read_images(args: argparse.Namespace, run):
             raise UserError(f"--n {args.n}: expected an integer >= 1")
         from ..data import load_dataset
 
-        # the run's own dataset at the size the run was trained at (its --image-size; folder:PATH's default 64)
-        size = run.config.image_size if args.data == run.config.data else None
-        x = load_dataset(args.data, args.data_dir, image_size=size).split(args.split)[:args.n]
+        # the run's own dataset as the run reads it (its --image-size, --max-image-pixels, data_dir)
+        ds = run.dataset(args.data_dir) if args.data == run.config.data else load_dataset(args.data, args.data_dir)
+        x = ds.split(args.split)[:args.n]
         if x.ndim != 4:
             raise UserError(f"--data {args.data}: holds {x.ndim - 1}-d examples: expected images")
         x = torch.from_numpy(x).float() / 255.0

@@ -59,12 +59,17 @@ def load_image(path: Path, size: int, max_pixels: int = MAX_IMAGE_PIXELS) -> np.
         return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
 
 
+def has_declared_splits(root: Path) -> bool:
+    """A folder with ``train/`` and ``test/`` subfolders: its splits are theirs, and only they are read."""
+    return (root / "train").is_dir() and (root / "test").is_dir()
+
+
 def load_folder(path: str, size: int, max_pixels: int = MAX_IMAGE_PIXELS) -> ArrayDataset:
     root = Path(path).expanduser()
     if not root.is_dir():
         raise UserError(f"dataset folder:{path}: no such directory")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
-    declared = (root / "train").is_dir() and (root / "test").is_dir()
+    declared = has_declared_splits(root)
     if declared:
         # the folder's own splits: an image belongs to the split named by its first path component
         split_of = {p: p.relative_to(root).parts[0] for p in files}

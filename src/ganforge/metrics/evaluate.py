@@ -75,10 +75,17 @@ MIN_EXAMPLES = {"pr": 4, "dc": 6, "is": 10}
 MAX_RAW_FID_FEATURES = 4096
 
 
-def check_evaluable(dataset: ArrayDataset, metrics: list[str], n: int, features: str, what: str = "--n") -> None:
+def too_wide_for_fid(dataset: ArrayDataset, features: str) -> bool:
+    """Whether FID and KID would build a covariance of raw pixels wider than :data:`MAX_RAW_FID_FEATURES`."""
+    return features == "raw" and dataset.kind == "image" and int(np.prod(dataset.shape)) > MAX_RAW_FID_FEATURES
+
+
+def check_evaluable(dataset: ArrayDataset, metrics: list[str], n: int, features: str, what: str = "--n",
+                    instead: str = "--features inception (pip install 'ganforge[inception]') or --metrics without "
+                                   "fid and kid") -> None:
     """One line before any metric runs when ``metrics`` cannot work on ``n`` examples of ``dataset`` with
     ``features``: fewer examples than a metric needs (:data:`MIN_EXAMPLES`), or FID/KID on raw pixels of more
-    than :data:`MAX_RAW_FID_FEATURES` numbers each."""
+    than :data:`MAX_RAW_FID_FEATURES` numbers each (``instead``: what the calling command offers)."""
     need = max((MIN_EXAMPLES.get(m, 2) for m in metrics), default=2)
     if n < need:
         why = {"pr": "pr's k-NN radii need 4", "dc": "dc's 6", "is": "IS's 10 splits 10"}
@@ -88,10 +95,10 @@ def check_evaluable(dataset: ArrayDataset, metrics: list[str], n: int, features:
                         f"{len(dataset.split('test')):,} test): expected more, or fewer metrics")
     size = int(np.prod(dataset.shape))
     slow = [m for m in metrics if m in ("fid", "kid")]
-    if features == "raw" and dataset.kind == "image" and size > MAX_RAW_FID_FEATURES and slow:
-        raise UserError(f"{', '.join(slow)} on raw pixels of {dataset.name}: {size:,} numbers per image make a "
-                        f"{size:,} x {size:,} covariance (minutes per evaluation): expected --features inception "
-                        "(pip install 'ganforge[inception]'), a smaller --image-size, or metrics without fid and kid")
+    if too_wide_for_fid(dataset, features) and slow:
+        raise UserError(f"{', '.join(slow)} on raw pixels of {dataset.name}: {size:,} numbers per image make the "
+                        f"reference statistics a {size:,} x {size:,} covariance (FID's square root of it takes "
+                        f"minutes): expected {instead}")
 
 
 @dataclass

@@ -166,20 +166,21 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
                         "expected a directory written by 'ganforge train'")
     # the figures are drawn into a staging directory and swapped in with the page at the end: a report that
     # fails half-way (a torn metrics.jsonl, a full disk) leaves the earlier report and its figures whole
+    for left in run_dir.glob(f".{ASSETS}.partial*"):  # what a report killed mid-draw left behind
+        shutil.rmtree(left, ignore_errors=True)
     staging = run_dir / f".{ASSETS}.partial{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
     staging.mkdir(parents=True)
+    assets = run_dir / ASSETS
     try:
         page = _draw_report(run_dir, staging, sample, interpolations, seed, say)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    page = page.replace(f'src="{staging.name}/', f'src="{ASSETS}/')  # the figures' final place
-    assets = run_dir / ASSETS
-    if assets.exists():
-        shutil.rmtree(assets)  # the earlier report's figures, replaced by the new ones
-    os.replace(staging, assets)
+        page = page.replace(f'src="{staging.name}/', f'src="{ASSETS}/')  # the figures' final place
+        if assets.is_symlink() or assets.is_file():
+            assets.unlink()  # a link or a file where the figures go: replaced, what it points to untouched
+        elif assets.exists():
+            shutil.rmtree(assets)  # the earlier report's figures, replaced by the new ones
+        os.replace(staging, assets)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone after the swap; what a failure left
     out = run_dir / "report.html"
     tmp = run_dir / f".report.html.tmp{os.getpid()}"
     tmp.write_text(page, encoding="utf-8")
