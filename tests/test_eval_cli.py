@@ -154,6 +154,11 @@ def test_a_folder_of_unlabelled_images_is_measured_in_pixels_and_a_tiny_one_refu
     record = json.loads((tmp_path / "run-photos" / "eval.json").read_text())
     assert record["features"] == "raw" and "is" not in record["metrics"] and "modes" not in record["metrics"]
     assert {"fid", "precision", "density", "parzen"} <= set(record["values"])
+    out = tmp_path / "samples.json"  # the same defaults when the run's samples are scored against the folder
+    assert cli.main(["eval", "--samples", str(tmp_path / "run-photos"), "--real", f"folder:{tmp_path / 'photos'}",
+                     "--n", "20", "--out", str(out)]) == 0
+    scored = json.loads(out.read_text())
+    assert scored["features"] == "raw" and "is" not in scored["metrics"] and "fid" in scored["values"]
     capsys.readouterr()
     assert cli.main(["eval", str(tmp_path / "run-photos"), "--features", "domain"]) == 2
     assert "has no labels to train a domain classifier on" in capsys.readouterr().err

@@ -207,12 +207,14 @@ def cmd_eval_samples(args: argparse.Namespace) -> int:
     from ..data import ArrayDataset, load_dataset
     from ..data.samples import load_samples
     from ..metrics.evaluate import (
+        NEEDS_CLASS_PROBS,
         check_evaluable,
         default_features,
         evaluate_samples,
         format_table,
         parse_metrics,
         sample_from,
+        too_wide_for_fid,
     )
 
     if args.run_dir is not None:
@@ -258,6 +260,9 @@ def cmd_eval_samples(args: argparse.Namespace) -> int:
     metrics = parse_metrics(args.metrics if args.metrics is not None else metrics_default)
     # two --samples: a run's dataset (its domain classifier) or none named; with --real the dataset's own default
     features = args.features or ("domain" if args.real is None and ds.kind == "image" else default_features(ds))
+    if args.metrics is None and ds.kind == "image" and features == "raw":  # pixels: no class probabilities, and
+        metrics = [m for m in metrics if m not in NEEDS_CLASS_PROBS  # FID only where the covariance is small
+                   and not (m in ("fid", "kid") and too_wide_for_fid(ds, features))]
     if args.real is None:
         allowed = set(SAMPLES_PAIR_METRICS.split(","))
         if set(metrics) - allowed:
