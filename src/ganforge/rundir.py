@@ -43,7 +43,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through ``.NAME.tmpPID`` and a rename: a kill mid-write leaves the old file or
     the new one, and the temporary is one :func:`remove_stale_temporaries` recognises."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
+    tmp.write_text(text, encoding="utf-8")  # pages and tables carry non-ASCII (σ, −) whatever the locale
     os.replace(tmp, path)
 
 def check_writable_output(path: Path, flag: str = "--out") -> None:

@@ -112,6 +112,16 @@ def _train_overrides(args: argparse.Namespace) -> dict:
     return {k[len("train_"):]: v for k, v in vars(args).items() if k.startswith("train_") and v is not None}
 
 
+def _model_options(args: argparse.Namespace) -> list[str]:
+    """The training options given that only a method training a model reads (all but :data:`DATA_OPTIONS`)."""
+    return sorted(set(_train_overrides(args)) - DATA_OPTIONS)
+
+
+def _as_flags(names) -> str:
+    """``["k_disc", "steps"]`` -> ``"--k-disc, --steps"``."""
+    return ", ".join("--" + k.replace("_", "-") for k in names)
+
+
 def _config(args: argparse.Namespace, method: str, normal: list[int]):
     from ..anomaly import AnomalyConfig
 
@@ -144,14 +154,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if hasattr(method, "train_config"):
         ignored = method.options_for_other_models(data.kind)
         if ignored:  # one method: an option its model does not read is the user's error, not a silent no-op
-            raise UserError(f"{', '.join('--' + k.replace('_', '-') for k in ignored)}: method {cfg.method} trains "
-                            f"{method.model_for(data.kind)}, which does not read it")
+            raise UserError(f"{_as_flags(ignored)}: method {cfg.method} trains {method.model_for(data.kind)}, which "
+                            "does not read it")
         method.train_config(data).refuse_ignored_options()  # a bad option fails here, before anything is written
     else:  # a method that trains no model (iforest, ocsvm, ...): only the options that read the data apply
-        ignored = sorted(set(_train_overrides(args)) - DATA_OPTIONS)
+        ignored = _model_options(args)
         if ignored:
-            raise UserError(f"{', '.join('--' + k.replace('_', '-') for k in ignored)}: method {cfg.method} trains "
-                            "no model: expected training options only with a method that does (ae, anogan, ...)")
+            raise UserError(f"{_as_flags(ignored)}: method {cfg.method} trains no model: expected training options "
+                            "only with a method that does (ae, anogan, ...)")
     started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(run_dir)
@@ -244,11 +254,10 @@ def cmd_table(args: argparse.Namespace) -> int:
         classes = tuple(range(number_of_classes(source, args.label_column)))
     else:
         classes = parse_normal_classes(source, args.classes, args.label_column, "--classes")
-    trains = [m for m in methods if hasattr(METHODS.get(m), "train_config")]
-    ignored = sorted(set(_train_overrides(args)) - DATA_OPTIONS) if not trains else []
+    ignored = [] if any(hasattr(METHODS.get(m), "train_config") for m in methods) else _model_options(args)
     if ignored:  # no method of the table trains a model: nothing would read them
-        raise UserError(f"{', '.join('--' + k.replace('_', '-') for k in ignored)}: no method of the table "
-                        f"({', '.join(methods)}) trains a model: expected training options only with one that does")
+        raise UserError(f"{_as_flags(ignored)}: no method of the table ({', '.join(methods)}) trains a model: "
+                        "expected training options only with one that does")
     base = _config(args, methods[0], [classes[0]])
     started = time.perf_counter()
     check_output_dir(Path(args.out))

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import UserError
+from ..rundir import atomic_write_text
 from .curves import plot_training_curves
 from .progression import sample_grids, write_progression
 from .tables import write_table_figures
@@ -182,9 +183,7 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone after the swap; what a failure left
     out = run_dir / "report.html"
-    tmp = run_dir / f".report.html.tmp{os.getpid()}"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
+    atomic_write_text(out, page)
     return out
 
 
