@@ -194,3 +194,30 @@ def test_help_explains_every_train_option(capsys):
     out = capsys.readouterr().out
     for flag in ("--k-disc", "--objective", "--prior", "--resume", "--config", "--sample-every"):
         assert flag in out
+
+
+def test_a_run_stores_its_folder_absolutely_so_other_directories_find_it(tmp_path, monkeypatch, capsys):
+    """``--data folder:imgs`` given from the folder's parent: the run stores the absolute path (its default name
+    still says ``folder-imgs``), commands on the run work from anywhere, and resuming with the same relative name
+    is the same data while another folder is refused."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "imgs").mkdir()
+    for i in range(12):
+        Image.fromarray((rng.random((8, 8, 3)) * 255).astype(np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
+    monkeypatch.chdir(tmp_path)
+    small = ["--model", "dcgan", "--image-size", "8", "--width", "8", "--latent-dim", "8", "--batch-size", "4"]
+    code, _, err = run_cli(capsys, "train", *small, "--data", "folder:imgs", "--steps", "2", "--no-progress")
+    assert code == 0, err
+    run = tmp_path / "runs" / "dcgan-folder-imgs"
+    assert ganforge.load_run(run).config.data == f"folder:{tmp_path / 'imgs'}"
+    trained_on = ganforge.load_run(run).training_examples()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert torch.equal(ganforge.load_run(run).training_examples(), trained_on) and len(trained_on) > 0
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "train", "--out", run, "--resume", "--data", "folder:imgs", "--steps", "3",
+                           "--no-progress")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "train", "--out", run, "--resume", "--data", "folder:other", "--steps", "4")
+    assert code == 2 and "cannot change it" in err

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 from ..config import DEFAULT_LR, DEFAULT_STEPS, OBJECTIVES, OPTIMIZERS, PRIORS, TrainConfig, load_yaml_config
@@ -237,6 +238,8 @@ def add_parser(sub) -> None:
 
 
 def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
+    from ..data.core import absolute_data_name  # imports torch: not at --help
+
     names = [f.name for f in fields(TrainConfig)]
     explicit = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     from_file = load_yaml_config(args.config) if args.config else {}
@@ -250,7 +253,9 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
         saved = load_checkpoint(run_dir / "checkpoints" / "latest.pt")["config"]
         requested = {**from_file, **explicit}
         for name, value in requested.items():
-            if name not in RESUMABLE and value != saved.get(name):
+            if name == "data" and absolute_data_name(value) == absolute_data_name(saved.get(name) or ""):
+                requested[name] = saved[name]  # the same files named from another directory or as stored
+            elif name not in RESUMABLE and value != saved.get(name):
                 was = "the default" if saved.get(name) is None else repr(saved.get(name))
                 raise UserError(f"--resume: {name} is {was} in {run_dir}, cannot change it to {value!r} "
                                 f"(only {resumable_flags()} may change)")
@@ -273,6 +278,10 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
             safe_data = safe_data.replace(f"{prefix}:", f"{prefix}-")
         safe_data = safe_data.replace("/", "_").strip("_")
         run_dir = Path("runs") / f"{cfg.model}-{safe_data}"
+    if not args.resume:  # a new run stores where its files are, not where they were named from
+        cfg = replace(cfg, data=absolute_data_name(cfg.data))
+    if cfg.data_dir is not None:
+        cfg = replace(cfg, data_dir=os.path.abspath(os.path.expanduser(cfg.data_dir)))
     return cfg, run_dir
 
 

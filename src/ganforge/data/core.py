@@ -145,6 +145,19 @@ def file_key(path: Path) -> tuple[str, int, int]:
     return (str(path.resolve()), st.st_size, int(st.st_mtime))
 
 
+#: Data names that carry a path after their prefix.
+PATH_PREFIXES = ("folder:", "csv:", "parquet:")
+
+
+def absolute_data_name(name: str) -> str:
+    """``folder:imgs`` -> ``folder:/abs/cwd/imgs`` (``~`` expanded); other names unchanged. A run stores its data
+    this way so that ``sample --drs``, ``latent neighbours`` or ``eval`` of the run find it from any directory."""
+    for prefix in PATH_PREFIXES:
+        if name.startswith(prefix):
+            return prefix + os.path.abspath(os.path.expanduser(name[len(prefix):]))
+    return name
+
+
 def load_dataset(name: str, data_dir: str | None = None, download: bool = False,
                  image_size: int | None = None, max_image_pixels: int | None = None,
                  discrete_columns: str | None = None, continuous_columns: str | None = None) -> ArrayDataset:
