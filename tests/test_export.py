@@ -122,8 +122,9 @@ def test_every_model_exports_a_generator_that_works_at_other_batch_sizes(model, 
                      checkpoint_every=100, g_ema=100.0, **extra)
     Trainer(cfg, tmp_path / "run", progress=False).fit()
     run = load_run(tmp_path / "run")
-    export_generator(run, "torchscript", tmp_path / "g.pt")
+    meta = export_generator(run, "torchscript", tmp_path / "g.pt")
     assert check_export(run, tmp_path / "g.pt", "torchscript") <= 1e-4
+    assert meta["output_range"] == meta["output"]["range"]  # one description of the output, e.g. encoded rows
     if model in ("ctgan", "progan", "stylegan2", "nextframe") and importlib.util.find_spec("onnxruntime"):
         meta = export_generator(run, "onnx", tmp_path / "g.onnx")  # ctgan: latents the graph never reads
         assert check_export(run, tmp_path / "g.onnx", "onnx") <= 1e-4

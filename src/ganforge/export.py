@@ -96,6 +96,7 @@ def export_metadata(run, latents: tuple[torch.Tensor, ...], fmt: str) -> dict[st
 
     names = input_names(len(latents))
     kind = run.data.kind
+    output_range = OUTPUT_RANGES.get(kind, "data units")
     return {
         "format": FORMAT_TAG, "exported_as": fmt, "ganforge_version": __version__,
         "model": run.config.model, "data": run.data_name, "step": run.step,
@@ -105,8 +106,8 @@ def export_metadata(run, latents: tuple[torch.Tensor, ...], fmt: str) -> dict[st
         "inputs": [{"name": nm, "shape": [-1, *t.shape[1:]], "dtype": str(t.dtype).replace("torch.", "")}
                    for nm, t in zip(names, latents, strict=True)],
         "output": {"name": "x", "shape": [-1, *run.data.shape], "dtype": "float32",
-                   "range": OUTPUT_RANGES.get(kind, "data units")},
-        "output_range": "[0, 1]" if kind == "image" else "data units",
+                   "range": output_range},
+        "output_range": output_range,
     }
 
 
