@@ -13,14 +13,16 @@ from ganforge.metrics.prdc import density_coverage, precision_recall
 
 
 def reference_prdc(real, fake, k):
-    """Kynkäänniemi et al. / Naeem et al. by their definitions, with scipy's exact distances."""
+    """Kynkäänniemi et al. / Naeem et al. by their definitions, with scipy's exact distances; a point on a ball's
+    boundary is inside for precision and recall (their code's ``<=``) and outside for density and coverage (the
+    ``prdc`` package's ``<``)."""
     d_rr, d_ff, d_rf = cdist(real, real), cdist(fake, fake), cdist(real, fake)
     r_real = np.sort(d_rr, axis=1)[:, k]  # column 0 is the point itself
     r_fake = np.sort(d_ff, axis=1)[:, k]
     precision = np.mean([(d_rf[:, j] <= r_real).any() for j in range(len(fake))])
     recall = np.mean([(d_rf[i, :] <= r_fake).any() for i in range(len(real))])
-    density = sum((d_rf[:, j] <= r_real).sum() for j in range(len(fake))) / (k * len(fake))
-    coverage = np.mean(d_rf.min(1) <= r_real)
+    density = sum((d_rf[:, j] < r_real).sum() for j in range(len(fake))) / (k * len(fake))
+    coverage = np.mean(d_rf.min(1) < r_real)
     return precision, recall, density, coverage
 
 
@@ -35,6 +37,24 @@ def test_precision_recall_density_coverage_equal_their_definitions(shift):
     _, _, d_ref5, c_ref5 = reference_prdc(real, fake, 5)
     density, coverage = density_coverage(real, fake, k=5)
     assert (density, coverage) == pytest.approx((d_ref5, c_ref5), rel=1e-4)
+
+
+@pytest.mark.parametrize("points", ["copies", "lattice"])
+def test_exact_ties_follow_the_reference_codes(points):
+    """Fakes that copy the real points, and integer points whose distances tie: ties are where ``<`` and ``<=``
+    part ways; a copy of the real set has density exactly 1 (Naeem et al.'s code), not (k+1)/k."""
+    rng = np.random.default_rng(3)
+    if points == "copies":
+        real = rng.standard_normal((200, 4))
+        fake = real.copy()
+    else:
+        real, fake = rng.integers(0, 4, (300, 2)).astype(float), rng.integers(0, 4, (250, 2)).astype(float)
+    p_ref, r_ref, _, _ = reference_prdc(real, fake, 3)
+    _, _, d_ref, c_ref = reference_prdc(real, fake, 5)
+    assert precision_recall(real, fake, k=3) == pytest.approx((p_ref, r_ref), abs=1e-12)
+    assert density_coverage(real, fake, k=5) == pytest.approx((d_ref, c_ref), abs=1e-12)
+    if points == "copies":
+        assert density_coverage(real, fake, k=5) == pytest.approx((1.0, 1.0))
 
 
 def test_a_generator_that_copies_one_mode_has_precision_but_no_recall_or_coverage():

@@ -84,6 +84,18 @@ def test_privacy_is_the_brute_force_distance_to_the_closest_record_and_counts_ex
     assert got["exact_copies"] == 1  # the row (1, 0, a) is a training row
 
 
+def test_privacy_compares_as_many_training_rows_as_held_out_ones_when_the_holdout_is_the_larger():
+    """From one distribution, a small training set and a large holdout: synthetic rows (new draws) are closer to
+    training about half the time, not much less because the holdout has more rows to be near."""
+    rng = np.random.default_rng(4)
+
+    def draw(n):
+        return frame(rng.normal(size=n), rng.normal(size=n), rng.choice(["a", "b"], n).astype(object))
+
+    got = privacy(draw(300), draw(40), draw(400), TABLE, seed=0)
+    assert 0.4 < got["closer_to_train"] < 0.6
+
+
 def test_detection_is_the_cross_validated_auroc_of_a_random_forest():
     rng = np.random.default_rng(1)
     real = frame(rng.normal(size=60), rng.normal(size=60), rng.choice(["a", "b"], 60).astype(object))

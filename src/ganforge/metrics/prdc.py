@@ -9,6 +9,10 @@ real feature (likewise for fakes). Then, with M fakes and N reals:
 - density   = sum over fakes of the number of real balls containing them, / (k M) (1 on average when fake = real);
 - coverage  = share of reals whose ball contains at least one fake.
 
+A point on a ball's boundary counts as inside for precision and recall (``<=``, as Kynkäänniemi et al.'s code)
+and as outside for density and coverage (``<``, as Naeem et al.'s ``prdc`` package); the two differ only on
+exact ties, e.g. fakes that copy real points (density of ``fake = real`` exactly: 1, not (k+1)/k).
+
 Distances are Euclidean, computed exactly in float64, in row blocks so no N x M matrix is kept.
 """
 
@@ -39,13 +43,14 @@ def knn_radii(x: torch.Tensor, k: int, block: int = 2048) -> torch.Tensor:
     return torch.cat(out)
 
 
-def _ball_counts(queries: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor,
+def _ball_counts(queries: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor, closed: bool = True,
                  block: int = 2048) -> torch.Tensor:
-    """For each query, how many balls ``(centres, radii)`` contain it -> int64 ``(n_queries,)``."""
+    """For each query, how many balls ``(centres, radii)`` contain it -> int64 ``(n_queries,)``; ``closed``:
+    a query at exactly the radius counts."""
     out = []
     for start in range(0, len(queries), block):
         d = pairwise_distances(queries[start:start + block], centres)  # (b, n_centres)
-        out.append((d <= radii[None, :]).sum(1))
+        out.append((d <= radii[None, :] if closed else d < radii[None, :]).sum(1))
     return torch.cat(out)
 
 
@@ -64,10 +69,10 @@ def density_coverage(real_features: np.ndarray | torch.Tensor, fake_features: np
     about 1 when the two sets come from one distribution; coverage in [0, 1]."""
     real, fake = as_float_tensor(real_features), as_float_tensor(fake_features)
     radii = knn_radii(real, k)
-    density = _ball_counts(fake, real, radii).double().sum() / (k * len(fake))
+    density = _ball_counts(fake, real, radii, closed=False).double().sum() / (k * len(fake))
     covered = []
     for start in range(0, len(real), 2048):
         d_min = pairwise_distances(real[start:start + 2048], fake).min(1).values
-        covered.append(d_min <= radii[start:start + 2048])
+        covered.append(d_min < radii[start:start + 2048])
     coverage = torch.cat(covered).double().mean()
     return float(density), float(coverage)

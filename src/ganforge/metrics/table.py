@@ -140,14 +140,16 @@ def _rows_as_text(frame: Frame) -> np.ndarray:
 
 
 def privacy(synth: Frame, train: Frame, holdout: Frame, table: dict[str, Any], seed: int = 0) -> dict[str, float]:
-    """DCR medians to training and held-out rows (as many training rows as held-out ones, a seeded subset),
-    the share of synthetic rows strictly closer to training than to held-out rows (ties count half), and
-    the number of synthetic rows that exactly copy a training row."""
+    """DCR medians to training and held-out rows (the same number of each, a seeded subset of the larger set),
+    the share of synthetic rows strictly closer to training than to held-out rows (ties count half: 0.5 when
+    the synthetic rows are no closer to the rows they were trained on), and the number of synthetic rows that
+    exactly copy a training row (of the whole training set)."""
     from sklearn.neighbors import NearestNeighbors
 
-    n_hold = frame_rows(holdout)
-    pick = np.random.default_rng(seed).permutation(frame_rows(train))[:n_hold]
-    train_part = {k: v[pick] for k, v in train.items()}
+    n = min(frame_rows(holdout), frame_rows(train))
+    rng = np.random.default_rng(seed)
+    train_part = {k: v[rng.permutation(frame_rows(train))[:n]] for k, v in train.items()}
+    holdout = {k: v[rng.permutation(frame_rows(holdout))[:n]] for k, v in holdout.items()}
     xs = features(synth, table, train)
     d_train = NearestNeighbors(n_neighbors=1).fit(features(train_part, table, train)).kneighbors(xs)[0][:, 0]
     d_hold = NearestNeighbors(n_neighbors=1).fit(features(holdout, table, train)).kneighbors(xs)[0][:, 0]
