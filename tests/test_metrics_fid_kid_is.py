@@ -119,3 +119,12 @@ def test_inception_score_is_k_for_confident_balanced_classes_and_1_for_one_class
     confident = np.eye(k)[np.arange(700) % k]
     assert inception_score_from_probs(confident, splits=1)[0] == pytest.approx(k, rel=1e-6)
     assert inception_score_from_probs(np.eye(k)[np.zeros(700, int)], splits=1)[0] == pytest.approx(1.0)
+
+
+def test_kid_of_two_sets_no_larger_than_a_subset_is_the_unbiased_mmd_of_the_whole_sets():
+    """Every "subset" would be both sets whole, reshuffled: one estimate, std 0 (no spread to report)."""
+    rng = np.random.default_rng(12)
+    x, y = rng.standard_normal((300, 6)), rng.standard_normal((300, 6)) + 0.3
+    k = (x @ x.T / 6 + 1) ** 3, (y @ y.T / 6 + 1) ** 3, (x @ y.T / 6 + 1) ** 3
+    expected = ((k[0].sum() - np.trace(k[0])) + (k[1].sum() - np.trace(k[1]))) / (300 * 299) - 2 * k[2].mean()
+    assert kid_from_features(x, y) == pytest.approx((expected, 0.0), rel=1e-9, abs=1e-12)

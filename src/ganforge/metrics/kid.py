@@ -42,11 +42,15 @@ def kid_subset_indices(n_real: int, n_fake: int, num_subsets: int, subset_size: 
 def kid_from_features(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, num_subsets: int = 100,
                       subset_size: int = 1000, degree: int = 3, seed: int = 0) -> tuple[float, float]:
     """``(mean, std)`` of unbiased MMD^2 over ``num_subsets`` random subsets of real ``(N1, D)`` and fake
-    ``(N2, D)`` features; ``subset_size`` is capped at the smaller set (at least 2 needed)."""
+    ``(N2, D)`` features; ``subset_size`` is capped at the smaller set (at least 2 needed). When both sets are
+    no larger than that, every subset is the whole of both: the estimate is computed once and its std is 0,
+    which says nothing about its noise (use more than ``subset_size`` samples for a spread)."""
     x, y = as_float_tensor(real), as_float_tensor(fake)
     m = min(subset_size, len(x), len(y))
     if m < 2:
         raise ValueError("kid_from_features needs at least 2 real and 2 fake features")
+    if m == len(x) == len(y):
+        return mmd2_unbiased(x, y, degree), 0.0
     values = np.array([mmd2_unbiased(x[torch.from_numpy(i)], y[torch.from_numpy(j)], degree)
                        for i, j in kid_subset_indices(len(x), len(y), num_subsets, m, seed)])
     return float(values.mean()), float(values.std())
