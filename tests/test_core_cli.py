@@ -221,3 +221,28 @@ def test_a_run_stores_its_folder_absolutely_so_other_directories_find_it(tmp_pat
     assert code == 0, err
     code, _, err = run_cli(capsys, "train", "--out", run, "--resume", "--data", "folder:other", "--steps", "4")
     assert code == 2 and "cannot change it" in err
+
+
+def test_yaml_reads_on_off_and_a_bare_number_of_seconds_as_the_options_mean_them(tmp_path):
+    """YAML 1.1 reads ``compile: off`` as a boolean and ``time_budget: 100`` as an integer; both are what a user
+    of the string options means."""
+    from ganforge.config import TrainConfig, load_yaml_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("compile: off\nchannels_last: on\ntime_budget: 100\n")
+    cfg = TrainConfig.from_dict(load_yaml_config(path)).validate()
+    assert (cfg.compile, cfg.channels_last, cfg.time_budget_s) == ("off", "on", 100.0)
+
+
+def test_report_of_a_run_whose_files_are_not_text_says_so_and_writes_the_page(trained_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained_run, run)
+    noise = np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    (run / "config.yaml").write_bytes(noise)
+    (run / "eval.json").write_bytes(noise)
+    code, _, err = run_cli(capsys, "report", run)
+    assert code == 0, err
+    page = (run / "report.html").read_text()
+    assert "eval.json is not valid JSON" in page

@@ -97,6 +97,22 @@ def nan_checkpoint(trained, tmp):
     return run
 
 
+def checkpoint_without(key):
+    def damaged(trained, tmp):
+        run = copy_run(trained, tmp)
+        path = run / "checkpoints" / "latest.pt"
+        ckpt = torch.load(path, weights_only=True)
+        del ckpt[key]
+        torch.save(ckpt, path)
+        return run
+    return damaged
+
+
+def random_bytes(tmp, name):
+    (tmp / name).write_bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
+    return tmp / name
+
+
 # (case id, argv builder (trained run, tmp dir) -> argv, exit code, text the one line must contain)
 BAD_INPUTS = [
     ("zero-byte checkpoint: sample", lambda r, t: ["sample", zero_byte_checkpoint(r, t), "--out", t / "x.png"],
@@ -167,6 +183,32 @@ BAD_INPUTS = [
      2, "--checkpoint: options of a run's evaluation: expected none of them with --real"),
     ("eval --target of an image run", lambda r, t: ["eval", r, "--target", "label"],
      2, "--target label: the column machine-learning efficacy predicts, for tables"),
+    ("--min-lr above the lr it floors", lambda r, t: ["train", *TINY, "--lr-decay", "1.0001", "--min-lr", "1000",
+                                                      "--out", t / "o"], 2, "at most the learning rate it floors"),
+    ("--min-lr without --lr-decay", lambda r, t: ["train", *TINY, "--min-lr", "1e-5", "--out", t / "o"],
+     2, "0 without --lr-decay"),
+    ("--k-disc 1e12", lambda r, t: ["train", *TINY, "--k-disc", "1000000000000", "--out", t / "o"],
+     2, "k_disc=1000000000000 is invalid: expected an integer in [1, 1000]"),
+    ("train --seed 1e23", lambda r, t: ["train", *TINY, "--seed", str(10**23), "--out", t / "o"],
+     2, "expected an integer in [0, 9223372036854775807]"),
+    ("sample --seed 1e23", lambda r, t: ["sample", r, "--seed", str(10**23), "--out", t / "x.png"],
+     2, f"--seed {10**23}: expected an integer in [0, 9223372036854775807]"),
+    ("--threads beyond the cores", lambda r, t: ["train", *TINY, "--threads", "1000000000000", "--out", t / "o"],
+     2, "(this machine's cores)"),
+    ("--latent-dim 1e12: an allocation that fails", lambda r, t: ["train", *TINY[:4], "--latent-dim",
+                                                                   "1000000000000", "--out", t / "o"],
+     2, "out of memory (DefaultCPUAllocator: can't allocate memory"),
+    ("--config of random bytes", lambda r, t: ["train", "--config", random_bytes(t, "c.yaml"), "--out", t / "o"],
+     2, "not a text file (expected YAML in UTF-8)"),
+    ("checkpoint without its model: sample", lambda r, t: ["sample", checkpoint_without("model")(r, t),
+                                                           "--out", t / "x.png"], 2, "is damaged: it has no model"),
+    ("checkpoint without its optimizers: resume", lambda r, t: [
+        "train", "--out", checkpoint_without("optimizers")(r, t), "--resume", "--steps", "5"],
+     2, "is damaged: it has no optimizers"),
+    ("sample --nrow above --n", lambda r, t: ["sample", r, "--n", "16", "--nrow", "1000000000000",
+                                              "--out", t / "x.png"], 2, "expected at most --n"),
+    ("sample --drs-lr inf", lambda r, t: ["sample", r, "--drs", "--drs-steps", "1", "--drs-lr", "inf",
+                                          "--out", t / "x.png"], 2, "--drs-lr inf: expected a learning rate > 0"),
     ("eval of a run whose samples are NaN", lambda r, t: ["eval", nan_checkpoint(r, t), "--metrics", "parzen",
                                                           "--n", "50"],
      2, "50 of 50 samples are NaN or infinite"),

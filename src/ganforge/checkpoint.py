@@ -48,8 +48,15 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         os.close(dir_fd)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a ganforge checkpoint safely; a missing or damaged file is a :class:`UserError`."""
+#: What every checkpoint holds (latest.pt, step_N.pt and best.pt); a resume needs the training state too.
+CHECKPOINT_KEYS = ("step", "config", "data", "model")
+RESUME_KEYS = ("elapsed_s", "optimizers", "sampler_cursor", "noise_rng", "torch_rng", "cuda_rng")
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
+                    required: tuple[str, ...] = CHECKPOINT_KEYS) -> dict[str, Any]:
+    """Load a ganforge checkpoint safely; a missing or damaged file, or one without a ``required`` entry (a
+    hand-edited file), is a :class:`UserError`."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} not found")
@@ -65,6 +72,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                         "checkpoint written by ganforge train") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise UserError(f"checkpoint {path} is not a ganforge checkpoint (expected format {FORMAT})")
+    missing = [key for key in required if key not in ckpt]
+    if missing:
+        raise UserError(f"checkpoint {path} is damaged: it has no {', '.join(missing)} (expected every entry "
+                        "ganforge train writes)")
     return ckpt
 
 

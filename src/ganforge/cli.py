@@ -100,12 +100,38 @@ def _choose_threads(args: argparse.Namespace):
     """Decide threads before torch starts. When torch is already imported (ganforge used from Python or
     tests), the host process owns the thread count unless ``--threads`` is given."""
     requested = getattr(args, "threads", None)
-    if requested is not None and requested < 1:
-        raise UserError(f"--threads {requested}: expected an integer >= 1")
+    cores = os.cpu_count() or 1
+    if requested is not None and not 1 <= requested <= cores:
+        raise UserError(f"--threads {requested}: expected an integer in [1, {cores}] (this machine's cores)")
     choice = choose_threads(requested, tiny=is_tiny_workload(*_workload(args)))
     if requested is not None or "torch" not in sys.modules:
         apply_threads(choice)
     return choice
+
+
+def _check_seed(args: argparse.Namespace) -> None:
+    """Every command's ``--seed``: a seed torch and numpy take (``[0, 2^63 - 1]``)."""
+    from .config import MAX_SEED
+
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UserError(f"--seed {seed}: expected an integer in [0, {MAX_SEED}]")
+
+
+#: How torch and numpy say that an allocation failed (CPU: the allocator's enforce message; CUDA: OutOfMemoryError).
+_OUT_OF_MEMORY = ("can't allocate memory", "Storage size calculation overflowed", "out of memory",
+                  "Unable to allocate")
+
+
+def _memory_error_line(e: BaseException) -> str | None:
+    """One line for an allocation that failed (a size option far too large for this machine), else None."""
+    text = str(e)
+    if not isinstance(e, MemoryError) and not any(mark in text for mark in _OUT_OF_MEMORY):
+        return None
+    detail = next((part.strip() for part in text.split(". ") if "allocate" in part), "")
+    detail = f" ({detail.split('(')[0].strip()})" if detail else ""
+    return (f"out of memory{detail}: a size option is too large for this machine; lower --batch-size, "
+            "--width, --latent-dim, --image-size, --n or the like")
 
 
 def _os_error_line(e: OSError) -> str:
@@ -139,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args.command_line = argv is None  # a real command (not a call from Python): e.g. --time-budget counts from start
     try:
         _check_data_dir(args)
+        _check_seed(args)
         args.thread_choice = _choose_threads(args)
         return args.func(args)
     except UserError as e:
@@ -146,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except OSError as e:  # the user's file system: permissions, a full disk, a name too long, a file as a dir
         _say_error(_os_error_line(e))
+        return 2
+    except (MemoryError, RuntimeError) as e:
+        line = _memory_error_line(e)
+        if line is None:
+            raise
+        _say_error(line)
         return 2
     except KeyboardInterrupt:
         print("ganforge: interrupted", file=sys.stderr)

@@ -37,6 +37,10 @@ DEVICES = ("auto", "cpu", "cuda")
 #: Speed options (issue 6): bf16 autocast, torch.compile, channels_last memory, sync batch norm under DDP.
 AMP_MODES = ("off", "bf16")
 ON_OFF = ("on", "off")
+#: Bounds of values whose larger settings are nonsense rather than slow: a seed torch can take (signed 64-bit),
+#: D updates per G update (WGAN's critic takes 5, 100 in its first steps).
+MAX_SEED = 2**63 - 1
+MAX_K_DISC = 1000
 CHANNELS_LAST_MODES = ("auto", "on", "off")
 #: Where the loop logs besides metrics.jsonl (always written): nothing else, or TensorBoard event files.
 LOG_MODES = ("jsonl", "tensorboard")
@@ -264,6 +268,10 @@ class TrainConfig:
         need(self.device in DEVICES, "device", " or ".join(DEVICES))
         for name in ("batch_size", "k_disc", "latent_dim", "sample_every", "checkpoint_every"):
             need(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name, "an integer >= 1")
+        need(self.k_disc <= MAX_K_DISC, "k_disc", f"an integer in [1, {MAX_K_DISC}] (D updates per G update)")
+        for name in ("seed", "subset_seed"):
+            need(isinstance(getattr(self, name), int) and 0 <= getattr(self, name) <= MAX_SEED, name,
+                 f"an integer in [0, {MAX_SEED}]")
         need(isinstance(self.keep_every, int) and self.keep_every >= 0, "keep_every", "an integer >= 0")
         need(isinstance(self.eval_every, int) and self.eval_every >= 0, "eval_every", "an integer >= 0")
         need(isinstance(self.eval_n, int) and self.eval_n >= 2, "eval_n", "an integer >= 2")
@@ -278,6 +286,10 @@ class TrainConfig:
         need(0 <= self.momentum < 1, "momentum", "a number in [0, 1)")
         need(self.lr_decay >= 1 and math.isfinite(self.lr_decay), "lr_decay", "a number >= 1 (1: constant lr)")
         need(self.min_lr >= 0 and math.isfinite(self.min_lr), "min_lr", "a number >= 0")
+        if self.min_lr > 0:  # a floor for the decay: it must not raise the lr nor be ignored without one
+            need(self.lr_decay > 1, "min_lr", "0 without --lr-decay (it floors a decaying lr)")
+            top = min(lr for lr in (self.resolved_lr, self.lr_d, self.lr_g) if lr is not None)
+            need(self.min_lr <= top, "min_lr", f"at most the learning rate it floors ({top:g})")
         need(self.momentum_final is None or 0 <= self.momentum_final < 1, "momentum_final", "a number in [0, 1)")
         need(self.momentum_ramp_epochs > 0 and math.isfinite(self.momentum_ramp_epochs), "momentum_ramp_epochs",
              "a number > 0")
@@ -461,6 +473,10 @@ def _coerce(cls: type, name: str, value: Any, source: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(f"{source}: {name}={value!r} is invalid: expected a number")
         return float(value)
+    if annotation.startswith("str") and isinstance(value, bool):  # YAML 1.1 reads on/off/yes/no as booleans
+        return "on" if value else "off"
+    if annotation.startswith("str") and isinstance(value, (int, float)):  # time_budget: 600
+        return str(value)
     if annotation.startswith("str") and not isinstance(value, str):
         raise UserError(f"{source}: {name}={value!r} is invalid: expected a string")
     return value
@@ -496,7 +512,9 @@ def load_yaml_config(path: str | Path) -> dict[str, Any]:
 
     path = resolve_config_path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"config file {path}: not a text file (expected YAML in UTF-8)") from None
     except OSError as e:
         hint = "; ganforge models lists the recipes shipped with ganforge" if isinstance(e, FileNotFoundError) else ""
         raise UserError(f"config file {path}: cannot be read ({e.strerror}){hint}") from None

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import FORMAT, atomic_torch_save, load_checkpoint, load_model_weights
+from .checkpoint import CHECKPOINT_KEYS, FORMAT, RESUME_KEYS, atomic_torch_save, load_checkpoint, load_model_weights
 from .config import DEFAULT_STEPS, KEEP_BEST_LOWER_IS_BETTER, TrainConfig, save_yaml_config
 from .data import ArrayDataset, load_dataset, to_data_range
 from .data.pairs import with_pairs
@@ -311,7 +311,7 @@ class Trainer:
         # --keep-best / --early-stop: best value so far, its step, evaluations since it (saved in checkpoints)
         self.best: dict[str, Any] = {"value": None, "step": None, "stale": 0}
         if resume:
-            self.load_state_dict(load_checkpoint(latest, self.device), latest)
+            self.load_state_dict(load_checkpoint(latest, self.device, CHECKPOINT_KEYS + RESUME_KEYS), latest)
             self.checkpoint_step = self.step
             if self.step > self.total_steps:  # not a silent no-op: the run is already further than asked
                 raise UserError(f"--resume: run {self.run_dir} is at step {self.step}, past the {self.total_steps} "

@@ -95,7 +95,7 @@ class FAnoGANMethod(TrainedModelMethod):
 
     def load(self, run_dir: Path, data: ArrayDataset) -> None:
         super().load(run_dir, data)
-        saved = load_checkpoint(Path(run_dir) / ENCODER_FILE, "cpu")
+        saved = load_checkpoint(Path(run_dir) / ENCODER_FILE, "cpu", required=("encoder", "kind", "shape"))
         cfg = self.run.model.cfg
         self.encoder = build_encoder(saved["kind"], tuple(saved["shape"]), cfg.latent_dim, cfg.width)
         self.encoder.load_state_dict(saved["encoder"])

@@ -100,6 +100,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
                      or args.temperature != 1.0 or args.truncation != 1.0):
         raise UserError("--drs: fits its critic to G's own samples: expected no --label, --by-class, --vary-code, "
                         "--temperature or --truncation with it")
+    per_row = args.by_class or args.vary_code is not None  # there --nrow counts the samples of each row
+    if args.nrow is not None and not per_row and args.nrow > (args.n or 64):
+        raise UserError(f"--nrow {args.nrow}: more images per row than samples (--n {args.n or 64}): expected at "
+                        "most --n")
     if args.label is not None or args.by_class:
         x, nrow = sample_by_label(run, args)
     elif args.drs:
@@ -137,7 +141,7 @@ def sample_drs(run, args: argparse.Namespace):
         raise UserError(f"--drs: run {args.run_dir} models {run.data.kind} data: expected an image or point run")
     if args.drs_steps < 1:
         raise UserError(f"--drs-steps {args.drs_steps}: expected an integer >= 1")
-    if args.drs_lr is not None and not args.drs_lr > 0:
+    if args.drs_lr is not None and not 0 < args.drs_lr < float("inf"):
         raise UserError(f"--drs-lr {args.drs_lr}: expected a learning rate > 0")
     if args.drs_quantile is not None and not 0.0 <= args.drs_quantile < 1.0:
         raise UserError(f"--drs-quantile {args.drs_quantile}: expected a number in [0, 1)")

@@ -24,7 +24,7 @@ def read_metrics(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     per line with a ``step``); non-numeric values and blank lines are skipped. A UserError if unreadable."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as e:
         raise UserError(f"metrics log {path}: cannot be read ({e.strerror})") from None
     lines = text.splitlines()
@@ -74,7 +74,8 @@ def ada_target(run_dir: Path) -> float:
     import yaml
 
     try:
-        value = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("ada_target", 0.6)
+        text = (run_dir / "config.yaml").read_text(encoding="utf-8", errors="replace")
+        value = (yaml.safe_load(text) or {}).get("ada_target", 0.6)
     except (OSError, yaml.YAMLError, AttributeError):
         value = 0.6
     return float(value) if isinstance(value, (int, float)) else 0.6

@@ -30,7 +30,7 @@ def epochs_by_step(run_dir: str | Path) -> dict[int, float]:
     path = Path(run_dir) / "metrics.jsonl"
     out: dict[int, float] = {}
     if path.is_file():
-        for line in path.read_text().splitlines():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 r = json.loads(line)
                 out[int(r["step"])] = float(r["epoch"])

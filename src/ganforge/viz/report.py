@@ -136,7 +136,7 @@ def anomaly_section(run_dir: Path) -> Section:
 
     s = Section("Anomaly detection")
     try:
-        record = json.loads((run_dir / SCORE_RECORD).read_text())
+        record = json.loads((run_dir / SCORE_RECORD).read_text(encoding="utf-8", errors="replace"))
     except (OSError, ValueError):
         s.parts.append(f'<p class="note">not scored yet: run <code>ganforge anomaly score {html.escape(str(run_dir))}'
                        " --out scores.csv</code> and then this report again</p>")
@@ -195,7 +195,7 @@ def _draw_report(run_dir: Path, assets: Path, sample: bool, interpolations: bool
     config_note = "no config.yaml in this run directory"
     if (run_dir / "config.yaml").is_file():  # a report is a diagnosis: a damaged config is said, not fatal
         try:
-            config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+            config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8", errors="replace")) or {}
             config_note = "config.yaml is empty"
         except yaml.YAMLError as e:
             config_note = f"config.yaml is not valid YAML ({str(e).splitlines()[0]})"
@@ -218,7 +218,7 @@ def _draw_report(run_dir: Path, assets: Path, sample: bool, interpolations: bool
         summary.append(["step (latest checkpoint)", run.step])
     metrics_path = run_dir / "metrics.jsonl"
     if metrics_path.is_file():
-        lines = [ln for ln in metrics_path.read_text().splitlines() if ln.strip()]
+        lines = [ln for ln in metrics_path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
         if lines:
             try:
                 last = json.loads(lines[-1])
@@ -301,7 +301,7 @@ def _draw_report(run_dir: Path, assets: Path, sample: bool, interpolations: bool
     eval_path = run_dir / "eval.json"
     if eval_path.is_file():
         try:
-            record = json.loads(eval_path.read_text())
+            record = json.loads(eval_path.read_text(encoding="utf-8", errors="replace"))
             s.parts.append(eval_table(record) if isinstance(record, dict) else '<p class="note">eval.json: not a '
                                                                                  "JSON object</p>")
             nn_grid = run_dir / "eval_nearest_neighbours.png"
