@@ -143,6 +143,16 @@ class LoadedRun:
         return result
 
 
+def require_run_dir(run_dir: str | Path) -> Path:
+    """``run_dir`` as a Path; a UserError when it is a file or does not exist."""
+    run_dir = Path(run_dir)
+    if run_dir.is_file():
+        raise UserError(f"run directory {run_dir}: is a file, expected the directory 'ganforge train --out' wrote")
+    if not run_dir.is_dir():
+        raise UserError(f"run directory {run_dir} not found")
+    return run_dir
+
+
 def checkpoint_path(run_dir: Path, checkpoint: str | Path | None) -> Path:
     """``latest`` (or None): ``checkpoints/latest.pt``; ``best``: ``checkpoints/best.pt`` (written by
     ``--keep-best``); anything else is a path to a checkpoint file."""
@@ -153,17 +163,16 @@ def checkpoint_path(run_dir: Path, checkpoint: str | Path | None) -> Path:
         if not path.is_file():
             raise UserError(f"checkpoint best: {path} not found (a run writes it when trained with --keep-best)")
         return path
+    if Path(checkpoint).is_dir():
+        raise UserError(f"--checkpoint {checkpoint}: is a directory, expected latest, best or a checkpoint file "
+                        "(e.g. RUN/checkpoints/step_000100.pt)")
     return Path(checkpoint)
 
 
 def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cpu") -> LoadedRun:
     """Load a run's checkpoint without touching its dataset: ``checkpoint`` is ``"latest"`` (the default),
     ``"best"`` (``--keep-best``'s ``checkpoints/best.pt``) or a file path."""
-    run_dir = Path(run_dir)
-    if run_dir.is_file():
-        raise UserError(f"run directory {run_dir}: is a file, expected the directory 'ganforge train --out' wrote")
-    if not run_dir.is_dir():
-        raise UserError(f"run directory {run_dir} not found")
+    run_dir = require_run_dir(run_dir)
     path = checkpoint_path(run_dir, checkpoint)
     ckpt = load_checkpoint(path, device)
     cfg = TrainConfig.from_dict(ckpt["config"], source=str(path))

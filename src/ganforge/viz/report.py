@@ -156,10 +156,10 @@ def write_report(run_dir: str | Path, sample: bool = True, interpolations: bool 
     Works with whatever the run has: config.yaml, metrics.jsonl, samples/, checkpoints/latest.pt (for the
     final samples and interpolations), eval.json (another command's) and lab figures; missing parts are
     said to be missing, not errors. A UserError when RUN_DIR is not a run directory at all."""
-    run_dir = Path(run_dir)
+    from ..run import require_run_dir
+
+    run_dir = require_run_dir(run_dir)
     say = log or (lambda s: None)
-    if not run_dir.is_dir():
-        raise UserError(f"run directory {run_dir} not found")
     has_ckpt = (run_dir / "checkpoints" / "latest.pt").is_file()
     if not any((run_dir / name).exists() for name in ("config.yaml", "metrics.jsonl", "samples", "anomaly.yaml")) \
             and not has_ckpt:
