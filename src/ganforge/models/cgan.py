@@ -130,8 +130,9 @@ class ConditionalGAN(AdversarialGAN):
 
     def __init__(self, cfg: TrainConfig, data: DataInfo):
         if not data.num_classes:
-            raise UserError(f"model cgan needs labelled data: {cfg.data} has no class labels "
-                            "(use digits, mnist, fashion-mnist or cifar10)")
+            raise UserError(f"model cgan needs labelled data: {cfg.data} has no class labels (use digits, mnist, "
+                            "fashion-mnist, cifar10, a folder:PATH with a subfolder per class, or ring8/grid25, "
+                            "labelled by their modes)")
         # D(x, y) takes the label, so the remedies that change D's input or read its features are refused
         refuse_remedies(cfg, "cgan", ("unroll", "pack", "minibatch_features", "feature_matching", "instance_noise",
                                   "augment"))
