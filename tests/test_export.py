@@ -125,6 +125,11 @@ def test_every_model_exports_a_generator_that_works_at_other_batch_sizes(model, 
     meta = export_generator(run, "torchscript", tmp_path / "g.pt")
     assert check_export(run, tmp_path / "g.pt", "torchscript") <= 1e-4
     assert meta["output_range"] == meta["output"]["range"]  # one description of the output, e.g. encoded rows
+    # the metadata says what the file reads and writes: noise from the prior, or (srresnet, srgan, nextframe)
+    # the inputs G is conditioned on; the output's shape is what G writes (nextframe's frames are not digits)
+    x = torch.jit.load(str(tmp_path / "g.pt"))(*fixed_latents(run, 3))
+    assert meta["output"]["shape"] == [-1, *x.shape[1:]]
+    assert (meta["prior"] is None) == (model in ("srresnet", "srgan", "nextframe")) == ("input" in meta)
     if model in ("ctgan", "progan", "stylegan2", "nextframe") and importlib.util.find_spec("onnxruntime"):
         meta = export_generator(run, "onnx", tmp_path / "g.onnx")  # ctgan: latents the graph never reads
         assert check_export(run, tmp_path / "g.onnx", "onnx") <= 1e-4

@@ -212,6 +212,30 @@ BAD_INPUTS = [
     ("report of a file", lambda r, t: ["report", t / "file"], 2, "is a file, expected the directory"),
     ("sample --checkpoint a directory", lambda r, t: ["sample", r, "--checkpoint", t, "--out", t / "x.png"],
      2, "is a directory, expected latest, best or a checkpoint file"),
+    ("eval --features inception: of random bytes", lambda r, t: [
+        "eval", r, "--metrics", "fid", "--n", "50", "--features", f"inception:{random_bytes(t, 'w.pt')}"],
+     2, "cannot be read as a state dict (the file is damaged or not a torch file"),
+    ("anomaly table --methods ''", lambda r, t: ["anomaly", "table", "--data", "ring8", "--methods", "",
+                                                 "--out", t / "o"], 2, "expected a comma-separated list of methods"),
+    ("anomaly fit with every class normal", lambda r, t: ["anomaly", "fit", "--data", "ring8", "--method", "ocsvm",
+                                                          "--normal-classes", "0-7", "--out", t / "o"],
+     2, "every class is normal"),
+    ("augment --synthetic-ratios inf", lambda r, t: ["augment", "--data", "digits", "--synthetic-ratios", "inf",
+                                                     "--out", t / "o"], 2, "expected numbers in (0, 100.0]"),
+    ("augment --epochs inf", lambda r, t: ["augment", "--data", "digits", "--epochs", "inf", "--out", t / "o"],
+     2, "expected positive finite numbers"),
+    ("augment cGAN options with no cGAN", lambda r, t: ["augment", "--data", "digits", "--synthetic-ratios", "none",
+                                                        "--cgan-width", "4", "--out", t / "o"],
+     2, "--cgan-width: options of the cGAN, which --synthetic-ratios none skips"),
+    ("latent arithmetic --n 0", lambda r, t: ["latent", "arithmetic", r, "--a-label", "1", "--b-label", "2",
+                                              "--c-label", "3", "--n", "0", "--out", t / "a.png"],
+     2, "--n 0: expected an integer in [1, 1024]"),
+    ("latent neighbours --n 1e12", lambda r, t: ["latent", "neighbours", r, "--n", "1000000000000",
+                                                 "--out", t / "n.png"], 2, "expected an integer in [1, 256]"),
+    ("latent sheet --n 3000", lambda r, t: ["latent", "sheet", r, "--n", "3000", "--out", t / "s.png"],
+     2, "expected an integer in [1, 1024]"),
+    ("latent interpolate .gif --steps 0", lambda r, t: ["latent", "interpolate", r, "--steps", "0",
+                                                        "--out", t / "i.gif"], 2, "expected rows >= 1, steps >= 2"),
     ("eval of a run whose samples are NaN", lambda r, t: ["eval", nan_checkpoint(r, t), "--metrics", "parzen",
                                                           "--n", "50"],
      2, "50 of 50 samples are NaN or infinite"),
@@ -234,6 +258,13 @@ def test_bad_input_is_one_line(case, argv, code, needle, trained, tmp_path, caps
     assert {path: path.read_bytes() for path in checkpoints if path.is_file()} == before
     assert load_checkpoint(trained / "checkpoints" / "latest.pt")["step"] == 3
     assert not (tmp_path / "o").exists(), "a failed start must leave no run directory behind"
+
+
+def test_a_several_line_message_from_a_library_is_said_in_its_first_line(capsys):
+    from ganforge.cli import _say_error
+
+    _say_error("weights w.pt: cannot be read (Weights only load failed.\nPlease file an issue\nat ...)")
+    assert capsys.readouterr().err == "ganforge: error: weights w.pt: cannot be read (Weights only load failed.)\n"
 
 
 def test_corrupt_checkpoint_message_is_whole_and_never_suggests_unsafe_loading(trained, tmp_path, capsys):

@@ -157,6 +157,9 @@ def _speaks_for_its_node() -> bool:
 def _say_error(line: str, every_rank: bool = False) -> None:
     """The one error line (``every_rank``: an error only this rank meets, e.g. a LOCAL_RANK without a GPU)."""
     if every_rank or _speaks_for_its_node():
+        if "\n" in line.strip():  # a library's several-line message quoted inside: the first line says what failed
+            first = line.strip().splitlines()[0].rstrip()
+            line = first + (")" if first.count("(") > first.count(")") else "")
         print(f"ganforge: error: {line}", file=sys.stderr)
 
 

@@ -97,16 +97,20 @@ def export_metadata(run, latents: tuple[torch.Tensor, ...], fmt: str) -> dict[st
     names = input_names(len(latents))
     kind = run.data.kind
     output_range = OUTPUT_RANGES.get(kind, "data units")
+    with torch.no_grad():  # the shape G writes (a next-frame run's frames are larger than its dataset's digits)
+        out_shape = run.model.generate(latents[0] if len(latents) == 1 else latents).shape[1:]
+    conditioned = getattr(run.model, "noiseless_input", None)  # G reads kept inputs, not noise from a prior
+    noise = ({"latent_dim": None, "prior": None, "input": conditioned} if conditioned else
+             {"latent_dim": run.config.latent_dim, "prior": run.config.prior, **mixture_prior_metadata(run.config)})
     return {
         "format": FORMAT_TAG, "exported_as": fmt, "ganforge_version": __version__,
         "model": run.config.model, "data": run.data_name, "step": run.step,
         "weights": ("generator_ema (G's weight average, --g-ema)"
                     if getattr(run.model, "generator_ema", None) is not None else "generator"),
-        "latent_dim": run.config.latent_dim, "prior": run.config.prior, **mixture_prior_metadata(run.config),
+        **noise,
         "inputs": [{"name": nm, "shape": [-1, *t.shape[1:]], "dtype": str(t.dtype).replace("torch.", "")}
                    for nm, t in zip(names, latents, strict=True)],
-        "output": {"name": "x", "shape": [-1, *run.data.shape], "dtype": "float32",
-                   "range": output_range},
+        "output": {"name": "x", "shape": [-1, *out_shape], "dtype": "float32", "range": output_range},
         "output_range": output_range,
     }
 
@@ -149,8 +153,10 @@ def export_generator(run, fmt: str, out: str | Path) -> dict[str, Any]:
             proto = onnx.load(str(out))
             graph_inputs = {i.name for i in proto.graph.input}  # the exporter drops inputs generate never reads
             meta["inputs"] = [i for i in meta["inputs"] if i["name"] in graph_inputs]  # (ctgan's u, Gumbel's g)
-            for key, value in {"ganforge": json.dumps(meta), "latent_dim": str(meta["latent_dim"]),
-                               "prior": meta["prior"], "output_range": meta["output_range"]}.items():
+            props = {"ganforge": json.dumps(meta), "output_range": meta["output_range"]}
+            props.update({"latent_dim": str(meta["latent_dim"]), "prior": meta["prior"]} if meta["prior"] else
+                         {"input": meta["input"]})
+            for key, value in props.items():
                 entry = proto.metadata_props.add()
                 entry.key, entry.value = key, value
             onnx.save(proto, str(out))

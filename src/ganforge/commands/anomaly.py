@@ -138,7 +138,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     from ..anomaly import METHODS, build_method
     from ..anomaly.base import CONFIG_FILE, load_source
-    from ..data.oneclass import one_class_dataset, parse_normal_classes
+    from ..data.oneclass import number_of_classes, one_class_dataset, parse_normal_classes
 
     METHODS.get_or_fail(args.method)  # before loading any data
     run_dir = Path(args.out)
@@ -147,6 +147,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise UserError(f"--out {run_dir}: already holds an anomaly run: choose another --out")
     source = load_source(args.data, args.data_dir, _train_overrides(args))
     normal = parse_normal_classes(source, args.normal_classes, args.label_column)
+    if len(normal) == number_of_classes(source, args.label_column):
+        raise UserError(f"--normal-classes {args.normal_classes}: every class is normal, so the test split holds no "
+                        "anomaly to find: expected fewer than all classes")
     cfg = _config(args, args.method, list(normal))
     data = one_class_dataset(source, normal, cfg.val_fraction, cfg.seed, cfg.label_column)
     method = build_method(cfg)
@@ -241,6 +244,8 @@ def cmd_table(args: argparse.Namespace) -> int:
 
     named = DEFAULT_TABLE_METHODS if args.methods is None else args.methods
     methods = [m.strip() for m in named.split(",") if m.strip()]
+    if not methods:
+        raise UserError(f"--methods {named!r}: expected a comma-separated list of methods ({', '.join(METHODS)})")
     for m in methods:
         METHODS.get_or_fail(m)
     source = load_source(args.data, args.data_dir, _train_overrides(args))

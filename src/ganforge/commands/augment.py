@@ -17,6 +17,11 @@ from ..rundir import atomic_write_text, check_output_dir
 #: what the run directory of a cGAN trained by this command records about its training images
 SUBSET_FILE = "augment_subset.json"
 SCORES = ("balanced_accuracy", "macro_f1", "rare_recall", "accuracy")
+#: synthetic images per real image of the largest class, at most (100 x the largest class is already far
+#: past the published ratios of 0.5-2)
+MAX_SYNTHETIC_RATIO = 100.0
+#: the cGAN's options and their defaults: given with --synthetic-ratios none, nothing would read them
+CGAN_OPTION_DEFAULTS = {"cgan_steps": 3000, "cgan_run": None, "cgan_conditioning": "projection", "cgan_width": None}
 
 
 def add_parser(sub) -> None:
@@ -64,8 +69,9 @@ def _ratios(spec: str) -> list[float]:
         ratios = [float(s) for s in spec.split(",") if s.strip()]
     except ValueError:
         ratios = []
-    if not ratios or any(not r > 0 for r in ratios):
-        raise UserError(f"--synthetic-ratios {spec}: expected positive numbers, e.g. 0.5,1,2 (or none)")
+    if not ratios or any(not 0 < r <= MAX_SYNTHETIC_RATIO for r in ratios):
+        raise UserError(f"--synthetic-ratios {spec}: expected numbers in (0, {MAX_SYNTHETIC_RATIO}], e.g. 0.5,1,2 "
+                        "(or none)")
     return ratios
 
 
@@ -146,10 +152,16 @@ def cmd_augment(args: argparse.Namespace) -> int:
     ratios = _ratios(args.synthetic_ratios)
     if args.seeds < 1:
         raise UserError(f"--seeds {args.seeds}: expected an integer >= 1")
-    if not args.epochs > 0 or args.batch_size < 1:
-        raise UserError(f"--epochs {args.epochs} --batch-size {args.batch_size}: expected positive numbers")
+    if not 0 < args.epochs < float("inf") or args.batch_size < 1:
+        raise UserError(f"--epochs {args.epochs} --batch-size {args.batch_size}: expected positive finite numbers")
     if args.cgan_steps < 0:
         raise UserError(f"--cgan-steps {args.cgan_steps}: expected an integer >= 0")
+    if args.cgan_width is not None and args.cgan_width < 1:
+        raise UserError(f"--cgan-width {args.cgan_width}: expected an integer >= 1")
+    unread = [name for name, default in CGAN_OPTION_DEFAULTS.items() if getattr(args, name) != default]
+    if not ratios and unread:
+        raise UserError(f"{', '.join('--' + n.replace('_', '-') for n in unread)}: options of the cGAN, which "
+                        "--synthetic-ratios none skips: expected none of them, or some ratios")
     t_start = time.perf_counter()
     ds = load_dataset(args.data, args.data_dir)
     if ds.kind != "image" or not ds.num_classes or "train" not in ds.labels or "test" not in ds.labels:

@@ -54,7 +54,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     meta = export_generator(run, args.format, out)
     inputs = ", ".join(f"{i['name']} {tuple(i['shape'])} {i['dtype']}" for i in meta["inputs"])
     print(f"ganforge: exported the {meta['model']} generator of {run.run_dir} (step {run.step}) to {out} "
-          f"({out.stat().st_size / 1e6:.2f} MB); inputs {inputs} (prior {meta['prior']}); output x "
+          f"({out.stat().st_size / 1e6:.2f} MB); inputs {inputs} "
+          f"({'prior ' + meta['prior'] if meta['prior'] else meta['input']}); output x "
           f"{tuple(meta['output']['shape'])} in {meta['output']['range']}")
     if not runnable:
         print("ganforge: not checked: running the ONNX file needs onnxruntime (pip install 'ganforge[export]')")

@@ -9,6 +9,9 @@ from ..errors import UserError
 
 #: latent arithmetic by label: the first this many samples of each label form a group
 PER_GROUP = 3
+#: figures of one image per sample: beyond these sizes they are unreadable (and matplotlib takes minutes)
+MAX_SHEET = 1024
+MAX_NEIGHBOUR_ROWS = 256
 
 
 def add_parser(sub) -> None:
@@ -93,7 +96,10 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     out = _png_or_gif(args.out, (".png", ".gif"))
     run = load_run(args.run_dir)
     if out.suffix == ".gif":
-        interpolation_gif(run, out, count=args.rows, steps=max(args.steps, 2), mode=args.mode, seed=args.seed)
+        if args.rows < 1 or args.steps < 2:
+            raise UserError(f"--rows {args.rows} --steps {args.steps}: expected rows >= 1, steps >= 2 (the two "
+                            "ends)")
+        interpolation_gif(run, out, count=args.rows, steps=args.steps, mode=args.mode, seed=args.seed)
     else:
         grid = interpolation_grid(run, args.rows, args.steps, args.mode, args.seed)
         save_image(grid, out, scale=grid_scale(run.data.shape[-1]))
@@ -111,8 +117,9 @@ def cmd_sheet(args: argparse.Namespace) -> int:
     out = _png_or_gif(args.out, (".png",))
     run = load_run(args.run_dir)
     require_tensor_latent(run)
-    if args.n < 1:
-        raise UserError(f"--n {args.n}: expected an integer >= 1")
+    if not 1 <= args.n <= MAX_SHEET:
+        raise UserError(f"--n {args.n}: expected an integer in [1, {MAX_SHEET}] (a numbered sheet to pick from; "
+                        "use another --seed for other samples)")
     x = generate_images(run, run.model.sample_latent(args.n, torch.Generator().manual_seed(args.seed)).cpu())
     cols = min(8, args.n)
     rows = -(-args.n // cols)
@@ -154,6 +161,10 @@ def cmd_arithmetic(args: argparse.Namespace) -> int:
     else:
         raise UserError("latent arithmetic: expected either --a, --b and --c (indices) or --a-label, --b-label and "
                         "--c-label (class labels)")
+    if not 1 <= args.n <= MAX_SHEET:
+        raise UserError(f"--n {args.n}: expected an integer in [1, {MAX_SHEET}] (the samples groups are picked from)")
+    if labels is not None and not 1 <= args.per_group <= args.n:
+        raise UserError(f"--per-group {args.per_group}: expected an integer in [1, --n {args.n}]")
     run = load_run(args.run_dir)
     path, how = run_arithmetic(run, picks=picks, labels=labels, n=args.n, per_group=args.per_group, seed=args.seed,
                                out=out)
@@ -169,6 +180,9 @@ def cmd_neighbours(args: argparse.Namespace) -> int:
     from ..viz.latent import neighbours_figure, require_tensor_latent
 
     out = _png_or_gif(args.out, (".png",))
+    if not 1 <= args.n <= MAX_NEIGHBOUR_ROWS:
+        raise UserError(f"--n {args.n}: expected an integer in [1, {MAX_NEIGHBOUR_ROWS}] (rows of the figure; "
+                        "ganforge eval --metrics memorisation measures many samples)")
     run = load_run(args.run_dir)
     require_tensor_latent(run)
     ds = run.dataset(args.data_dir)

@@ -406,7 +406,9 @@ def _from_state_dict(path: Path) -> FIDInceptionV3:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a damaged or non-state-dict file
-        raise UserError(f"FID Inception weights {path}: cannot be read as a state dict ({e})") from None
+        # torch's own message is many lines and advises weights_only=False (unsafe): the kind of failure only
+        raise UserError(f"FID Inception weights {path}: cannot be read as a state dict (the file is damaged or not "
+                        f"a torch file: {type(e).__name__})") from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     model = FIDInceptionV3()

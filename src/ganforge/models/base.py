@@ -91,6 +91,9 @@ class GANModel(nn.Module):
 
     generator: nn.Module
     discriminator: nn.Module | None  # None for models without one (e.g. a VAE)
+    #: What G reads when it draws no noise (``sample_latent`` returns kept inputs), in words with its shape and
+    #: range; None for the models whose latents come from ``--prior`` with ``--latent-dim`` numbers.
+    noiseless_input: str | None = None
 
     def __init__(self, cfg: TrainConfig, data: DataInfo):
         super().__init__()

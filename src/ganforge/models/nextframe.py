@@ -139,6 +139,8 @@ class MultiScaleDiscriminator(nn.Module):
 class NextFrame(GANModel):
     """Multi-scale next-frame predictor with optional multi-scale adversary (module docstring)."""
 
+    noiseless_input = "the past frames and actions, channels stacked (n, k C + A, H, W), in [-1, 1]"
+
     @classmethod
     def refuse_for_new_run(cls, cfg: TrainConfig) -> None:
         refuse_prior(cfg, "nextframe", "the past frames")

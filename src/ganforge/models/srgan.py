@@ -222,6 +222,7 @@ class SuperResolution:
     inputs, latents that are those inputs, and ``--init-from``."""
 
     spec: PairSpec
+    noiseless_input = "low-resolution images (n, C, H / scale, W / scale) in [-1, 1]"
 
     @classmethod
     def refuse_for_new_run(cls, cfg: TrainConfig) -> None:
