@@ -10,6 +10,7 @@ import torch
 
 from ganforge import cli
 from ganforge.commands.gam import judge_all
+from ganforge.data import load_dataset, to_model_range
 from ganforge.metrics.gam import error_on_real, error_on_samples, error_ratio, gam_battle, gam_winner
 from ganforge.models import config_for
 from ganforge.train import Trainer
@@ -40,7 +41,7 @@ def hand_made_run(threshold: float, samples: list[float]):
 
     model = SimpleNamespace(discriminator_logits=lambda x: (x[:, 0] - threshold))
     return SimpleNamespace(sample=sample, model=model, data=SimpleNamespace(kind="points"),
-                           device=torch.device("cpu"))
+                           device=torch.device("cpu"), config=SimpleNamespace(objective="nonsaturating"))
 
 
 def test_ratios_on_hand_made_discriminators():
@@ -104,6 +105,23 @@ def test_gam_refuses_runs_it_cannot_judge(three_runs, tmp_path, capsys):
     assert "model vae: has no discriminator of x alone" in capsys.readouterr().err
     assert cli.main(["gam", str(three_runs / "a")]) == 2
     assert "at least two run directories" in capsys.readouterr().err
+    Trainer(config_for(model="wgan-gp", data="digits", steps=1, batch_size=16, width=8, latent_dim=4,
+                       sample_every=100), tmp_path / "wgan-gp", progress=False).fit()
+    assert cli.main(["gam", str(three_runs / "a"), str(tmp_path / "wgan-gp"), "--n", "50"]) == 2
+    assert "has a wasserstein critic, whose output has no real/fake threshold" in capsys.readouterr().err
+
+
+def test_a_least_squares_d_calls_x_real_above_its_targets_midpoint(three_runs, tmp_path):
+    """LSGAN's D is trained towards 1 on real and 0 on fake: GAM reads its output less 0.5 as the verdict."""
+    from ganforge.run import load_run
+
+    Trainer(config_for(model="lsgan", data="digits", steps=1, batch_size=16, width=8, latent_dim=4,
+                       sample_every=100), tmp_path / "ls", progress=False).fit()
+    runs = [load_run(three_runs / "a"), load_run(tmp_path / "ls")]
+    x = load_dataset("digits").split("test")[:20]
+    test_logits, _ = judge_all(runs, x, 10, 0)
+    raw = runs[1].model.discriminator_logits(to_model_range(torch.as_tensor(x)))
+    assert torch.allclose(test_logits[1], raw.detach() - 0.5)
 
 
 def test_a_stylegan2_run_takes_part_and_is_judged_by_its_own_discriminator(three_runs, tmp_path, capsys):

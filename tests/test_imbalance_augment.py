@@ -179,7 +179,7 @@ def test_without_imbalanced_learn_smote_is_skipped_with_one_line(tmp_path, capsy
     (["--rare-classes", "0,12"], "class '12' is unknown: digits has classes"),
     (["--rare-classes", "shoe"], "class 'shoe' is unknown"),
     (["--rare-count", "80", "--majority-count", "60"], "expected fewer images than each majority class"),
-    (["--synthetic-ratios", "0,x"], "--synthetic-ratios 0,x: expected positive numbers"),
+    (["--synthetic-ratios", "0,x"], "--synthetic-ratios 0,x: expected numbers in (0, 100.0]"),
     (["--cgan-run", "/nonexistent/run"], "run directory /nonexistent/run not found"),
 ])
 def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys, flags, message):

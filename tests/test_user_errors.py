@@ -236,6 +236,19 @@ BAD_INPUTS = [
      2, "expected an integer in [1, 1024]"),
     ("latent interpolate .gif --steps 0", lambda r, t: ["latent", "interpolate", r, "--steps", "0",
                                                         "--out", t / "i.gif"], 2, "expected rows >= 1, steps >= 2"),
+    ("--ada-target without --augment ada", lambda r, t: ["train", *TINY, "--ada-target", "0.5", "--out", t / "o"],
+     2, "ada_target=0.5 is invalid: expected its default (0.6) with augment='none' (it shapes --augment ada only)"),
+    ("--pair-augment without --pairs", lambda r, t: ["train", *TINY, "--pair-augment", "dihedral",
+                                                     "--out", t / "o"], 2, "it shapes --pairs SPEC only"),
+    ("--discrete-columns on images", lambda r, t: ["train", *TINY, "--discrete-columns", "a", "--out", t / "o"],
+     2, "--discrete-columns: options of table data: expected none of them for digits"),
+    ("lab 1d --lr 0", lambda r, t: ["lab", "1d", "--steps", "3", "--frames", "2", "--lr", "0", "--out", t / "o"],
+     2, "lr=0.0 is invalid: expected a number > 0"),
+    ("eval --samples --target", lambda r, t: ["eval", "--samples", r, "--real", "digits", "--target", "x"],
+     2, "--target x: the column a table run's efficacy predicts: expected none with --samples"),
+    ("eval --features domain: with no path", lambda r, t: ["eval", r, "--features", "domain:", "--metrics", "fid"],
+     2, "--features 'domain:': expected domain, domain:PATH"),
+    ("gam of one run named twice", lambda r, t: ["gam", r, f"{r}/"], 2, "a run is named twice"),
     ("eval of a run whose samples are NaN", lambda r, t: ["eval", nan_checkpoint(r, t), "--metrics", "parzen",
                                                           "--n", "50"],
      2, "50 of 50 samples are NaN or infinite"),
@@ -353,6 +366,13 @@ def test_divergence_stops_at_once_exit_3_and_keeps_the_last_good_checkpoint(tmp_
     assert main(["sample", str(run), "--out", str(tmp_path / "x.png")]) == 0
 
 
+def test_divergence_names_the_learning_rates_the_run_used(tmp_path, capsys):
+    """With --lr-d, D's rate is not --lr's: the advice names both rates at their values."""
+    code = main(["train", *TINY, "--model", "gan", "--lr-d", "1e12", "--steps", "20", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 3 and "lower --lr (now 0.0002) or --lr-d (now 1e+12)" in err, err
+
+
 def test_divergence_found_in_the_weights_before_a_checkpoint(tmp_path):
     """A non-finite weight (e.g. from a non-finite gradient) is caught before it can be checkpointed."""
     from ganforge.config import TrainConfig
@@ -377,8 +397,12 @@ def test_eval_caps_n_out_loud(trained, tmp_path, capsys):
     assert main(["eval", str(trained), "--metrics", "memorisation", "--n", "1000000",
                  "--out", str(tmp_path / "e.json")]) == 0
     out = capsys.readouterr().out
-    assert f"--n 1,000,000 capped to {min(len(ds.split('train')), len(ds.split('test'))):,}" in out
+    assert f"--n 1,000,000 capped to {len(ds.split('train')):,}: digits has" in out  # the run vs training images
     assert out.index("memorisation: running") < out.index("memorisation: done")
+    assert main(["eval", str(trained), "--metrics", "memorisation", "--n", "1000000", "--compare-real",
+                 "--out", str(tmp_path / "e.json")]) == 0
+    out = capsys.readouterr().out  # with the floor, whose candidates are test images, the test split caps n too
+    assert f"--n 1,000,000 capped to {min(len(ds.split('train')), len(ds.split('test'))):,}" in out
 
 
 def test_sample_grid_too_large_for_pillow_writes_npy_shards(trained, tmp_path, capsys, monkeypatch):

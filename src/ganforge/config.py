@@ -37,6 +37,18 @@ DEVICES = ("auto", "cpu", "cuda")
 #: Speed options (issue 6): bf16 autocast, torch.compile, channels_last memory, sync batch norm under DDP.
 AMP_MODES = ("off", "bf16")
 ON_OFF = ("on", "off")
+#: Options that only shape another option's feature: name -> (that option, whether its value uses them, the value
+#: in words); a new run refuses them otherwise rather than ignoring them (``refuse_ignored_options``).
+OPTION_NEEDS = {
+    "augment_p": ("augment", lambda v: v == "diffaug", "diffaug"),
+    "augment_ops": ("augment", lambda v: v != "none", "diffaug or ada"),
+    "ada_target": ("augment", lambda v: v == "ada", "ada"),
+    "ada_interval": ("augment", lambda v: v == "ada", "ada"),
+    "ada_kimg": ("augment", lambda v: v == "ada", "ada"),
+    "pair_blur": ("pairs", lambda v: v is not None, "SPEC"),
+    "pair_noise": ("pairs", lambda v: v is not None, "SPEC"),
+    "pair_augment": ("pairs", lambda v: v is not None, "SPEC"),
+}
 #: Bounds of values whose larger settings are nonsense rather than slow: a seed torch can take (signed 64-bit),
 #: D updates per G update (WGAN's critic takes 5, 100 in its first steps).
 MAX_SEED = 2**63 - 1
@@ -236,6 +248,11 @@ class TrainConfig:
             raise UserError(f"config value keep_best={self.keep_best!r} is invalid: expected one of "
                             f"{', '.join(KEEP_BEST_LOWER_IS_BETTER)} (a metric that gives one number whose better "
                             "direction is known)")
+        for name, (switch, needs, said) in OPTION_NEEDS.items():  # options that shape another option's feature
+            if getattr(self, name) != default(name) and not needs(getattr(self, switch)):
+                raise UserError(f"config value {name}={getattr(self, name)!r} is invalid: expected its default "
+                                f"({default(name)}) with {switch}={getattr(self, switch)!r} (it shapes "
+                                f"--{switch.replace('_', '-')} {said} only)")
         for name, models in MODEL_OPTIONS.items():
             if self.model not in models and getattr(self, name) != default(name):
                 raise UserError(f"config value {name}={getattr(self, name)!r} is invalid: expected its default "

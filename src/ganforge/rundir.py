@@ -46,6 +46,18 @@ def atomic_write_text(path: Path, text: str) -> None:
     tmp.write_text(text, encoding="utf-8")  # pages and tables carry non-ASCII (σ, −) whatever the locale
     os.replace(tmp, path)
 
+def strict_json(obj):
+    """``obj`` with every NaN or infinite float replaced by None (JSON null), recursively through dicts, lists and
+    tuples: ``json.dumps`` would write the bare ``NaN``/``Infinity`` that strict JSON readers refuse."""
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
 def check_writable_output(path: Path, flag: str = "--out") -> None:
     """Fail at once, in one line, when the file ``path`` could not be written: its directory is made if needed
     and a temporary file is created and removed in it (``mkdir`` alone passes for ``/proc``). Commands call

@@ -243,6 +243,12 @@ class Trainer:
             if given:
                 raise UserError(f"{', '.join(given)}: options of image data: expected none of them for {cfg.data}, "
                                 f"which holds {self.dataset.kind}")
+        if self.dataset.kind != "table" and not resume:  # a table's column kinds: nothing else reads them
+            given = [f"--{name.replace('_', '-')}" for name in ("discrete_columns", "continuous_columns")
+                     if getattr(cfg, name) is not None]
+            if given:
+                raise UserError(f"{', '.join(given)}: options of table data: expected none of them for {cfg.data}, "
+                                f"which holds {self.dataset.kind}")
         self.data_info = DataInfo(self.dataset.kind, self.dataset.shape, self.dataset.num_classes,
                                   self.dataset.meta.get("table"))
         if cfg.eval_every:  # a misspelt metric, or one that cannot run here, fails now, not after N steps
@@ -526,8 +532,13 @@ class Trainer:
     def _diverged(self, what: str) -> None:
         kept = (f"{self.ckpt_dir / 'latest.pt'} (step {self.checkpoint_step}) is the last good checkpoint"
                 if self.checkpoint_step is not None else "no checkpoint was written")
-        raise TrainingDiverged(f"training diverged at step {self.step}: {what}; {kept}; lower --lr "
-                               f"(now {self.cfg.resolved_lr:g}) or change --optimizer/--objective")
+        cfg = self.cfg
+        rates = [f"--{name.replace('_', '-')} (now {getattr(cfg, name):g})" for name in ("lr_d", "lr_g")
+                 if getattr(cfg, name) is not None]
+        if len(rates) < 2:  # G's or D's rate is --lr's
+            rates.insert(0, f"--lr (now {cfg.resolved_lr:g})")
+        raise TrainingDiverged(f"training diverged at step {self.step}: {what}; {kept}; lower {' or '.join(rates)} "
+                               "or change --optimizer/--objective")
 
     def _reduce_logs(self, sums: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
         """Under DDP: log sums averaged over ranks, and ``ddp/param_spread``, the spread of the ranks'

@@ -21,7 +21,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         rows.append((name, "yes" if where else "no", where or src.how_to_get))
     rows.append(("folder:PATH", "-", "any folder of PNG/JPEG images, searched recursively (train/ and test/ "
                                      "subfolders, if both exist, are its splits)"))
-    rows.append(("csv:PATH", "-", "any CSV table with a header line (models ctgan, tvae)"))
+    rows.append(("csv:PATH", "-", "any CSV table with a header line (models ctgan, tvae; gan and wgan-gp as "
+                                  "the one-hot baseline)"))
     rows.append(("parquet:PATH", "-", "a Parquet table, read like a CSV (needs pyarrow: ganforge[parquet])"))
     w0, w1 = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
     for r in rows:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
-from ..rundir import atomic_write_text
+from ..rundir import atomic_write_text, strict_json
 
 IMAGE_METRICS = "parzen,fid,kid,is,pr,dc,modes,memorisation"
 POINT_METRICS = "parzen,fid,kid,pr,dc,modes,memorisation"
@@ -63,14 +63,15 @@ def add_parser(sub) -> None:
 def _write_json(obj: dict, path: Path) -> None:
     """Atomically (temporary file + rename); a device or pipe such as /dev/null or /dev/stdout is written
     in place, never renamed over."""
+    text = json.dumps(strict_json(obj), indent=2, allow_nan=False) + "\n"  # a NaN measure is null
     if path.exists() and not path.is_file():
         if path.is_dir():
             raise UserError(f"--out {path}: is a directory, expected a JSON file name")
         with open(path, "w") as f:
-            f.write(json.dumps(obj, indent=2) + "\n")
+            f.write(text)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+    atomic_write_text(path, text)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -138,13 +139,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         metrics = [m for m in metrics if m not in ("fid", "kid")]
         print(f"ganforge: fid and kid left out: raw pixels of {ds.name} are {math.prod(ds.shape):,} numbers "
               "per image (--features inception measures them)", flush=True)
-    # one n for model and floor: the floor's candidates are test images, so n is capped by the test split too
-    n = min(args.n, len(ds.split("train")), len(ds.split("test")))
+    # one n for model and floor: the floor's candidates are test images, so with one n is capped by the test
+    # split too; a run alone is compared with n training examples (a small folder's test split is a few images)
+    floor = bool(args.real or args.compare_real)
+    n = min(args.n, len(ds.split("train")), *([len(ds.split("test"))] if floor else []))
     check_evaluable(ds, metrics, n, features, "--n" if n == args.n else f"--n {args.n:,} capped to")
     log = lambda s: print(f"  {s}", flush=True)  # noqa: E731
     if n < args.n:
-        print(f"ganforge: --n {args.n:,} capped to {n:,}: {ds.name} has {len(ds.split('train')):,} train and "
-              f"{len(ds.split('test')):,} test examples", flush=True)
+        print(f"ganforge: --n {args.n:,} capped to {n:,}: {ds.name} has {len(ds.split('train')):,} train"
+              + (f" and {len(ds.split('test')):,} test examples" if floor else " examples"), flush=True)
 
     columns: dict[str, dict[str, float]] = {}
     record: dict = {"dataset": ds.name, "features": features, "n": n, "seed": args.seed, "metrics": metrics}
@@ -227,6 +230,9 @@ def cmd_eval_samples(args: argparse.Namespace) -> int:
         raise UserError(f"--n {args.n}: expected an integer >= 2")
     if args.compare_real:
         raise UserError("--compare-real: not with --samples (run 'ganforge eval --real DATASET' for the floor)")
+    if args.target is not None:
+        raise UserError(f"--target {args.target}: the column a table run's efficacy predicts: expected none with "
+                        "--samples (images or points)")
     if args.threads is not None:
         import torch
 
@@ -352,6 +358,9 @@ def _report(record: dict, columns: dict, run, args: argparse.Namespace, t_start:
 
     record["total_seconds"] = round(time.perf_counter() - t_start, 2)
     print(format_table(columns))
+    for key, note in record.get("notes", {}).items():
+        if isinstance(note, str):  # a sentence about a value (e.g. why ssim is nan); curves and counts stay in JSON
+            print(f"ganforge: {key}: {note}")
     out = Path(args.out) if args.out else (run.run_dir / "eval.json" if run is not None else None)
     if out is not None:
         _write_json(record, out)

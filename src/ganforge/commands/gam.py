@@ -21,8 +21,9 @@ def add_parser(sub) -> None:
                     "t = --tolerance (the discriminators judge real data too differently for the battle to mean "
                     "anything). With more "
                     "than two runs every pair plays and the tournament matrix is written to --out. The runs must "
-                    "model the same dataset, with a D of x alone (gan, dcgan, wgan, wgan-gp, lsgan, sngan, gman, "
-                    "stylegan2).")
+                    "model the same dataset, with a D of x alone that classifies (gan, dcgan, lsgan, sngan, gman, "
+                    "stylegan2; D calls x real above its objective's midpoint: logit 0, least squares 0.5); a "
+                    "Wasserstein critic (wgan, wgan-gp) has no such threshold and is refused.")
     p.add_argument("runs", metavar="RUN_DIR", nargs="+", help="two or more run directories")
     p.add_argument("--n", type=int, default=2000, help="held-out test images and samples per generator  [2000]")
     p.add_argument("--seed", type=int, default=0, help="noise seed for the samples  [0]")
@@ -35,9 +36,25 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_gam)
 
 
+#: Where a discriminator's output turns from "fake" to "real", by objective: the logit's 0, or least squares'
+#: midpoint between its fake (0) and real (1) targets. A Wasserstein critic's output has none (any constant
+#: can be added to it), so GAM cannot read it as a verdict.
+DECISION_THRESHOLD = {"nonsaturating": 0.0, "minimax": 0.0, "hinge": 0.0, "least-squares": 0.5}
+
+
+def decision_threshold(run) -> float:
+    objective = run.config.objective
+    if objective not in DECISION_THRESHOLD:
+        raise UserError(f"gam: {run.run_dir} ({run.config.model}) has a {objective} critic, whose output has no "
+                        "real/fake threshold: expected runs whose D classifies (gan, dcgan, lsgan, sngan, gman, "
+                        "stylegan2)")
+    return DECISION_THRESHOLD[objective]
+
+
 def judge_all(runs: list, x_test, n: int, seed: int):
-    """``(test_logits, sample_logits)``: ``test_logits[i]`` D_i's logits on the held-out images,
-    ``sample_logits[i][j]`` D_i's on G_j's ``n`` samples (every tensor in the model range, on the CPU)."""
+    """``(test_logits, sample_logits)``: ``test_logits[i]`` D_i's outputs on the held-out images,
+    ``sample_logits[i][j]`` D_i's on G_j's ``n`` samples (every tensor in the model range, on the CPU), less D_i's
+    :func:`decision_threshold`, so that > 0 means "real" for every D."""
     import torch
 
     from ..data import to_model_range
@@ -51,9 +68,11 @@ def judge_all(runs: list, x_test, n: int, seed: int):
         x = run.sample(n, seed=seed)  # data range
         samples.append(x.mul(2).sub(1) if run.data.kind == "image" else x)
     real = to_model_range(torch.as_tensor(x_test))
-    test_logits = [in_batches(run.model.discriminator_logits, real.to(run.device)).cpu() for run in runs]
-    sample_logits = [[in_batches(run.model.discriminator_logits, s.to(run.device)).cpu() for s in samples]
-                     for run in runs]
+    shift = [decision_threshold(run) for run in runs]
+    test_logits = [in_batches(run.model.discriminator_logits, real.to(run.device)).cpu() - t
+                   for run, t in zip(runs, shift, strict=True)]
+    sample_logits = [[in_batches(run.model.discriminator_logits, s.to(run.device)).cpu() - t for s in samples]
+                     for run, t in zip(runs, shift, strict=True)]
     return test_logits, sample_logits
 
 
@@ -64,7 +83,7 @@ def cmd_gam(args: argparse.Namespace) -> int:
 
     if len(args.runs) < 2:
         raise UserError("gam: expected at least two run directories (RUN_A RUN_B ...)")
-    if len(set(map(str, args.runs))) != len(args.runs):
+    if len({Path(r).resolve() for r in args.runs}) != len(args.runs):  # runs/a and runs/a/ are one run
         raise UserError("gam: a run is named twice: expected distinct run directories")
     if args.n < 1:
         raise UserError(f"--n {args.n}: expected an integer >= 1")
@@ -78,6 +97,8 @@ def cmd_gam(args: argparse.Namespace) -> int:
     if len(args.runs) > 2:
         check_writable_output(out)  # before the battles, not after them
     runs = [load_run(r) for r in args.runs]
+    for run in runs:
+        decision_threshold(run)  # a Wasserstein critic is refused before any sampling
     for run in runs[1:]:
         if (run.data_name, run.data.shape) != (runs[0].data_name, runs[0].data.shape):
             raise UserError(f"gam: {run.run_dir} models {run.data_name} {run.data.shape}, {runs[0].run_dir} "

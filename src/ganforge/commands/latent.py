@@ -16,7 +16,9 @@ MAX_NEIGHBOUR_ROWS = 256
 
 def add_parser(sub) -> None:
     p = sub.add_parser("latent", help="latent walks, arithmetic and nearest neighbours of an image run",
-                       description="Look inside an image run's latent space.")
+                       description="Look inside an image run's latent space: runs whose G reads one z tensor "
+                                   "(not cgan, infogan or ctgan, whose latents carry labels or codes: "
+                                   "ganforge sample --by-class / --vary-code walks those).")
     tools = p.add_subparsers(dest="tool", metavar="TOOL", required=True)
 
     q = tools.add_parser("interpolate", help="rows of samples walking between random latents (PNG grid, GIF)",

@@ -13,7 +13,8 @@ from ..errors import UserError
 
 TRAIN_HELP = {
     "model": "gan, dcgan, cgan, sgan, wgan, wgan-gp, lsgan, sngan, infogan, aae, ebgan, vaegan, ae, vae, gman, "
-             "stylegan2, progan, bigan; super-resolution: srresnet, srgan; video: nextframe; tables: ctgan, tvae; "
+             "stylegan2, progan, bigan; super-resolution: srresnet, srgan; video: nextframe; tables: ctgan, tvae (gan, "
+             "wgan-gp: one-hot MLPs); "
              "anomaly: ganomaly "
              "(docs/models.md; ganforge models lists the defaults each one's recipe sets)  [dcgan]",
     "data": "dataset: digits, mnist, fashion-mnist, cifar10, folder:PATH, gauss1d, ring8, grid25; tables: "

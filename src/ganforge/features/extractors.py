@@ -46,8 +46,8 @@ class FeatureExtractor:
 
 def build_extractor(spec: str, data_name: str, data_kind: str = "image") -> FeatureExtractor:
     """The extractor named by ``spec`` (``domain[:PATH]``, ``inception[:PATH]``, ``raw``) for a dataset."""
-    kind, _, path = spec.partition(":")
-    if kind not in FEATURE_KINDS:
+    kind, colon, path = spec.partition(":")
+    if kind not in FEATURE_KINDS or (colon and not path.strip()) or (kind == "raw" and colon):
         raise UserError(f"--features {spec!r}: expected domain, domain:PATH, domain:NAME, inception, "
                         "inception:PATH or raw")
     if kind == "raw":

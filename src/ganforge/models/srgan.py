@@ -373,8 +373,12 @@ def _register_sr_metric() -> None:
         model = ctx.model
         if not isinstance(model, SuperResolution):
             raise UserError("metric sr: needs an srresnet or srgan run")
-        return super_resolution_measures(model, ctx.dataset.split("test")[: ctx.n], ctx.dataset.name,
-                                         ctx.features_spec)
+        values = super_resolution_measures(model, ctx.dataset.split("test")[: ctx.n], ctx.dataset.name,
+                                           ctx.features_spec)
+        if any(k.endswith("ssim") and v != v for k, v in values.items()):  # NaN: no full 11x11 window fits
+            ctx.notes["ssim"] = ("not defined: the images (less the border) are smaller than SSIM's 11x11 Gaussian "
+                                 "window")
+        return values
 
 
 def upscale(model: GANModel, x_low: torch.Tensor, batch_size: int = 256) -> torch.Tensor:

@@ -235,8 +235,8 @@ def lab_config(data: str, steps: int, seed: int, lr: float | None = None) -> Tra
     """The run the lab trains: the 2014 MLPs with a 1-D uniform latent, Adam, minibatches of 128."""
     mixture_1d(data)  # a UserError for unknown names
     return TrainConfig(model="gan", data=data, latent_dim=1, prior=LATENT_1D, steps=steps, batch_size=128,
-                       optimizer="adam", lr=lr or LAB_LR[data], beta1=0.5, width=64, seed=seed, sample_every=steps,
-                       checkpoint_every=steps, device="cpu").validate()
+                       optimizer="adam", lr=LAB_LR[data] if lr is None else lr, beta1=0.5, width=64, seed=seed,
+                       sample_every=steps, checkpoint_every=steps, device="cpu").validate()
 
 
 def plot_range(data: str, first_samples: np.ndarray) -> tuple[float, float]:
