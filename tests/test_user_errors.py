@@ -220,6 +220,12 @@ BAD_INPUTS = [
     ("anomaly fit with every class normal", lambda r, t: ["anomaly", "fit", "--data", "ring8", "--method", "ocsvm",
                                                           "--normal-classes", "0-7", "--out", t / "o"],
      2, "every class is normal"),
+    ("anomaly fit --anogan-lr with ocsvm", lambda r, t: ["anomaly", "fit", "--data", "ring8", "--method", "ocsvm",
+                                                         "--anogan-lr", "0.1", "--out", t / "o"],
+     2, "--anogan-lr: options of anogan: expected none of them with ocsvm"),
+    ("anomaly table --anogan-subset without anogan", lambda r, t: [
+        "anomaly", "table", "--data", "ring8", "--methods", "ocsvm,iforest", "--anogan-subset", "5", "--out", t / "o"],
+     2, "--anogan-subset 5: the test subset anogan scores: expected it only with anogan among --methods"),
     ("augment --synthetic-ratios inf", lambda r, t: ["augment", "--data", "digits", "--synthetic-ratios", "inf",
                                                      "--out", t / "o"], 2, "expected numbers in (0, 100.0]"),
     ("augment --epochs inf", lambda r, t: ["augment", "--data", "digits", "--epochs", "inf", "--out", t / "o"],

@@ -72,11 +72,11 @@ class AnomalyConfig:
         METHODS.get_or_fail(self.method)
         checks = [(0 <= self.val_fraction < 1, "val_fraction", "a number in [0, 1)"),
                   (self.anogan_steps >= 0, "anogan_steps", "an integer >= 0"),
-                  (self.anogan_lr > 0, "anogan_lr", "a number > 0"),
+                  (0 < self.anogan_lr < float("inf"), "anogan_lr", "a number > 0"),
                   (0 <= self.anogan_lambda <= 1, "anogan_lambda", "a number in [0, 1]"),
-                  (self.fanogan_kappa >= 0, "fanogan_kappa", "a number >= 0"),
+                  (0 <= self.fanogan_kappa < float("inf"), "fanogan_kappa", "a number >= 0"),
                   (self.encoder_steps >= 1, "encoder_steps", "an integer >= 1"),
-                  (self.encoder_lr > 0, "encoder_lr", "a number > 0"),
+                  (0 < self.encoder_lr < float("inf"), "encoder_lr", "a number > 0"),
                   (self.svm_max_train >= 2, "svm_max_train", "an integer >= 2"),
                   (len(self.normal_classes) >= 1, "normal_classes", "at least one class")]
         for ok, name, expected in checks:

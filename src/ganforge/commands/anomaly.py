@@ -30,13 +30,13 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the validation hold-out, training and searches  [0]")
     p.add_argument("--val-fraction", type=float, default=0.1,
                    help="fraction of the normal training examples held out as val (never trained on)  [0.1]")
-    p.add_argument("--anogan-steps", type=int, default=100, help="anogan: Adam steps on z per example  [100]")
-    p.add_argument("--anogan-lr", type=float, default=0.05, help="anogan: Adam learning rate of the search  [0.05]")
-    p.add_argument("--anogan-lambda", type=float, default=0.1,
+    p.add_argument("--anogan-steps", type=int, default=None, help="anogan: Adam steps on z per example  [100]")
+    p.add_argument("--anogan-lr", type=float, default=None, help="anogan: Adam learning rate of the search  [0.05]")
+    p.add_argument("--anogan-lambda", type=float, default=None,
                    help="anogan: weight lambda of the discrimination loss  [0.1]")
-    p.add_argument("--fanogan-kappa", type=float, default=1.0, help="fanogan: weight of the feature residual  [1]")
-    p.add_argument("--encoder-steps", type=int, default=1000, help="fanogan: encoder training steps  [1000]")
-    p.add_argument("--svm-max-train", type=int, default=2000,
+    p.add_argument("--fanogan-kappa", type=float, default=None, help="fanogan: weight of the feature residual  [1]")
+    p.add_argument("--encoder-steps", type=int, default=None, help="fanogan: encoder training steps  [1000]")
+    p.add_argument("--svm-max-train", type=int, default=None,
                    help="ocsvm: fit on at most this many normal examples  [2000]")
 
 
@@ -95,7 +95,7 @@ def add_parser(sub) -> None:
                        "that take the data's kind]")
     table.add_argument("--classes", default=None,
                        help="normal classes to run, e.g. 0-9; a table: values of --label-column, e.g. 1,5  [all]")
-    table.add_argument("--anogan-subset", type=int, default=1000,
+    table.add_argument("--anogan-subset", type=int, default=None,
                        help="anogan scores a stratified test subset of this size (0: all)  [1000]")
     table.add_argument("--no-figures", action="store_true", help="skip the residual figures")
     table.add_argument("--out", required=True, metavar="DIR")
@@ -122,15 +122,31 @@ def _as_flags(names) -> str:
     return ", ".join("--" + k.replace("_", "-") for k in names)
 
 
+#: anogan's test subset in the table (its per-example search is the slowest part of a table)
+ANOGAN_SUBSET = 1000
+#: The options of one method's search or fit, and the methods that read them: given to none of those, refused.
+METHOD_OPTIONS = {"anogan_steps": ("anogan",), "anogan_lr": ("anogan",), "anogan_lambda": ("anogan",),
+                  "fanogan_kappa": ("fanogan",), "encoder_steps": ("fanogan",),
+                  "svm_max_train": ("ocsvm", "ocsvm-domain")}
+
+
+def _check_method_options(args: argparse.Namespace, methods: list[str]) -> None:
+    """A method option (``--anogan-lr`` ...) given while no method in ``methods`` reads it is a one-line error."""
+    unread = [name for name, owners in METHOD_OPTIONS.items()
+              if getattr(args, name) is not None and not set(owners) & set(methods)]
+    if unread:
+        owners = sorted({m for name in unread for m in METHOD_OPTIONS[name]})
+        raise UserError(f"{_as_flags(unread)}: options of {' and '.join(owners)}: expected none of them with "
+                        f"{', '.join(methods)}")
+
+
 def _config(args: argparse.Namespace, method: str, normal: list[int]):
     from ..anomaly import AnomalyConfig
 
+    given = {name: getattr(args, name) for name in METHOD_OPTIONS if getattr(args, name) is not None}
     return AnomalyConfig(method=method, data=args.data, data_dir=args.data_dir, normal_classes=normal,
-                         label_column=args.label_column,
-                         val_fraction=args.val_fraction, seed=args.seed, train=_train_overrides(args),
-                         anogan_steps=args.anogan_steps, anogan_lr=args.anogan_lr, anogan_lambda=args.anogan_lambda,
-                         fanogan_kappa=args.fanogan_kappa, encoder_steps=args.encoder_steps,
-                         svm_max_train=args.svm_max_train).validate()
+                         label_column=args.label_column, val_fraction=args.val_fraction, seed=args.seed,
+                         train=_train_overrides(args), **given).validate()
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -141,6 +157,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from ..data.oneclass import number_of_classes, one_class_dataset, parse_normal_classes
 
     METHODS.get_or_fail(args.method)  # before loading any data
+    _check_method_options(args, [args.method])
     run_dir = Path(args.out)
     check_output_dir(run_dir)
     if (run_dir / CONFIG_FILE).exists():
@@ -248,6 +265,10 @@ def cmd_table(args: argparse.Namespace) -> int:
         raise UserError(f"--methods {named!r}: expected a comma-separated list of methods ({', '.join(METHODS)})")
     for m in methods:
         METHODS.get_or_fail(m)
+    _check_method_options(args, methods)
+    if args.anogan_subset is not None and "anogan" not in methods:
+        raise UserError(f"--anogan-subset {args.anogan_subset}: the test subset anogan scores: expected it only "
+                        "with anogan among --methods")
     source = load_source(args.data, args.data_dir, _train_overrides(args))
     if args.methods is None:  # the default list: the methods that take this kind of data
         methods = [m for m in methods if source.kind in METHODS.get(m).data_kinds]
@@ -266,7 +287,8 @@ def cmd_table(args: argparse.Namespace) -> int:
     base = _config(args, methods[0], [classes[0]])
     started = time.perf_counter()
     check_output_dir(Path(args.out))
-    run_table(base, methods, classes, Path(args.out), args.anogan_subset, figures=not args.no_figures,
+    anogan_subset = ANOGAN_SUBSET if args.anogan_subset is None else args.anogan_subset
+    run_table(base, methods, classes, Path(args.out), anogan_subset, figures=not args.no_figures,
               log=lambda s: print(f"  {s}", flush=True))
     print(f"ganforge: table in {Path(args.out) / 'table.md'} and table.csv ({time.perf_counter() - started:.0f} s)")
     return 0
