@@ -246,3 +246,11 @@ def test_report_of_a_run_whose_files_are_not_text_says_so_and_writes_the_page(tr
     assert code == 0, err
     page = (run / "report.html").read_text()
     assert "eval.json is not valid JSON" in page
+
+
+def test_sample_takes_a_bare_checkpoint_name_from_the_runs_own_folder(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--steps", "2", "--keep-every", "1", "--out", str(run)]) == 0
+    code, out, err = run_cli(capsys, "sample", run, "--checkpoint", "step_000001.pt", "--n", "4",
+                             "--out", tmp_path / "x.npy")
+    assert code == 0 and "(step 1)" in out, err

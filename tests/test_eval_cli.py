@@ -48,7 +48,7 @@ def test_eval_writes_every_metric_to_eval_json_and_they_are_what_the_metrics_com
     ds, run = load_dataset("digits"), load_run(digits_run)
     clf = load_domain_classifier("digits")
     n = record["n"]
-    assert n == 250  # --n 300 is capped by digits' 250 test images, so model and floor use one n
+    assert n == 300  # a run alone is compared with n training images (the floor's test images would cap it)
     samples = run.sample(n, seed=0)
     real_features = clf.features(ds.split("train")[:n])
     fake_features, fake_probs = clf.features_and_probs(samples)
@@ -132,7 +132,7 @@ def test_fid_orders_held_out_real_below_a_trained_dcgan_below_uniform_noise_on_d
 
 def test_a_folder_of_unlabelled_images_is_measured_in_pixels_and_a_tiny_one_refused(tmp_path, capsys):
     """No labels, no domain classifier: raw features by default, without the metrics that read class
-    probabilities; a test split smaller than a metric needs is one line before any metric runs."""
+    probabilities; a floor on a test split smaller than a metric needs is one line before any metric runs."""
     from PIL import Image
 
     from ganforge.models import config_for
@@ -162,7 +162,12 @@ def test_a_folder_of_unlabelled_images_is_measured_in_pixels_and_a_tiny_one_refu
     capsys.readouterr()
     assert cli.main(["eval", str(tmp_path / "run-photos"), "--features", "domain"]) == 2
     assert "has no labels to train a domain classifier on" in capsys.readouterr().err
-    assert cli.main(["eval", str(tmp_path / "run-few")]) == 2  # 1 test image: pr and dc cannot run
+    # 30 images split 28 / 1 / 1: the run is compared with its 28 training images (n is not capped by the one
+    # test image), but its floor, whose candidates are test images, cannot run: one line
+    assert cli.main(["eval", str(tmp_path / "run-few")]) == 0
+    assert json.loads((tmp_path / "run-few" / "eval.json").read_text())["n"] == 28
+    capsys.readouterr()
+    assert cli.main(["eval", str(tmp_path / "run-few"), "--compare-real"]) == 2
     err = capsys.readouterr().err.strip()
     assert "need at least 6 examples" in err and "1 test" in err and "\n" not in err
 

@@ -108,6 +108,12 @@ def checkpoint_without(key):
     return damaged
 
 
+def other_runs_checkpoint(tmp):
+    assert main(["train", "--model", "gan", "--data", "ring8", "--steps", "1", "--batch-size", "16", "--no-progress",
+                 "--out", str(tmp / "other")]) == 0
+    return tmp / "other" / "checkpoints" / "latest.pt"
+
+
 def random_bytes(tmp, name):
     (tmp / name).write_bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
     return tmp / name
@@ -209,6 +215,9 @@ BAD_INPUTS = [
                                               "--out", t / "x.png"], 2, "expected at most --n"),
     ("sample --drs-lr inf", lambda r, t: ["sample", r, "--drs", "--drs-steps", "1", "--drs-lr", "inf",
                                           "--out", t / "x.png"], 2, "--drs-lr inf: expected a learning rate > 0"),
+    ("sample --checkpoint of another run", lambda r, t: ["sample", r, "--checkpoint", other_runs_checkpoint(t),
+                                                         "--out", t / "x.png"],
+     2, "a checkpoint of gan on ring8, but run"),
     ("report of a file", lambda r, t: ["report", t / "file"], 2, "is a file, expected the directory"),
     ("sample --checkpoint a directory", lambda r, t: ["sample", r, "--checkpoint", t, "--out", t / "x.png"],
      2, "is a directory, expected latest, best or a checkpoint file"),
@@ -477,6 +486,26 @@ def test_an_error_on_an_atomic_writes_temporary_names_the_file_the_user_asked_fo
     from ganforge.rundir import written_path
 
     assert written_path(temporary) == written
+
+
+def test_a_full_disk_while_writing_a_text_file_names_it_and_keeps_the_old_one(tmp_path, monkeypatch):
+    """A write that fails on a full disk raises with no file name; the error then names the file asked for, the
+    old file is whole and no temporary is left."""
+    from ganforge.cli import _os_error_line
+    from ganforge.rundir import atomic_write_text
+
+    path = tmp_path / "config.yaml"
+    path.write_text("model: gan\n")
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OSError) as caught:
+        atomic_write_text(path, "model: dcgan\n")
+    monkeypatch.undo()
+    assert _os_error_line(caught.value) == f"{path}: No space left on device"
+    assert path.read_text() == "model: gan\n" and [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
 
 
 def test_a_folder_run_refuses_an_out_inside_the_data_and_a_resume_on_changed_files(tmp_path, capsys):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from torch import nn
 
 from .checkpoint import load_checkpoint, load_model_weights
@@ -166,7 +167,25 @@ def checkpoint_path(run_dir: Path, checkpoint: str | Path | None) -> Path:
     if Path(checkpoint).is_dir():
         raise UserError(f"--checkpoint {checkpoint}: is a directory, expected latest, best or a checkpoint file "
                         "(e.g. RUN/checkpoints/step_000100.pt)")
+    own = run_dir / "checkpoints" / Path(checkpoint).name
+    if not Path(checkpoint).exists() and Path(checkpoint).name == str(checkpoint) and own.is_file():
+        return own  # a bare name (step_000100.pt): one of the run's own checkpoints
     return Path(checkpoint)
+
+
+def refuse_another_runs_checkpoint(run_dir: Path, path: Path, saved: dict) -> None:
+    """A checkpoint file given for ``run_dir`` must be of that run: its model and data those of the run's
+    config.yaml (a run without one, or an unreadable one, is not checked)."""
+    try:
+        own = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return
+    if not isinstance(own, dict):
+        return
+    theirs, ours = (saved.get("model"), saved.get("data")), (own.get("model"), own.get("data"))
+    if None not in ours and theirs != ours:
+        raise UserError(f"--checkpoint {path}: a checkpoint of {theirs[0]} on {theirs[1]}, but run {run_dir} is "
+                        f"{ours[0]} on {ours[1]}: expected one of the run's own checkpoints")
 
 
 def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cpu") -> LoadedRun:
@@ -175,6 +194,8 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, device: 
     run_dir = require_run_dir(run_dir)
     path = checkpoint_path(run_dir, checkpoint)
     ckpt = load_checkpoint(path, device)
+    if checkpoint not in (None, "latest", "best"):
+        refuse_another_runs_checkpoint(run_dir, path, ckpt["config"])
     cfg = TrainConfig.from_dict(ckpt["config"], source=str(path))
     data = DataInfo.from_dict(ckpt["data"])
     model = build_model(cfg, data)

@@ -43,18 +43,22 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through ``.NAME.tmpPID`` and a rename: a kill mid-write leaves the old file or
     the new one, and the temporary is one :func:`remove_stale_temporaries` recognises."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")  # pages and tables carry non-ASCII (σ, −) whatever the locale
+    try:
+        tmp.write_text(text, encoding="utf-8")  # pages and tables carry non-ASCII (σ, −) whatever the locale
+    except OSError as e:  # a full disk: the error names no file; it is this one (the old file is untouched)
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(path)) from None
     os.replace(tmp, path)
 
-def strict_json(obj):
+def finite_or_null(obj):
     """``obj`` with every NaN or infinite float replaced by None (JSON null), recursively through dicts, lists and
     tuples: ``json.dumps`` would write the bare ``NaN``/``Infinity`` that strict JSON readers refuse."""
     if isinstance(obj, float):
         return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
     if isinstance(obj, dict):
-        return {k: strict_json(v) for k, v in obj.items()}
+        return {k: finite_or_null(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [strict_json(v) for v in obj]
+        return [finite_or_null(v) for v in obj]
     return obj
 
 

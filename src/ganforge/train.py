@@ -29,7 +29,7 @@ from .distributed import ShardedMinibatchSampler, from_environment, parameter_ch
 from .errors import TrainingDiverged, UserError
 from .images import grid_scale, make_grid, save_image, save_points_plot
 from .models import MODELS, Batch, DataInfo, GANModel, Phase
-from .rundir import atomic_write_text, lock_run_dir, remove_stale_temporaries
+from .rundir import atomic_write_text, finite_or_null, lock_run_dir, remove_stale_temporaries
 
 NUM_FIXED_SAMPLES = 64
 #: Rank r > 0 reseeds torch's global RNG (dropout masks) with ``seed + RANK_SEED_STRIDE * r``.
@@ -142,8 +142,7 @@ def check_run_dir_path(run_dir: Path) -> None:
 
 def strict_json(record: dict[str, Any]) -> str:
     """One JSON line; a non-finite float becomes null (``NaN``/``Infinity`` are not JSON)."""
-    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
-    return json.dumps(clean, allow_nan=False)
+    return json.dumps(finite_or_null(record), allow_nan=False)
 
 
 def train_subset(dataset: ArrayDataset, subset: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -561,7 +560,10 @@ class Trainer:
 
         start = time.perf_counter()
         n = min(self.cfg.eval_n, len(self.dataset.split("train")), len(self.dataset.split("test")))
-        values = evaluate_model(self.model, self.dataset, self.cfg.eval_metrics, n=n, seed=self.cfg.seed)
+        # on a fork of torch's global generator: what evaluation draws must not move training's dropout masks
+        # and style mixing, or a run evaluated at other steps (a resume's stop step) would train differently
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            values = evaluate_model(self.model, self.dataset, self.cfg.eval_metrics, n=n, seed=self.cfg.seed)
         record = {"step": self.step, **{f"metric/{k}": round(float(v), 6) for k, v in values.items()}}
         self._append_metrics(record)
         if not self.progress:
@@ -759,7 +761,9 @@ class Trainer:
         self.checkpoint_step = self.step  # every rank: a divergence message names the same last good step
         if not self.is_main:
             return latest
-        atomic_torch_save(state, latest)
+        # the kept copy first: a kill between the two writes then leaves latest.pt at the step before, and the
+        # resumed run writes this step's kept copy again (the other order lost it for good)
         if self.cfg.keep_every and self.step % self.cfg.keep_every == 0:
             atomic_torch_save(state, self.ckpt_dir / f"step_{self.step:06d}.pt")
+        atomic_torch_save(state, latest)
         return latest

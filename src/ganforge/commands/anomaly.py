@@ -199,7 +199,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from ..anomaly.table import residual_figure, stratified_subset
     from ..data.oneclass import is_anomaly, one_class_dataset
     from ..metrics.anomaly import auprc, auroc
-    from ..rundir import atomic_write_text, strict_json
+    from ..rundir import atomic_write_text, finite_or_null
 
     run_dir = Path(args.run_dir)
     if Path(args.out).suffix != ".csv":
@@ -240,7 +240,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     if 0 < anomalous.sum() < len(anomalous):
         record.update(auroc=float(auroc(scores, anomalous)), auprc=float(auprc(scores, anomalous)))
     try:  # what `ganforge report RUN_DIR` shows: the latest scoring and its figure
-        atomic_write_text(run_dir / SCORE_RECORD, json.dumps(strict_json(record), indent=2, allow_nan=False) + "\n")
+        atomic_write_text(run_dir / SCORE_RECORD, json.dumps(finite_or_null(record), indent=2, allow_nan=False) + "\n")
         if drawn:
             shutil.copyfile(figure, run_dir / SCORE_FIGURE)
         else:

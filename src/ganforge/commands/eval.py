@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
-from ..rundir import atomic_write_text, strict_json
+from ..rundir import atomic_write_text, finite_or_null
 
 IMAGE_METRICS = "parzen,fid,kid,is,pr,dc,modes,memorisation"
 POINT_METRICS = "parzen,fid,kid,pr,dc,modes,memorisation"
@@ -63,7 +63,7 @@ def add_parser(sub) -> None:
 def _write_json(obj: dict, path: Path) -> None:
     """Atomically (temporary file + rename); a device or pipe such as /dev/null or /dev/stdout is written
     in place, never renamed over."""
-    text = json.dumps(strict_json(obj), indent=2, allow_nan=False) + "\n"  # a NaN measure is null
+    text = json.dumps(finite_or_null(obj), indent=2, allow_nan=False) + "\n"  # a NaN measure is null
     if path.exists() and not path.is_file():
         if path.is_dir():
             raise UserError(f"--out {path}: is a directory, expected a JSON file name")

@@ -261,6 +261,10 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
                 raise UserError(f"--resume: {name} is {was} in {run_dir}, cannot change it to {value!r} "
                                 f"(only {resumable_flags()} may change)")
         values = {**saved, **requested}
+        length_changed = any(name in requested and requested[name] != saved.get(name) for name in ("steps", "epochs"))
+        if length_changed and saved.get("instance_noise"):
+            print("ganforge: note: --instance-noise anneals to 0 over the run's length; from here it follows the "
+                  "new length, so this run differs from one trained to that length in one go", file=sys.stderr)
         if "steps" in requested:
             values["epochs"] = None
         elif "epochs" in requested:
