@@ -62,7 +62,9 @@ def test_bench_rejects_bad_values_as_user_errors(capsys):
     assert "--rounds 0 is invalid" in capsys.readouterr().err
     # a table model or point data: refused alone, before the matmul peak is measured or anything is printed
     for argv, said in ((["--model", "ctgan", "--size", "8"], "model ctgan cannot model image data"),
-                       (["--data", "ring8", "--size", "8"], "--data ring8: holds points")):
+                       (["--data", "ring8", "--size", "8"], "--data ring8: holds points"),
+                       (["--model", "srresnet", "--size", "8"], "model srresnet: it trains on low/high-resolution"),
+                       (["--model", "cgan", "--size", "8"], "model cgan: it trains on labelled images")):
         assert main(["bench", *argv, "--rounds", "1", "--steps", "1", "--threads", "1"]) == 2
         out, err = capsys.readouterr()
         assert said in err and err.count("\n") == 1 and out == ""

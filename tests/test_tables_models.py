@@ -178,6 +178,8 @@ def test_eval_picks_the_table_measures_for_a_table_run(table_run, tmp_path, caps
     assert set(record["columns"]) == {"income", "visits", "colour", "member", "rating"}
     assert main(["eval", str(run), "--target", "nosuch", "--n", "200"]) == 2
     assert "--target nosuch: no such column" in capsys.readouterr().err
+    assert main(["eval", str(run), "--n", "2"]) == 2  # detection's 3-fold split of 2 + 2 rows was a traceback
+    assert "--n 2: the table measures need at least 10 synthetic rows" in capsys.readouterr().err
 
 
 def test_eval_every_measures_a_table_run_and_keeps_the_best_by_shape(tmp_path):

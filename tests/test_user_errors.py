@@ -114,6 +114,19 @@ def other_runs_checkpoint(tmp):
     return tmp / "other" / "checkpoints" / "latest.pt"
 
 
+def empty_file(tmp, name):
+    (tmp / name).write_bytes(b"")
+    return tmp / name
+
+
+def sr_run(tmp):
+    run = tmp / "sr"
+    if not run.exists():
+        assert main(["train", "--model", "srresnet", "--pairs", "sr2", "--data", "digits", "--width", "8",
+                     "--sr-blocks", "1", "--batch-size", "8", "--steps", "1", "--no-progress", "--out", str(run)]) == 0
+    return run
+
+
 def random_bytes(tmp, name):
     (tmp / name).write_bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
     return tmp / name
@@ -218,6 +231,21 @@ BAD_INPUTS = [
     ("sample --checkpoint of another run", lambda r, t: ["sample", r, "--checkpoint", other_runs_checkpoint(t),
                                                          "--out", t / "x.png"],
      2, "a checkpoint of gan on ring8, but run"),
+    ("eval --real ''", lambda r, t: ["eval", "--real", ""], 2, "--real '': expected a dataset name"),
+    ("eval --samples of a 0-byte .npy", lambda r, t: ["eval", "--samples", empty_file(t, "s.npy"), "--real", "digits"],
+     2, "s.npy: cannot be read as a numpy array"),
+    ("upscale of a PNG whose header claims 60000 x 60000", lambda r, t: [
+        "upscale", sr_run(t), write_png_header(t / "huge.png", 60000, 60000), "--out", t / "up"],
+     2, "larger than 178,956,970 pixels, the limit Pillow opens safely"),
+    ("eval --compare-real of an sr run", lambda r, t: ["eval", sr_run(t), "--compare-real", "--n", "10"],
+     2, "--compare-real: a srresnet run is measured by sr beside its own baseline"),
+    ("invert --restarts 1e6", lambda r, t: ["invert", r, "--data", "digits", "--n", "2", "--no-encoder",
+                                            "--restarts", "1000000", "--out", t / "inv"],
+     2, "--restarts 1000000: expected an integer in [1, 1000]"),
+    ("features train --epochs 1e12", lambda r, t: ["features", "train", "--data", "digits", "--epochs",
+                                                   "1000000000000", "--out", t / "f.safetensors"],
+     2, "expected an integer in [1, 10000]"),
+    ("--out ''", lambda r, t: ["eval", r, "--out", ""], 2, "--out '': expected a path"),
     ("report of a file", lambda r, t: ["report", t / "file"], 2, "is a file, expected the directory"),
     ("sample --checkpoint a directory", lambda r, t: ["sample", r, "--checkpoint", t, "--out", t / "x.png"],
      2, "is a directory, expected latest, best or a checkpoint file"),

@@ -168,6 +168,12 @@ def bench_dataset(size: int, data: str = "fashion-mnist", examples: int = BENCH_
     return subset
 
 
+#: Image models the tutorial-style reference loop cannot train (it feeds images alone), and why.
+NOT_BENCHED = {"cgan": "it trains on labelled images", "sgan": "it trains on labelled images",
+               "srresnet": "it trains on low/high-resolution pairs", "srgan": "it trains on low/high-resolution pairs",
+               "nextframe": "it trains on frame sequences"}
+
+
 # ---------------------------------------------------------------------------------------------- reference
 class PerSampleImageDataset(torch.utils.data.Dataset):
     """The tutorial way: images kept as uint8 arrays, each one converted in ``__getitem__``:
@@ -327,6 +333,9 @@ def run_benchmark(cases=DEFAULT_CASES, batch_sizes=DEFAULT_BATCH_SIZES, device: 
         elif "image" not in MODELS[model].data_kinds:  # before the peak's seconds and any data is read
             raise UserError(f"model {model} cannot model image data ({data}): it takes "
                             f"{' or '.join(MODELS[model].data_kinds)} data (the benchmark times image models)")
+        elif model in NOT_BENCHED:
+            raise UserError(f"model {model}: {NOT_BENCHED[model]}: the benchmark times models trained on images "
+                            "alone (time this one with ganforge train, whose log gives images/s)")
     datasets = {size: bench_dataset(size, data, log=log, data_dir=data_dir) for size in {s for _, s in registered}}
     if intro:
         log(intro)

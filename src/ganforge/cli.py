@@ -109,6 +109,16 @@ def _choose_threads(args: argparse.Namespace):
     return choice
 
 
+def _check_empty_paths(args: argparse.Namespace) -> None:
+    """``--out ''`` (and the like) is a slip, not "the default" or "here": refused rather than read as either."""
+    for name in ("out", "run_dir", "data_dir", "config", "features", "images", "samples"):
+        value = getattr(args, name, None)
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and not v.strip() for v in values):
+            flag = f"--{name.replace('_', '-')}" if name not in ("run_dir", "images") else name.upper()
+            raise UserError(f"{flag} '': expected a path" + (" or name" if name == "features" else ""))
+
+
 def _check_seed(args: argparse.Namespace) -> None:
     """Every command's ``--seed``: a seed torch and numpy take (``[0, 2^63 - 1]``)."""
     from .config import MAX_SEED
@@ -167,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.command_line = argv is None  # a real command (not a call from Python): e.g. --time-budget counts from start
     try:
+        _check_empty_paths(args)
         _check_data_dir(args)
         _check_seed(args)
         args.thread_choice = _choose_threads(args)

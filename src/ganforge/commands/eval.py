@@ -98,6 +98,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                         f"{'--samples' if args.samples else '--real'}")
     if args.samples:
         return cmd_eval_samples(args)
+    if args.real is not None and not args.real.strip():
+        raise UserError("--real '': expected a dataset name such as fashion-mnist, fashion-mnist:test or folder:PATH")
     if (args.run_dir is None) == (args.real is None):
         raise UserError("ganforge eval: expected either RUN_DIR or --real DATASET (one of them)")
     if args.n < 2:
@@ -122,6 +124,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UserError(f"--target {args.target}: the column machine-learning efficacy predicts, for tables: "
                         f"expected none for {ds.name}, which holds {ds.kind}")
     model_metrics = models.MODELS.get_or_fail(run.config.model).eval_metrics if run is not None else None
+    if model_metrics and args.compare_real:  # sr, nextframe: measured beside their own baseline already
+        raise UserError(f"--compare-real: a {run.config.model} run is measured by {model_metrics} beside its own "
+                        "baseline (bicubic upsampling, the last frame copied): expected no real-data floor")
     features = args.features or default_features(ds)
     if features == "domain" and ds.kind == "image" and not ds.num_classes:
         raise UserError(f"--features domain: {ds.name} has no labels to train a domain classifier on: expected "
@@ -316,6 +321,11 @@ def cmd_eval_samples(args: argparse.Namespace) -> int:
 TABLE_MEASURES = "shape, trends, efficacy (synthetic -> real beside real -> real), privacy (DCR), detection"
 
 
+#: The fewest synthetic rows a table run is measured on (the detection's stratified 3-fold split needs 3 of
+#: each kind; a handful more so that efficacy's classifier sees the target's classes).
+TABLE_MIN_ROWS = 10
+
+
 def cmd_eval_table(args: argparse.Namespace, run, ds) -> int:
     """A table run (or, with ``--real``, the validation split as if it were synthetic: the floor): every
     measure of :func:`ganforge.metrics.table.evaluate_table`, printed and written to eval.json."""
@@ -332,6 +342,10 @@ def cmd_eval_table(args: argparse.Namespace, run, ds) -> int:
                         f"{', '.join(c['name'] for c in table['columns'])}")
     train, test, val = frames["train"], frames["test"], frames["val"]
     n = min(args.n, frame_rows(train))
+    if run is not None and n < TABLE_MIN_ROWS:
+        raise UserError(f"--n {args.n}: the table measures need at least {TABLE_MIN_ROWS} synthetic rows (detection "
+                        f"is a 3-fold cross-validation of real against synthetic rows; {ds.name} has "
+                        f"{frame_rows(train):,} training rows)")
     columns: dict[str, dict[str, float]] = {}
     record: dict = {"dataset": ds.name, "n": n, "seed": args.seed, "measures": TABLE_MEASURES}
     if args.real or args.compare_real:

@@ -46,8 +46,8 @@ def cmd_features_train(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(max(1, args.threads))
     epochs = args.epochs if args.epochs is not None else (60 if args.data == "digits" else 8)
-    if epochs < 1:
-        raise UserError(f"--epochs {epochs}: expected an integer >= 1")
+    if not 1 <= epochs <= 10_000:
+        raise UserError(f"--epochs {epochs}: expected an integer in [1, 10000] (passes over the train split)")
     if args.batch_size < 1:
         raise UserError(f"--batch-size {args.batch_size}: expected an integer >= 1")
     if not (args.lr > 0 and math.isfinite(args.lr)):

@@ -12,6 +12,9 @@ from ..rundir import check_output_dir
 
 #: prior draws an inversion starts from, without an encoder
 RESTARTS = 4
+#: beyond these an inversion is hours of work per image: a typo, not a request
+MAX_STEPS = 100_000
+MAX_RESTARTS = 1000
 
 
 def add_parser(sub) -> None:
@@ -95,10 +98,10 @@ def cmd_invert(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     check_output_dir(out)
-    if args.steps < 0:
-        raise UserError(f"--steps {args.steps}: expected an integer >= 0")
-    if args.restarts < 1:
-        raise UserError(f"--restarts {args.restarts}: expected an integer >= 1")
+    if not 0 <= args.steps <= MAX_STEPS:
+        raise UserError(f"--steps {args.steps}: expected an integer in [0, {MAX_STEPS:,}] (Adam steps per image)")
+    if not 1 <= args.restarts <= MAX_RESTARTS:
+        raise UserError(f"--restarts {args.restarts}: expected an integer in [1, {MAX_RESTARTS}]")
     if not (0 < args.lr < math.inf and 0 <= args.feature_weight < math.inf and 0 <= args.prior_weight < math.inf):
         raise UserError(f"--lr {args.lr}, --feature-weight {args.feature_weight}, --prior-weight "
                         f"{args.prior_weight}: expected a finite lr > 0 and finite weights >= 0")

@@ -60,6 +60,9 @@ def read_image(path: Path, channels: int):
                 raise UserError(f"image {path}: {len(bands)} channel(s) ({im.mode}): the run models "
                                 f"{channels}-channel ({kind.get(channels, '?')}) images")
             x = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+    except Image.DecompressionBombError:  # a header that claims far more pixels than Pillow opens
+        raise UserError(f"image {path}: larger than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, the limit Pillow opens "
+                        "safely (a decompression-bomb guard)") from None
     except (UnidentifiedImageError, OSError) as e:
         raise UserError(f"image {path}: cannot be read as an image ({e})") from None
     x = x[:, :, None] if x.ndim == 2 else x

@@ -62,8 +62,8 @@ def read_array_file(path: Path) -> np.ndarray:
     """The array stored in an ``.npy`` file, or the one array of an ``.npz`` file (never unpickled)."""
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise UserError(f"--samples {path}: cannot be read as a numpy array ({e})") from None
+    except (OSError, ValueError, EOFError) as e:  # EOFError: an empty or cut file
+        raise UserError(f"--samples {path}: cannot be read as a numpy array ({e or type(e).__name__})") from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
             if len(loaded.files) != 1:
