@@ -202,3 +202,12 @@ def test_fit_classifier_weights_the_loss_by_class(monkeypatch):
     assert (predict(model, ds.split("test")) == 1).mean() > 0.9
     plain = fit_classifier(x, y, 10, steps=30, batch_size=64, seed=0)
     assert (predict(plain, ds.split("test")) == 1).mean() < 0.5
+
+
+def test_the_cgan_options_refused_without_a_cgan_are_compared_with_their_parser_defaults():
+    """``--synthetic-ratios none`` refuses the cGAN's options when they differ from their defaults: the defaults
+    it compares with are the parser's own (a changed default must not refuse every such run)."""
+    from ganforge.commands.augment import CGAN_OPTION_DEFAULTS
+
+    args = cli.build_parser().parse_args(["augment", "--out", "o"])
+    assert {name: getattr(args, name) for name in CGAN_OPTION_DEFAULTS} == CGAN_OPTION_DEFAULTS
