@@ -254,3 +254,15 @@ def test_sample_takes_a_bare_checkpoint_name_from_the_runs_own_folder(tmp_path, 
     code, out, err = run_cli(capsys, "sample", run, "--checkpoint", "step_000001.pt", "--n", "4",
                              "--out", tmp_path / "x.npy")
     assert code == 0 and "(step 1)" in out, err
+
+
+def test_a_checkpoint_of_a_run_trained_otherwise_is_refused_even_for_the_same_model_and_data(tmp_path, capsys):
+    """Two dcgan runs on digits, one 8 wide and one 16: the second's checkpoint is not the first run's."""
+    for name, width in (("a", "8"), ("b", "16")):
+        argv = ["train", *TINY, "--steps", "1", "--out", str(tmp_path / name)]
+        argv[argv.index("--width") + 1] = width
+        assert main(argv) == 0
+    capsys.readouterr()
+    code, _, err = run_cli(capsys, "sample", tmp_path / "a", "--checkpoint", tmp_path / "b" / "checkpoints" /
+                           "latest.pt", "--out", tmp_path / "x.png")
+    assert code == 2 and "not a checkpoint of run" in err and "width 16 (the run: 8)" in err, err

@@ -230,7 +230,7 @@ BAD_INPUTS = [
                                           "--out", t / "x.png"], 2, "--drs-lr inf: expected a learning rate > 0"),
     ("sample --checkpoint of another run", lambda r, t: ["sample", r, "--checkpoint", other_runs_checkpoint(t),
                                                          "--out", t / "x.png"],
-     2, "a checkpoint of gan on ring8, but run"),
+     2, "not a checkpoint of run"),
     ("eval --real ''", lambda r, t: ["eval", "--real", ""], 2, "--real '': expected a dataset name"),
     ("eval --samples of a 0-byte .npy", lambda r, t: ["eval", "--samples", empty_file(t, "s.npy"), "--real", "digits"],
      2, "s.npy: cannot be read as a numpy array"),

@@ -37,6 +37,11 @@ DEVICES = ("auto", "cpu", "cuda")
 #: Speed options (issue 6): bf16 autocast, torch.compile, channels_last memory, sync batch norm under DDP.
 AMP_MODES = ("off", "bf16")
 ON_OFF = ("on", "off")
+#: What may change when a run is resumed; anything else would make a different run. The one list: --help,
+#: the error message and the README (checked by a test) are made from it.
+RESUMABLE = ("steps", "epochs", "sample_every", "checkpoint_every", "keep_every", "device", "data_dir",
+             "max_image_pixels", "eval_every", "eval_metrics", "eval_n", "compile", "amp", "channels_last",
+             "early_stop", "time_budget", "log", "g_ema")
 #: Options that only shape another option's feature: name -> (that option, whether its value uses them, the value
 #: in words); a new run refuses them otherwise rather than ignoring them (``refuse_ignored_options``).
 OPTION_NEEDS = {

@@ -12,7 +12,7 @@ import yaml
 from torch import nn
 
 from .checkpoint import load_checkpoint, load_model_weights
-from .config import TrainConfig
+from .config import RESUMABLE, TrainConfig
 from .data import ArrayDataset, load_dataset, to_data_range
 from .errors import UserError
 from .inversion import InversionResult
@@ -174,18 +174,21 @@ def checkpoint_path(run_dir: Path, checkpoint: str | Path | None) -> Path:
 
 
 def refuse_another_runs_checkpoint(run_dir: Path, path: Path, saved: dict) -> None:
-    """A checkpoint file given for ``run_dir`` must be of that run: its model and data those of the run's
-    config.yaml (a run without one, or an unreadable one, is not checked)."""
+    """A checkpoint file given for ``run_dir`` must be of that run: every option a resume may not change
+    (:data:`~ganforge.config.RESUMABLE`'s complement) as the run's config.yaml has it (a run without one, or
+    an unreadable one, is not checked; keys only one of them knows, from another ganforge version, are skipped)."""
     try:
         own = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return
     if not isinstance(own, dict):
         return
-    theirs, ours = (saved.get("model"), saved.get("data")), (own.get("model"), own.get("data"))
-    if None not in ours and theirs != ours:
-        raise UserError(f"--checkpoint {path}: a checkpoint of {theirs[0]} on {theirs[1]}, but run {run_dir} is "
-                        f"{ours[0]} on {ours[1]}: expected one of the run's own checkpoints")
+    differ = sorted(k for k in set(saved) & set(own) if k not in RESUMABLE and saved[k] != own[k])
+    if differ:
+        shown = ", ".join(f"{k} {saved[k]!r} (the run: {own[k]!r})" for k in differ[:3])
+        raise UserError(f"--checkpoint {path}: not a checkpoint of run {run_dir}: {shown}"
+                        + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
+                        + ": expected one of the run's own checkpoints")
 
 
 def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cpu") -> LoadedRun:

@@ -8,7 +8,16 @@ import sys
 from dataclasses import fields, replace
 from pathlib import Path
 
-from ..config import DEFAULT_LR, DEFAULT_STEPS, OBJECTIVES, OPTIMIZERS, PRIORS, TrainConfig, load_yaml_config
+from ..config import (
+    DEFAULT_LR,
+    DEFAULT_STEPS,
+    OBJECTIVES,
+    OPTIMIZERS,
+    PRIORS,
+    RESUMABLE,
+    TrainConfig,
+    load_yaml_config,
+)
 from ..errors import UserError
 
 TRAIN_HELP = {
@@ -203,11 +212,6 @@ TRAIN_HELP = {
     "gp_every": "ctgan: lazy gradient penalty: the penalty enters the critic's loss every N critic steps, "
                 "multiplied by N (StyleGAN2's lazy regularisation); 1 = every step  [1]",
 }
-#: What may change when a run is resumed; anything else would make a different run. The one list: --help,
-#: the error message and the README (checked by a test) are made from it.
-RESUMABLE = ("steps", "epochs", "sample_every", "checkpoint_every", "keep_every", "device", "data_dir",
-             "max_image_pixels", "eval_every", "eval_metrics", "eval_n", "compile", "amp", "channels_last",
-             "early_stop", "time_budget", "log", "g_ema")
 
 
 def resumable_flags() -> str:
