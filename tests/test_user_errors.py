@@ -409,6 +409,14 @@ def test_divergence_stops_at_once_exit_3_and_keeps_the_last_good_checkpoint(tmp_
     assert main(["sample", str(run), "--out", str(tmp_path / "x.png")]) == 0
 
 
+def test_eval_refuses_an_output_it_cannot_write_before_any_metric_runs(trained, tmp_path, capsys):
+    for out, said in ((tmp_path, "is a directory, expected a JSON file name"),
+                      ("/proc/nope/e.json", "cannot be written")):
+        assert main(["eval", str(trained), "--metrics", "parzen", "--n", "20", "--out", str(out)]) == 2
+        captured = capsys.readouterr()
+        assert said in captured.err and "running" not in captured.out
+
+
 def test_divergence_names_the_learning_rates_the_run_used(tmp_path, capsys):
     """With --lr-d, D's rate is not --lr's: the advice names both rates at their values."""
     code = main(["train", *TINY, "--model", "gan", "--lr-d", "1e12", "--steps", "20", "--out", str(tmp_path / "r")])

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
-from ..rundir import atomic_write_text, finite_or_null
+from ..rundir import atomic_write_text, check_writable_output, finite_or_null
 
 IMAGE_METRICS = "parzen,fid,kid,is,pr,dc,modes,memorisation"
 POINT_METRICS = "parzen,fid,kid,pr,dc,modes,memorisation"
@@ -90,6 +90,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         too_wide_for_fid,
     )
 
+    if args.out:  # before any metric runs: a bad output path costs no sampling
+        out = Path(args.out)
+        if out.is_dir():
+            raise UserError(f"--out {out}: is a directory, expected a JSON file name")
+        if not out.exists():  # (an existing file or device such as /dev/stdout is written in place)
+            check_writable_output(out)
     run_options = [flag for flag, given in (("--truncation", args.truncation != 1.0),
                                             ("--checkpoint", args.checkpoint != "latest"),
                                             ("--compare-real", args.compare_real)) if given]
