@@ -266,3 +266,31 @@ def test_a_checkpoint_of_a_run_trained_otherwise_is_refused_even_for_the_same_mo
     code, _, err = run_cli(capsys, "sample", tmp_path / "a", "--checkpoint", tmp_path / "b" / "checkpoints" /
                            "latest.pt", "--out", tmp_path / "x.png")
     assert code == 2 and "not a checkpoint of run" in err and "width 16 (the run: 8)" in err, err
+
+
+def test_a_run_saved_before_a_new_runs_check_still_resumes(trained_run, tmp_path, capsys):
+    """--min-lr without --lr-decay is refused for new runs; a run that was saved with it (before the check
+    existed) still resumes, as every check of refuse_ignored_options promises."""
+    import shutil
+
+    import yaml
+
+    run = tmp_path / "old"
+    shutil.copytree(trained_run, run)
+    path = run / "checkpoints" / "latest.pt"
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["config"]["min_lr"] = 1e-5
+    torch.save(ckpt, path)
+    (run / "config.yaml").write_text(yaml.safe_dump(ckpt["config"]))
+    code, _, err = run_cli(capsys, "train", "--out", run, "--resume", "--steps", "4", "--no-progress")
+    assert code == 0, err
+
+
+def test_resume_with_the_yaml_file_a_run_was_started_from(tmp_path, capsys, monkeypatch):
+    """YAML reads 'channels_last: off' as a boolean; the resume compares it as the option means it ("off")."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text("model: gan\ndata: ring8\nchannels_last: off\nbatch_size: 16\n")
+    assert main(["train", "--config", "c.yaml", "--steps", "1", "--no-progress", "--out", "r"]) == 0
+    code, _, err = run_cli(capsys, "train", "--config", "c.yaml", "--resume", "--steps", "2", "--no-progress",
+                           "--out", "r")
+    assert code == 0, err

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -54,9 +55,10 @@ OPTION_NEEDS = {
     "pair_noise": ("pairs", lambda v: v is not None, "SPEC"),
     "pair_augment": ("pairs", lambda v: v is not None, "SPEC"),
 }
-#: Bounds of values whose larger settings are nonsense rather than slow: a seed torch can take (signed 64-bit),
-#: D updates per G update (WGAN's critic takes 5, 100 in its first steps).
-MAX_SEED = 2**63 - 1
+#: Bounds of values whose larger settings are nonsense rather than slow: a seed (32 bits, as numpy's legacy seeds;
+#: the sampler's per-epoch seeds are derived from it and must stay within 64 bits), D updates per G update
+#: (WGAN's critic takes 5, 100 in its first steps).
+MAX_SEED = 2**32 - 1
 MAX_K_DISC = 1000
 CHANNELS_LAST_MODES = ("auto", "on", "off")
 #: Where the loop logs besides metrics.jsonl (always written): nothing else, or TensorBoard event files.
@@ -253,11 +255,29 @@ class TrainConfig:
             raise UserError(f"config value keep_best={self.keep_best!r} is invalid: expected one of "
                             f"{', '.join(KEEP_BEST_LOWER_IS_BETTER)} (a metric that gives one number whose better "
                             "direction is known)")
+        def need(ok: bool, name: str, expected: str) -> None:
+            if not ok:
+                raise UserError(f"config value {name}={getattr(self, name)!r} is invalid: expected {expected}")
+
+        # bounds past which a value is a slip, not a request (new runs only, as everything here)
+        need(self.k_disc <= MAX_K_DISC, "k_disc", f"an integer in [1, {MAX_K_DISC}] (D updates per G update)")
+        for name in ("seed", "subset_seed"):
+            need(0 <= getattr(self, name) <= MAX_SEED, name, f"an integer in [0, {MAX_SEED}]")
+        if self.min_lr > 0:  # a floor for the decay: it must not raise the lr nor be ignored without one
+            need(self.lr_decay > 1, "min_lr", "0 without --lr-decay (it floors a decaying lr)")
+            used = [self.lr_d, self.lr_g] if None not in (self.lr_d, self.lr_g) else [
+                self.resolved_lr, *(lr for lr in (self.lr_d, self.lr_g) if lr is not None)]
+            need(self.min_lr <= min(used), "min_lr", f"at most the learning rate it floors ({min(used):g})")
         for name, (switch, needs, said) in OPTION_NEEDS.items():  # options that shape another option's feature
-            if getattr(self, name) != default(name) and not needs(getattr(self, switch)):
-                raise UserError(f"config value {name}={getattr(self, name)!r} is invalid: expected its default "
-                                f"({default(name)}) with {switch}={getattr(self, switch)!r} (it shapes "
-                                f"--{switch.replace('_', '-')} {said} only)")
+            if getattr(self, name) == default(name) or needs(getattr(self, switch)):
+                continue
+            if getattr(self, switch) == default(switch):  # a sweep's baseline arm (--augment {none,ada} --ada-kimg
+                print(f"ganforge: note: --{name.replace('_', '-')} shapes --{switch.replace('_', '-')} {said} "
+                      f"only: ignored without it", file=sys.stderr)  # 50): said, not refused
+                continue
+            raise UserError(f"config value {name}={getattr(self, name)!r} is invalid: expected its default "
+                            f"({default(name)}) with {switch}={getattr(self, switch)!r} (it shapes "
+                            f"--{switch.replace('_', '-')} {said} only)")
         for name, models in MODEL_OPTIONS.items():
             if self.model not in models and getattr(self, name) != default(name):
                 raise UserError(f"config value {name}={getattr(self, name)!r} is invalid: expected its default "
@@ -290,10 +310,6 @@ class TrainConfig:
         need(self.device in DEVICES, "device", " or ".join(DEVICES))
         for name in ("batch_size", "k_disc", "latent_dim", "sample_every", "checkpoint_every"):
             need(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name, "an integer >= 1")
-        need(self.k_disc <= MAX_K_DISC, "k_disc", f"an integer in [1, {MAX_K_DISC}] (D updates per G update)")
-        for name in ("seed", "subset_seed"):
-            need(isinstance(getattr(self, name), int) and 0 <= getattr(self, name) <= MAX_SEED, name,
-                 f"an integer in [0, {MAX_SEED}]")
         need(isinstance(self.keep_every, int) and self.keep_every >= 0, "keep_every", "an integer >= 0")
         need(isinstance(self.eval_every, int) and self.eval_every >= 0, "eval_every", "an integer >= 0")
         need(isinstance(self.eval_n, int) and self.eval_n >= 2, "eval_n", "an integer >= 2")
@@ -308,10 +324,6 @@ class TrainConfig:
         need(0 <= self.momentum < 1, "momentum", "a number in [0, 1)")
         need(self.lr_decay >= 1 and math.isfinite(self.lr_decay), "lr_decay", "a number >= 1 (1: constant lr)")
         need(self.min_lr >= 0 and math.isfinite(self.min_lr), "min_lr", "a number >= 0")
-        if self.min_lr > 0:  # a floor for the decay: it must not raise the lr nor be ignored without one
-            need(self.lr_decay > 1, "min_lr", "0 without --lr-decay (it floors a decaying lr)")
-            top = min(lr for lr in (self.resolved_lr, self.lr_d, self.lr_g) if lr is not None)
-            need(self.min_lr <= top, "min_lr", f"at most the learning rate it floors ({top:g})")
         need(self.momentum_final is None or 0 <= self.momentum_final < 1, "momentum_final", "a number in [0, 1)")
         need(self.momentum_ramp_epochs > 0 and math.isfinite(self.momentum_ramp_epochs), "momentum_ramp_epochs",
              "a number > 0")

@@ -96,8 +96,8 @@ class AnomalyConfig:
             raise UserError(f"anomaly run {run_dir}: no {CONFIG_FILE}: expected a directory written by "
                             "'ganforge anomaly fit'")
         try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]}): expected the file 'ganforge "
                             "anomaly fit' wrote") from None
         known = {f.name for f in fields(cls)}

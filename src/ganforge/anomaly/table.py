@@ -91,7 +91,11 @@ def residual_figure(method: AnomalyMethod, x: np.ndarray, labels: np.ndarray, sc
 def read_results(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    try:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except ValueError as e:  # not UTF-8, or a line that is not JSON
+        raise UserError(f"{path}: damaged ({str(e).splitlines()[0]}): expected the lines 'ganforge anomaly table' "
+                        "writes (move it away to start the table again)") from None
 
 
 def table_settings(base: AnomalyConfig, anogan_subset: int) -> dict[str, Any]:
@@ -114,7 +118,11 @@ def check_table_settings(out_dir: Path, settings: dict[str, Any], has_results: b
     publishing old numbers under new headings. A table from before this file existed adopts the settings."""
     path = out_dir / "table_settings.json"
     if path.is_file() and has_results:
-        saved = json.loads(path.read_text())
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise UserError(f"{path}: damaged ({str(e).splitlines()[0]}): expected the settings 'ganforge anomaly "
+                            "table' writes") from None
         changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
         if changed:
             what = ", ".join(f"{k} {saved.get(k)!r} -> {settings.get(k)!r}" for k in changed)

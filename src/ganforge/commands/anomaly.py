@@ -265,13 +265,13 @@ def cmd_table(args: argparse.Namespace) -> int:
         raise UserError(f"--methods {named!r}: expected a comma-separated list of methods ({', '.join(METHODS)})")
     for m in methods:
         METHODS.get_or_fail(m)
-    _check_method_options(args, methods)
-    if args.anogan_subset is not None and "anogan" not in methods:
-        raise UserError(f"--anogan-subset {args.anogan_subset}: the test subset anogan scores: expected it only "
-                        "with anogan among --methods")
     source = load_source(args.data, args.data_dir, _train_overrides(args))
     if args.methods is None:  # the default list: the methods that take this kind of data
         methods = [m for m in methods if source.kind in METHODS.get(m).data_kinds]
+    _check_method_options(args, methods)  # against the methods that will run (the default list, filtered)
+    if args.anogan_subset is not None and "anogan" not in methods:
+        raise UserError(f"--anogan-subset {args.anogan_subset}: the test subset anogan scores: expected it only "
+                        "with anogan among --methods")
     for m in methods:  # a named method that cannot: refused before any cell is fitted
         if source.kind not in METHODS.get(m).data_kinds:
             raise UserError(f"anomaly method {m}: cannot work on {source.kind} data ({source.name}): expected "

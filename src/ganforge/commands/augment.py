@@ -115,7 +115,12 @@ def check_cgan_run(run, ds, args: argparse.Namespace, split) -> None:
     if not path.is_file():
         raise UserError(f"--cgan-run {run.run_dir}: no {SUBSET_FILE}: expected a cGAN trained by 'ganforge "
                         "augment' (its training images must be known, so no held-back image leaks in)")
-    saved = json.loads(path.read_text())
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:  # not UTF-8, not JSON
+        raise UserError(f"--cgan-run {run.run_dir}: {SUBSET_FILE} is damaged ({str(e).splitlines()[0]})") from None
+    if not isinstance(saved, dict):
+        raise UserError(f"--cgan-run {run.run_dir}: {SUBSET_FILE} is damaged (not a JSON object)")
     if saved.get("data") != ds.name or saved.get("indices") != [int(i) for i in split.indices]:
         raise UserError(f"--cgan-run {run.run_dir}: trained on another set of training images (data "
                         f"{saved.get('data')}, rare classes {saved.get('rare_classes')}, rare count "

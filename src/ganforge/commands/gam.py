@@ -99,8 +99,11 @@ def cmd_gam(args: argparse.Namespace) -> int:
     runs = [load_run(r) for r in args.runs]
     for run in runs:
         decision_threshold(run)  # a Wasserstein critic is refused before any sampling
+    from ..data.core import absolute_data_name  # a folder named relatively (older runs) or absolutely
+
     for run in runs[1:]:
-        if (run.data_name, run.data.shape) != (runs[0].data_name, runs[0].data.shape):
+        if (absolute_data_name(run.data_name), run.data.shape) != (absolute_data_name(runs[0].data_name),
+                                                                   runs[0].data.shape):
             raise UserError(f"gam: {run.run_dir} models {run.data_name} {run.data.shape}, {runs[0].run_dir} "
                             f"{runs[0].data_name} {runs[0].data.shape}: expected runs on the same data")
     dataset = runs[0].dataset(args.data_dir)

@@ -248,7 +248,8 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
     names = [f.name for f in fields(TrainConfig)]
     explicit = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     from_file = load_yaml_config(args.config) if args.config else {}
-    TrainConfig.from_dict(from_file, source=f"config file {args.config}")  # unknown keys / types, early
+    read = TrainConfig.from_dict(from_file, source=f"config file {args.config}")  # unknown keys / types, early
+    from_file = {name: getattr(read, name) for name in from_file}  # as the options mean them (YAML off -> "off")
     if args.resume:
         if not args.out:
             raise UserError("--resume needs --out RUN_DIR naming the run to continue")
