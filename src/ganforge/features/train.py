@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import ArrayDataset
-from ..errors import UserError
+from ..errors import TrainingDiverged, UserError
 from .domain import DomainClassifier
 
 
@@ -32,6 +32,14 @@ def random_translate(x: torch.Tensor, max_shift: int, rng: torch.Generator) -> t
     idx_n = torch.arange(n)[:, None, None, None]
     idx_c = torch.arange(x.shape[1])[None, :, None, None]
     return padded[idx_n, idx_c, rows, cols]
+
+
+def refuse_non_finite(loss: torch.Tensor, step, lr: float) -> None:
+    """A classifier whose loss is NaN or infinite has broken weights: it must not be saved nor used as a metric's
+    features; :class:`TrainingDiverged` (one line, exit 3) instead."""
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"classifier training diverged at step {step} (loss {loss.item()}): lower the "
+                               f"learning rate (now {lr:g})")
 
 
 @torch.inference_mode()
@@ -64,6 +72,7 @@ def train_domain_classifier(dataset: ArrayDataset, epochs: int, batch_size: int 
             idx = perm[start:start + batch_size]
             x = random_translate(model.prepare(x_train[idx]), max(1, h // 14), rng)
             loss = F.cross_entropy(model(x), y_train[idx])
+            refuse_non_finite(loss, f"{epoch + 1}.{start // batch_size + 1}", lr)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -110,13 +119,14 @@ def fit_classifier(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, n
     rng = torch.Generator().manual_seed(seed)
     model.train()
     perm, cursor = torch.randperm(len(x), generator=rng), 0
-    for _ in range(steps):
+    for step in range(steps):
         if cursor >= len(perm):
             perm, cursor = torch.randperm(len(x), generator=rng), 0
         idx = perm[cursor:cursor + batch_size]
         cursor += batch_size
         xb = random_translate(model.prepare(x[idx]), max(1, h // 14), rng)
         loss = F.cross_entropy(model(xb), y[idx], weight=weight)
+        refuse_non_finite(loss, step + 1, lr)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
