@@ -254,6 +254,8 @@ def test_sample_takes_a_bare_checkpoint_name_from_the_runs_own_folder(tmp_path, 
     code, out, err = run_cli(capsys, "sample", run, "--checkpoint", "step_000001.pt", "--n", "4",
                              "--out", tmp_path / "x.npy")
     assert code == 0 and "(step 1)" in out, err
+    code, _, err = run_cli(capsys, "sample", run, "--checkpoint", "step_000009.pt", "--out", tmp_path / "x.npy")
+    assert code == 2 and "not found here nor in" in err and "step_000001.pt, step_000002.pt" in err, err
 
 
 def test_a_checkpoint_of_a_run_trained_otherwise_is_refused_even_for_the_same_model_and_data(tmp_path, capsys):

@@ -168,8 +168,13 @@ def checkpoint_path(run_dir: Path, checkpoint: str | Path | None) -> Path:
         raise UserError(f"--checkpoint {checkpoint}: is a directory, expected latest, best or a checkpoint file "
                         "(e.g. RUN/checkpoints/step_000100.pt)")
     own = run_dir / "checkpoints" / Path(checkpoint).name
-    if not Path(checkpoint).exists() and Path(checkpoint).name == str(checkpoint) and own.is_file():
-        return own  # a bare name (step_000100.pt): one of the run's own checkpoints
+    if not Path(checkpoint).exists() and Path(checkpoint).name == str(checkpoint):  # a bare name: step_000100.pt
+        if own.is_file():
+            return own
+        kept = sorted(p.name for p in (run_dir / "checkpoints").glob("step_*.pt"))
+        holds = ("the last of its kept ones: " + ", ".join(kept[-3:]) if kept else
+                 "it keeps no step_N.pt: train with --keep-every N to keep them")
+        raise UserError(f"--checkpoint {checkpoint}: not found here nor in {run_dir / 'checkpoints'} ({holds})")
     return Path(checkpoint)
 
 
