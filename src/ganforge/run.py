@@ -171,7 +171,7 @@ def checkpoint_path(run_dir: Path, checkpoint: str | Path | None) -> Path:
     if not Path(checkpoint).exists() and Path(checkpoint).name == str(checkpoint):  # a bare name: step_000100.pt
         if own.is_file():
             return own
-        kept = sorted(p.name for p in (run_dir / "checkpoints").glob("step_*.pt"))
+        kept = sorted((p.name for p in (run_dir / "checkpoints").glob("step_*.pt")), key=lambda n: (len(n), n))
         holds = ("the last of its kept ones: " + ", ".join(kept[-3:]) if kept else
                  "it keeps no step_N.pt: train with --keep-every N to keep them")
         raise UserError(f"--checkpoint {checkpoint}: not found here nor in {run_dir / 'checkpoints'} ({holds})")
