@@ -162,7 +162,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     columns: dict[str, dict[str, float]] = {}
     record: dict = {"dataset": ds.name, "features": features, "n": n, "seed": args.seed, "metrics": metrics}
-    if args.real or args.compare_real:
+    if floor:
         print(f"ganforge: evaluating held-out real {ds.name} (first {n} test vs first {n} train) "
               f"with {features} features", flush=True)
         real_values, real_seconds, real_notes = evaluate_real(ds, metrics, n, features, args.seed,

@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ..rundir import finite_or_null
+
 #: A battle is valid when 1 / (1 + t) <= r_test <= 1 + t (ganforge's default t; the paper asks r_test ~ 1).
 GAM_TOLERANCE = 0.2
 
@@ -60,7 +62,7 @@ class Battle:
     valid: bool
 
     def to_dict(self) -> dict[str, float | str | bool | None]:
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+        return finite_or_null(asdict(self))
 
 
 def gam_winner(r_test: float, r_samples: float, tolerance: float = GAM_TOLERANCE) -> tuple[str, bool]:
