@@ -148,8 +148,8 @@ class GANModel(nn.Module):
         """D's verdict on ``x (N, *shape)`` in the model range: logits ``(N,)``, > 0 meaning "real", for commands
         that judge with a trained D (``ganforge gam``). Models without a D of x alone refuse."""
         raise UserError(f"model {self.cfg.model}: has no discriminator of x alone to judge with: expected a GAN "
-                        "whose D maps an example to one logit (gan, dcgan, wgan, wgan-gp, lsgan, sngan, gman, "
-                        "stylegan2)")
+                        "whose D maps an example alone to one output (such as gan, dcgan, lsgan, sngan, gman, "
+                        "stylegan2; not a D that also reads a label, nor a model without a D)")
 
     # ----------------------------------------------------------------- G's weight average (--g-ema), every model
     def keep_generator_ema(self) -> None:
