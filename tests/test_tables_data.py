@@ -228,3 +228,27 @@ def test_parquet_without_pyarrow_is_one_line(tmp_path, monkeypatch, capsys):
                 "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert got == 2 and "needs pyarrow" in err and err.count("\n") == 1
+
+
+def test_a_resume_on_an_edited_csv_of_the_same_size_is_refused_and_loses_nothing(tmp_path, capsys, monkeypatch):
+    """The split sizes match, the contents do not: training on would mix two tables in one run."""
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    path = write_mixed_csv(tmp_path / "t.csv", n=200)
+    run = tmp_path / "run"
+    tiny = ["--no-progress", "--batch-size", "20"]
+    assert main(["train", "--model", "gan", "--data", f"csv:{path}", "--steps", "2", "--out", str(run), *tiny]) == 0
+    latest = (run / "checkpoints" / "latest.pt").read_bytes()
+    original = path.read_text()
+    header, *rows = original.splitlines()
+    for i in range(20):  # the visits of the first 20 rows (some of them in the training split), nothing else
+        cells = rows[i].split(",")
+        cells[1] = str(int(cells[1]) + 1)
+        rows[i] = ",".join(cells)
+    path.write_text("\n".join([header, *rows]) + "\n")
+    capsys.readouterr()
+    assert main(["train", "--out", str(run), "--resume", "--steps", "4", *tiny]) == 2
+    err = capsys.readouterr().err
+    assert "the data changed since" in err and "other contents" in err and "Traceback" not in err
+    assert (run / "checkpoints" / "latest.pt").read_bytes() == latest
+    path.write_text(original)  # the same table again: it resumes
+    assert main(["train", "--out", str(run), "--resume", "--steps", "4", *tiny]) == 0
