@@ -3,7 +3,11 @@
     python bench/busy_machine.py --load 2x -- ganforge train --data digits --out runs/quickstart
     python bench/busy_machine.py --load 0 -- ganforge bench --quick          # the same, no extra load
 
+    python bench/busy_machine.py --load 1 --load-after 20 -- ganforge train ...   # work that starts later
+
 ``--load`` is a number of busy processes or ``Kx`` for K times the usable cores (issue 16 asks for 2x).
+``--load-after S`` starts them S seconds after the command instead of before it: a machine that becomes busy
+during a run (what ganforge's thread governor reacts to).
 Each busy process spins in pure Python (no threads, no I/O), like another user's CPU-bound job. The busy
 processes are started before the command and killed when it ends, even on Ctrl-C. Prints one line:
 command, wall seconds, exit code, the 1-minute load average before and after, and the busy count; with
@@ -48,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--load", default="2x", help="busy processes: N, or Kx for K times the cores  [2x]")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds the load runs before the command  [2]")
+    p.add_argument("--load-after", type=float, default=None, metavar="S",
+                   help="start the busy processes S seconds after the command starts, not before it")
     p.add_argument("--quiet", action="store_true", help="discard the command's output")
     p.add_argument("--json", action="store_true", help="print a JSON object instead of a line")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
@@ -58,20 +64,32 @@ def main(argv: list[str] | None = None) -> int:
     n_busy = parse_load(args.load)
     busy = [mp.Process(target=spin, daemon=True) for _ in range(n_busy)]
     load_before = os.getloadavg()[0]
-    for b in busy:
-        b.start()
+    later = args.load_after is not None
+    if not later:
+        for b in busy:
+            b.start()
     try:
-        time.sleep(args.warmup if n_busy else 0.0)
+        time.sleep(args.warmup if n_busy and not later else 0.0)
         out = subprocess.DEVNULL if args.quiet else None
         start = time.perf_counter()
-        code = subprocess.call(command, stdout=out, stderr=out)
+        proc = subprocess.Popen(command, stdout=out, stderr=out)
+        if later:
+            try:
+                proc.wait(timeout=args.load_after)
+            except subprocess.TimeoutExpired:
+                for b in busy:
+                    b.start()
+        code = proc.wait()
         wall = time.perf_counter() - start
     finally:
         for b in busy:
-            b.kill()
+            if b.pid is not None:
+                b.kill()
         for b in busy:
-            b.join()
+            if b.pid is not None:
+                b.join()
     record = {"command": shlex.join(command), "wall_s": round(wall, 2), "exit_code": code, "busy": n_busy,
+              "load_after_s": args.load_after,
               "cores": usable_cores(), "load_before": round(load_before, 2),
               "load_after": round(os.getloadavg()[0], 2)}
     if args.json:

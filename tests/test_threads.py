@@ -85,3 +85,111 @@ def test_busy_cores_sees_a_busy_process_at_once_where_the_load_average_lags():
         proc.join()
     assert loaded is not None and quiet is not None
     assert loaded >= quiet + 0.6, (quiet, loaded)
+
+
+@pytest.mark.parametrize("busy,policy,threads", [
+    (0.2, "spin", 2), (0.2, "passive", 2),   # idle: every core either way
+    (1.0, "spin", 1), (1.0, "passive", 2),   # one busy process: a spinning pool must leave it its core
+    (2.0, "spin", 1), (2.0, "passive", 2),   # every core busy: passive threads still take their share
+    (3.0, "spin", 1), (3.0, "passive", 1),   # more busy than cores: one thread
+])
+def test_auto_threads_leave_a_spinning_pool_only_the_free_cores(busy, policy, threads):
+    from ganforge.threads import auto_threads
+
+    assert auto_threads(2, busy, policy) == threads
+
+
+class ScriptedMachine:
+    """A machine whose other processes want ``others`` cores while this process wants ``own``, shared fairly
+    when they want more than the CPUs, with a clock the test advances: /proc/stat-like ``(busy, total)``
+    jiffies at 100 per CPU-second."""
+
+    def __init__(self, cpus: int = 2):
+        self.cpus, self.t, self.busy_j, self.own_s = cpus, 0.0, 0.0, 0.0
+        self.others, self.own = 0.0, 2.0
+
+    def advance(self, seconds: float) -> None:
+        share = min(1.0, self.cpus / max(self.others + self.own, 1e-9))
+        self.t += seconds
+        self.busy_j += (self.others + self.own) * share * seconds * 100
+        self.own_s += self.own * share * seconds
+
+    def governor(self, choice, applied: list[int], window_s: float = 10.0):
+        from ganforge.threads import ThreadGovernor
+
+        return ThreadGovernor(choice, cores=self.cpus, window_s=window_s, clock=lambda: self.t,
+                              cpu_times=lambda: (round(self.busy_j), round(self.t * self.cpus * 100)),
+                              own_cpu_s=lambda: self.own_s, set_threads=applied.append, machine_cpus=self.cpus)
+
+
+def test_a_spinning_run_drops_to_the_free_core_when_other_work_starts_and_takes_it_back_after():
+    """Started on an idle machine (2 spinning threads), a run beside a new busy process keeps the one free core
+    after two windows agree, and returns to both cores two windows after that work ends."""
+    from ganforge.threads import ThreadChoice
+
+    machine, applied = ScriptedMachine(), []
+    gov = machine.governor(ThreadChoice(2, "spin", "0.0 of 2 cores busy"), applied)
+    lines = []
+    for window in range(8):
+        machine.others = 1.0 if 2 <= window < 5 else 0.0  # another job runs in windows 2, 3 and 4
+        machine.own = 1.0 if gov.threads == 1 else 1.9
+        for _ in range(10):  # the loop polls every step; only a finished window counts
+            machine.advance(1.0)
+            lines.append(gov.poll())
+    changes = [line for line in lines if line]
+    assert applied == [1, 2]
+    assert changes[0] == "threads 2 -> 1 (0.7 of 2 cores busy with other work; OpenMP spin)"  # its fair share
+    assert changes[1].startswith("threads 1 -> 2 (0.0 of 2 cores busy")
+    assert lines.index(changes[0]) == 39 and lines.index(changes[1]) == 69  # the second window that agrees
+
+
+def test_a_passive_run_keeps_every_core_beside_one_busy_process_and_a_single_burst_changes_nothing():
+    from ganforge.threads import ThreadChoice
+
+    machine, applied = ScriptedMachine(), []
+    gov = machine.governor(ThreadChoice(2, "passive", "1.0 of 2 cores busy"), applied)
+    for others in (1.0, 1.0, 4.0, 1.0, 4.0, 0.0):  # 4 busy processes, but never two windows in a row
+        machine.others, machine.own = others, 0.4 if others > 2 else 1.0
+        machine.advance(10.0)
+        assert gov.poll() is None
+    assert applied == []
+
+
+def test_the_governor_counts_other_processes_not_its_own_threads():
+    from ganforge.threads import ThreadChoice
+
+    machine = ScriptedMachine()
+    gov = machine.governor(ThreadChoice(2, "spin", "idle"), [])
+    machine.others, machine.own = 0.5, 1.5
+    machine.advance(10.0)
+    assert gov.others_busy() == pytest.approx(0.5)
+
+
+def test_only_an_automatic_choice_is_governed():
+    assert choose_threads(None, cores=2, load=0.0, environ={}).automatic
+    assert not choose_threads(2, cores=2, load=0.0, environ={}).automatic
+    assert not choose_threads(None, cores=2, load=0.0, environ={"OMP_NUM_THREADS": "2"}).automatic
+    assert not choose_threads(None, tiny=True, cores=2, load=0.0, environ={}).automatic
+
+
+def test_the_training_loop_applies_and_prints_the_governors_changes(tmp_path, capsys):
+    """The shared loop polls the governor every step and says when the threads change."""
+    from ganforge.config import TrainConfig
+    from ganforge.threads import ThreadChoice
+    from ganforge.train import Trainer
+
+    machine, applied = ScriptedMachine(), []
+    trainer = Trainer(TrainConfig(model="gan", data="ring8", steps=30, batch_size=16, sample_every=30),
+                      tmp_path / "r", progress=False)
+    trainer.thread_governor = machine.governor(ThreadChoice(2, "spin", "idle"), applied, window_s=1.0)
+    machine.others, machine.own = 1.0, 1.0
+
+    def step_and_advance(original=trainer.train_step):
+        machine.advance(1.0)
+        return original()
+
+    trainer.train_step = step_and_advance
+    assert trainer.fit() == 30
+    assert applied == [1]
+    out = capsys.readouterr().out
+    assert "step 2/30  threads 2 -> 1 (1.0 of 2 cores busy with other work; OpenMP spin)" in out

@@ -104,7 +104,8 @@ def _choose_threads(args: argparse.Namespace):
     if requested is not None and not 1 <= requested <= most:
         raise UserError(f"--threads {requested}: expected an integer in [1, {most}] (4 x this machine's cores)")
     choice = choose_threads(requested, tiny=is_tiny_workload(*_workload(args)))
-    if requested is not None or "torch" not in sys.modules:
+    args.threads_applied = requested is not None or "torch" not in sys.modules
+    if args.threads_applied:
         apply_threads(choice)
     return choice
 

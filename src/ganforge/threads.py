@@ -50,6 +50,11 @@ class ThreadChoice:
     def __str__(self) -> str:
         return f"threads {self.threads} ({self.reason}; OpenMP {self.wait_policy})"
 
+    @property
+    def automatic(self) -> bool:
+        """Chosen from the machine (not ``--threads`` or ``OMP_NUM_THREADS``, nor fixed for a small model)."""
+        return self.reason not in ("--threads", "OMP_NUM_THREADS") and not self.reason.startswith("small model")
+
 
 def usable_cores() -> int:
     """CPU cores this process may run on (its affinity mask, e.g. under taskset or a container)."""
@@ -95,6 +100,21 @@ def busy_cores(window_s: float = BUSY_WINDOW_S) -> float | None:
     return (after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1)
 
 
+def auto_threads(cores: int, busy: float, wait_policy: str) -> int:
+    """Threads for ``cores`` usable cores while other work keeps ``busy`` cores busy, for a pool whose idle
+    threads ``wait_policy`` (``"spin"`` or ``"passive"``).
+
+    Passive: every core while other work keeps at most every core busy (the scheduler gives each sleeping-when-
+    idle thread its share: quickstart beside 2 busy processes on 2 cores, 2 passive threads 135.7 s, 1 thread
+    183.1 s, docs/performance.md), else the cores left free, at least 1. Spinning: every core only while the
+    machine is idle (under :data:`IDLE_LOAD` busy), else the cores left free: a spinning thread that shares its
+    core makes the others wait at every barrier (the 2014 MLP beside one busy process: 2 spinning threads 838
+    images/s, 1 thread 2,022)."""
+    if wait_policy == "spin" and busy >= IDLE_LOAD:
+        return max(1, min(cores, round(cores - busy)))
+    return cores if round(busy) <= cores else max(1, min(cores, round(cores - busy)))
+
+
 def choose_threads(requested: int | None = None, tiny: bool = False, cores: int | None = None,
                    load: float | None = None, environ: dict[str, str] | None = None) -> ThreadChoice:
     """The thread count and wait policy for a command; see the module docstring for the rule.
@@ -114,12 +134,7 @@ def choose_threads(requested: int | None = None, tiny: bool = False, cores: int 
     elif tiny:
         threads, reason = 1, f"small model; {where}"
     else:
-        busy = load or 0.0
-        # Up to one busy process per core, sleeping (PASSIVE) threads on every core win: the scheduler gives
-        # each thread its share (quickstart beside 2 busy processes on 2 cores: 2 passive threads 135.7 s, 1
-        # thread 183.1 s, docs/performance.md). Beyond that, the cores left free, at least 1.
-        threads = cores if round(busy) <= cores else max(1, min(cores, round(cores - busy)))
-        reason = where
+        threads, reason = auto_threads(cores, load or 0.0, "passive"), where
     user_policy = env.get("OMP_WAIT_POLICY", "").strip().upper()
     if user_policy in ("ACTIVE", "PASSIVE"):
         policy = "spin" if user_policy == "ACTIVE" else "passive"
@@ -141,3 +156,75 @@ def apply_threads(choice: ThreadChoice) -> None:
     os.environ["OMP_NUM_THREADS"] = str(choice.threads)
     if choice.wait_policy == "passive":
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
+#: How often a :class:`ThreadGovernor` looks at the machine, in seconds of training.
+GOVERN_WINDOW_S = 10.0
+
+
+def _set_torch_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+
+
+class ThreadGovernor:
+    """Re-decides torch's thread count while a command runs, as other work starts and stops on the machine.
+
+    The choice at start (:func:`choose_threads`) sees the machine as it was then; a training run lasts hours.
+    Every ``window_s`` seconds :meth:`poll` measures the cores *other* processes kept busy over the window (the
+    machine's busy CPU time from /proc/stat minus this process's own CPU time) and computes
+    :func:`auto_threads` for the wait policy the pool started with (it cannot change once torch runs). A new
+    count is applied only when two windows in a row agree, so one burst of other work does not flip it.
+
+    Used only where the threads were chosen automatically (``--threads``/``OMP_NUM_THREADS`` always win).
+    ``clock``, ``cpu_times`` (``(busy, total)`` jiffies, or None), ``own_cpu_s`` and ``set_threads`` are
+    seams for tests."""
+
+    def __init__(self, choice: ThreadChoice, cores: int | None = None, window_s: float = GOVERN_WINDOW_S,
+                 clock=None, cpu_times=None, own_cpu_s=None, set_threads=None, machine_cpus: int | None = None):
+        import time
+
+        self.threads = choice.threads
+        self.wait_policy = choice.wait_policy
+        self.cores = usable_cores() if cores is None else cores
+        self.machine_cpus = machine_cpus or os.cpu_count() or 1  # /proc/stat counts every CPU of the machine
+        self.window_s = window_s
+        self._clock = clock or time.monotonic
+        self._cpu_times = cpu_times or _cpu_times
+        self._own_cpu_s = own_cpu_s or time.process_time
+        self._set_threads = set_threads or _set_torch_threads
+        self._pending: int | None = None
+        self._mark()
+
+    def _mark(self) -> None:
+        self._t, self._machine, self._own = self._clock(), self._cpu_times(), self._own_cpu_s()
+
+    def others_busy(self) -> float | None:
+        """Cores other processes kept busy since the last mark (None where /proc/stat cannot be read)."""
+        now, machine, own = self._clock(), self._cpu_times(), self._own_cpu_s()
+        if machine is None or self._machine is None or machine[1] <= self._machine[1] or now <= self._t:
+            return None
+        all_busy = (machine[0] - self._machine[0]) / (machine[1] - self._machine[1]) * self.machine_cpus
+        return max(0.0, all_busy - (own - self._own) / (now - self._t))
+
+    def poll(self) -> str | None:
+        """Call often (every training step): cheap until a window has passed. Returns a line saying what
+        changed when the thread count changes, else None."""
+        if self._clock() - self._t < self.window_s:
+            return None
+        others = self.others_busy()
+        self._mark()
+        if others is None:
+            return None
+        target = auto_threads(self.cores, others, self.wait_policy)
+        if target == self.threads:
+            self._pending = None
+            return None
+        if self._pending != target:  # the first window that disagrees: wait for a second one
+            self._pending = target
+            return None
+        self._set_threads(target)
+        old, self.threads, self._pending = self.threads, target, None
+        return (f"threads {old} -> {target} ({others:.1f} of {self.cores} cores busy with other work; "
+                f"OpenMP {self.wait_policy})")
