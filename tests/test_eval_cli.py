@@ -187,3 +187,9 @@ def test_fid_on_raw_pixels_wider_than_4096_numbers_is_refused_and_left_out_of_th
     with pytest.raises(UserError, match="12,288 numbers per image"):
         check_evaluable(photos, ["parzen", "fid"], 8, "raw")
     check_evaluable(photos, ["parzen", "pr", "dc"], 8, "raw")  # k-NN and Parzen windows are matrix products
+
+
+def test_a_metric_named_twice_is_computed_once_in_the_order_given():
+    from ganforge.metrics.evaluate import parse_metrics
+
+    assert parse_metrics("kid, fid,kid,,fid") == ["kid", "fid"]

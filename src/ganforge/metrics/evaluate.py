@@ -269,9 +269,10 @@ def sample_from(model_or_run: Any, n: int, seed: int, kind: str, batch_size: int
 
 
 def parse_metrics(names: str | list[str]) -> list[str]:
-    """``"fid,kid"`` or a list -> validated names (a UserError lists the known ones)."""
+    """``"fid,kid"`` or a list -> validated names in the order given, each once (a UserError lists the known
+    ones)."""
     items = [s.strip() for s in names.split(",")] if isinstance(names, str) else list(names)
-    items = [s for s in items if s]
+    items = list(dict.fromkeys(s for s in items if s))  # "fid,fid" is one FID, not two runs of it
     if not items:
         raise UserError("--metrics: expected a comma-separated list of metric names")
     for name in items:
