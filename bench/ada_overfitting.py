@@ -14,11 +14,13 @@ samples of G. Prints one markdown row per checkpoint: the mean sign of D's logit
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
 
 from ganforge.data import load_dataset, to_model_range
+from ganforge.errors import run_script
 from ganforge.run import load_run
 from ganforge.train import train_subset
 
@@ -70,4 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 
 from ganforge.config import TrainConfig, load_yaml_config
 from ganforge.data import load_dataset, to_data_range
+from ganforge.errors import run_script
 from ganforge.images import grid_scale, make_grid, save_image
 from ganforge.train import Trainer
 
@@ -106,4 +108,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -11,11 +11,13 @@ does): each of ``--steps``'s ``checkpoints/step_XXXXXX.pt`` (kept with ``--keep-
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
 
 from ganforge.checkpoint import load_checkpoint
+from ganforge.errors import run_script
 
 
 def average_generator(paths: list[Path]) -> dict:
@@ -44,4 +46,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

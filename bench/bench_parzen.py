@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import torch
 
 from ganforge.data import load_dataset
-from ganforge.errors import UserError
+from ganforge.errors import UserError, run_script
 from ganforge.metrics.parzen import DEFAULT_SIGMAS, parzen_log_likelihood, select_parzen_sigma
 
 
@@ -63,4 +64,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -15,6 +15,8 @@ import os
 import subprocess
 import sys
 
+from ganforge.errors import run_script
+
 SETTINGS = [
     ("2 threads, default (spinning) wait", {}, 2),
     ("2 threads, OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}, 2),
@@ -40,4 +42,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(run_script(main))

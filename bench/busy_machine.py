@@ -26,6 +26,8 @@ import subprocess
 import sys
 import time
 
+from ganforge.errors import run_script
+
 
 def spin() -> None:
     """Burn one core until killed."""
@@ -102,4 +104,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

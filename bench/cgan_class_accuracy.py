@@ -10,10 +10,12 @@ one-row-per-class grid.
 from __future__ import annotations
 
 import argparse
+import sys
 
 import torch
 
 from ganforge.data import load_dataset, to_data_range
+from ganforge.errors import run_script
 from ganforge.features.extractors import build_extractor
 from ganforge.images import grid_scale, make_grid, save_image
 from ganforge.noise import with_temperature
@@ -59,4 +61,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from ganforge.errors import run_script
+
 #: Kinds of aten operation, by name, for the profile's breakdown (anything else: "other small ops").
 KINDS = {
     "GEMMs of the linear layers (forward, backward, the penalty's double backward)": ("aten::mm", "aten::addmm"),
@@ -98,4 +100,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

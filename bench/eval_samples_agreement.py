@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from ganforge.errors import run_script
+
 
 def write_outside_samples(run_dir: str, n: int, work: Path) -> None:
     import numpy as np
@@ -80,4 +82,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import torch
 
 from ganforge.config import TrainConfig, load_yaml_config
 from ganforge.data import load_dataset
+from ganforge.errors import run_script
 from ganforge.metrics.evaluate import evaluate_model
 from ganforge.train import Trainer
 
@@ -110,4 +112,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import time
 from pathlib import Path
 
 import torch
 
 from ganforge.data import load_dataset
+from ganforge.errors import run_script
 from ganforge.images import save_points_plot
 from ganforge.metrics.modes import mode_coverage
 from ganforge.models.base import config_for
@@ -84,4 +86,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

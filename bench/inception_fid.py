@@ -12,12 +12,14 @@ with the same n. On one CPU thread the 299x299 Inception takes about 0.7 s per i
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
 import torch
 
 from ganforge.data import load_dataset
+from ganforge.errors import run_script
 from ganforge.features.extractors import FeatureExtractor
 from ganforge.features.inception import load_fid_inception
 from ganforge.metrics.fid import feature_stats, fid_from_stats
@@ -70,4 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

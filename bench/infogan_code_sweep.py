@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 
 import numpy as np
 import torch
 
 from ganforge.data import to_data_range
+from ganforge.errors import run_script
 from ganforge.features.extractors import build_extractor
 from ganforge.images import grid_scale, make_grid, save_image
 from ganforge.run import load_run
@@ -59,4 +61,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

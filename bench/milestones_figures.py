@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from collections import defaultdict
 from pathlib import Path
 
+from ganforge.errors import run_script
 from ganforge.viz.curves import read_metrics
 from ganforge.viz.plotting import pyplot, save_figure
 
@@ -112,4 +114,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import torch
 
 from ganforge.data import load_dataset
 from ganforge.data.sequences import ACTION_MOVES, ACTIONS, render, resize_sprites
+from ganforge.errors import run_script
 from ganforge.models import config_for
 from ganforge.models.nextframe import nextframe_measures, rollout
 from ganforge.train import Trainer
@@ -158,4 +160,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

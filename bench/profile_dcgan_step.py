@@ -8,6 +8,7 @@ machine: figures taken while other processes share the cores describe the machin
 
 from __future__ import annotations  # noqa: I001  (ganforge must be imported before torch)
 
+import sys
 import argparse
 import tempfile
 import time
@@ -18,6 +19,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from ganforge.models import config_for
 from ganforge.train import Trainer
+from ganforge.errors import run_script
 
 
 def main() -> None:
@@ -48,4 +50,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

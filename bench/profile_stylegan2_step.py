@@ -39,6 +39,7 @@ import torch
 from ganforge.config import TrainConfig, load_yaml_config
 from ganforge.data import load_dataset
 from ganforge.train import Trainer
+from ganforge.errors import run_script
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -288,4 +289,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -31,6 +32,7 @@ import torch
 from ganforge.config import load_yaml_config
 from ganforge.data import load_dataset
 from ganforge.data.core import to_data_range
+from ganforge.errors import run_script
 from ganforge.metrics.modes import mode_coverage
 from ganforge.models.base import config_for
 from ganforge.run import load_run
@@ -164,4 +166,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -34,6 +35,7 @@ import yaml
 
 from ganforge.config import TrainConfig, load_yaml_config
 from ganforge.data import load_dataset
+from ganforge.errors import run_script
 from ganforge.models.sgan import sgan_test_accuracy, supervised_baseline_accuracy
 from ganforge.run import load_run
 from ganforge.train import Trainer
@@ -184,4 +186,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

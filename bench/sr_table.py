@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from PIL import Image
 from ganforge.config import TrainConfig
 from ganforge.data import load_dataset
 from ganforge.data.pairs import bicubic_upsample, evaluation_pairs
+from ganforge.errors import run_script
 from ganforge.images import grid_scale, save_image
 from ganforge.metrics.restoration import psnr, shave
 from ganforge.models import config_for
@@ -199,4 +201,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import yaml
 
 from ganforge.config import TrainConfig, load_yaml_config
 from ganforge.data import load_dataset
+from ganforge.errors import run_script
 from ganforge.metrics.evaluate import evaluate_samples
 from ganforge.train import Trainer
 
@@ -82,4 +84,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import torch
 
 from ganforge.config import TrainConfig, load_yaml_config
 from ganforge.data import load_dataset, to_data_range
+from ganforge.errors import run_script
 from ganforge.images import grid_scale, make_grid, save_image
 from ganforge.metrics.evaluate import evaluate_model
 from ganforge.train import Trainer
@@ -122,4 +124,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -23,10 +23,13 @@ forest, the sampled rows and the copies) and their mean (standard deviation).
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ganforge.errors import run_script
 
 
 def made_rare(frame: dict, column: str, value: str, fraction: float, seed: int) -> dict:
@@ -134,4 +137,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ganforge.errors import run_script
+
 
 def worker(args: argparse.Namespace) -> None:
     """Runs inside the ctgan package's Python: fit on --train-csv, write --n rows to --out-csv, print JSON."""
@@ -266,4 +268,4 @@ def baselines_of(args: argparse.Namespace) -> list[str]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

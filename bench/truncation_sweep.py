@@ -11,11 +11,13 @@ recall against psi, ``--grid`` writes one row of samples (the same seed) per psi
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
 
 from ganforge.data import load_dataset
+from ganforge.errors import run_script
 from ganforge.metrics.evaluate import evaluate_model
 from ganforge.run import load_run
 
@@ -67,4 +69,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

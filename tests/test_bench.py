@@ -4,6 +4,7 @@ Timings themselves are never asserted here (they live in ``ganforge bench`` outp
 """
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -95,3 +96,31 @@ def test_channels_last_is_a_memory_layout_not_a_different_model(tmp_path, model)
     for (name, a), b in zip(nhwc.model.state_dict().items(), nchw.model.state_dict().values(), strict=True):
         if a.is_floating_point():
             torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4, msg=name)
+
+
+def test_a_bench_script_reports_a_user_error_in_one_line_with_exit_2(tmp_path):
+    """bench/ scripts run through ``run_script``: bad data is one line, as in the CLI, not a traceback."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "sr_table.py"
+    out = subprocess.run([sys.executable, str(script), "--data", f"folder:{tmp_path / 'absent'}", "--out",
+                          str(tmp_path / "t")], capture_output=True, text=True, env={**os.environ,
+                                                                                   "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr and out.stderr.strip().count("\n") == 0
+    assert out.stderr.startswith("error: ") and "absent" in out.stderr
+
+
+def test_run_script_returns_mains_code_and_turns_a_user_error_into_its_exit_code(capsys):
+    from ganforge.errors import TrainingDiverged, UserError, run_script
+
+    def fails(exc):
+        raise exc
+
+    assert run_script(lambda: 5) == 5 and run_script(lambda: None) == 0
+    assert run_script(fails, UserError("--n -1: expected a positive integer\nmore")) == 2
+    assert run_script(fails, TrainingDiverged("loss/D is nan")) == 3
+    assert capsys.readouterr().err.splitlines() == ["error: --n -1: expected a positive integer",
+                                                   "error: loss/D is nan"]

@@ -248,7 +248,7 @@ def test_report_of_a_run_whose_files_are_not_text_says_so_and_writes_the_page(tr
     assert "eval.json is not valid JSON" in page
 
 
-def test_sample_takes_a_bare_checkpoint_name_from_the_runs_own_folder(tmp_path, capsys):
+def test_sample_takes_a_bare_checkpoint_name_from_the_runs_own_folder(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     assert main(["train", *TINY, "--steps", "2", "--keep-every", "1", "--out", str(run)]) == 0
     code, out, err = run_cli(capsys, "sample", run, "--checkpoint", "step_000001.pt", "--n", "4",
@@ -256,6 +256,14 @@ def test_sample_takes_a_bare_checkpoint_name_from_the_runs_own_folder(tmp_path, 
     assert code == 0 and "(step 1)" in out, err
     code, _, err = run_cli(capsys, "sample", run, "--checkpoint", "step_000009.pt", "--out", tmp_path / "x.npy")
     assert code == 2 and "not found here nor in" in err and "step_000001.pt, step_000002.pt" in err, err
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the docs' form, relative to the run: checkpoints/step_N.pt
+    code, out, err = run_cli(capsys, "sample", run, "--checkpoint", "checkpoints/step_000002.pt", "--n", "4",
+                             "--out", tmp_path / "x.npy")
+    assert code == 0 and "(step 2)" in out, err
+    code, _, err = run_cli(capsys, "eval", run, "--checkpoint", "checkpoints/step_000009.pt", "--metrics", "modes")
+    assert code == 2 and "not found here nor in" in err, err
 
 
 def test_a_checkpoint_of_a_run_trained_otherwise_is_refused_even_for_the_same_model_and_data(tmp_path, capsys):

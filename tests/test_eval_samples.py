@@ -99,6 +99,14 @@ def test_two_sample_sets_compare_with_each_other(digits_run, tmp_path):
     assert abs(same["values"]["fid"]) < 1e-3 and same["values"]["precision"] == 1.0
 
 
+def test_the_log_names_a_second_samples_as_the_reference_not_a_datasets_split(digits_run, tmp_path, capsys):
+    np.save(tmp_path / "a.npy", load_run(digits_run).sample(50, seed=0).numpy())
+    _eval(["--samples", str(tmp_path / "a.npy"), "--samples", str(digits_run), "--n", "50", "--features",
+           "domain:digits", "--metrics", "fid"], tmp_path / "r.json")
+    out = capsys.readouterr().out
+    assert f"on the first 50 samples of {digits_run} (cached" in out and "train examples" not in out, out
+
+
 def test_loader_shapes_and_ranges():
     u8 = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4)
     x = as_unit_samples(u8, "t")

@@ -74,6 +74,16 @@ def image_folder(tmp: Path, huge: bool) -> Path:
     return folder
 
 
+def noise_photos(tmp: Path) -> Path:
+    """40 colour 16x16 images: a folder with no labels, so no domain classifier."""
+    folder = tmp / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        Image.fromarray((rng.random((16, 16, 3)) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
 def copy_run(trained: Path, tmp: Path) -> Path:
     run = tmp / "run"
     shutil.copytree(trained, run)
@@ -134,6 +144,10 @@ def random_bytes(tmp, name):
 
 # (case id, argv builder (trained run, tmp dir) -> argv, exit code, text the one line must contain)
 BAD_INPUTS = [
+    ("srgan on unlabelled photos, no --content-features", lambda r, t: [
+        "train", "--model", "srgan", "--data", f"folder:{noise_photos(t)}", "--pairs", "sr2", "--image-size", "16",
+        "--steps", "1", "--batch-size", "4", "--width", "8", "--sr-blocks", "1", "--out", t / "o"],
+     2, "expected --content-features inception[:PATH]"),
     ("zero-byte checkpoint: sample", lambda r, t: ["sample", zero_byte_checkpoint(r, t), "--out", t / "x.png"],
      2, "is empty (0 bytes)"),
     ("zero-byte checkpoint: eval", lambda r, t: ["eval", zero_byte_checkpoint(r, t), "--metrics", "parzen"],

@@ -19,3 +19,17 @@ class TrainingDiverged(UserError):
     raises it before writing anything from the broken state, so the last checkpoint stays the last good one."""
 
     exit_code = 3
+
+
+def run_script(main, *args) -> int:
+    """Run a script's ``main(*args)`` (a ``bench/`` or ``scripts/`` entry point) as the CLI runs a command: a
+    :class:`UserError` is one line on stderr and its exit code, not a traceback; returns ``main``'s int
+    result, or 0."""
+    import sys
+
+    try:
+        result = main(*args)
+    except UserError as e:
+        print(f"error: {str(e).strip().splitlines()[0]}", file=sys.stderr)
+        return e.exit_code
+    return result if isinstance(result, int) else 0

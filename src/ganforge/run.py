@@ -167,15 +167,17 @@ def checkpoint_path(run_dir: Path, checkpoint: str | Path | None) -> Path:
     if Path(checkpoint).is_dir():
         raise UserError(f"--checkpoint {checkpoint}: is a directory, expected latest, best or a checkpoint file "
                         "(e.g. RUN/checkpoints/step_000100.pt)")
-    own = run_dir / "checkpoints" / Path(checkpoint).name
-    if not Path(checkpoint).exists() and Path(checkpoint).name == str(checkpoint):  # a bare name: step_000100.pt
-        if own.is_file():
-            return own
-        kept = sorted((p.name for p in (run_dir / "checkpoints").glob("step_*.pt")), key=lambda n: (len(n), n))
-        holds = ("the last of its kept ones: " + ", ".join(kept[-3:]) if kept else
-                 "it keeps no step_N.pt: train with --keep-every N to keep them")
-        raise UserError(f"--checkpoint {checkpoint}: not found here nor in {run_dir / 'checkpoints'} ({holds})")
-    return Path(checkpoint)
+    given = Path(checkpoint)
+    if given.exists():
+        return given
+    if not given.is_absolute():  # step_000100.pt or checkpoints/step_000100.pt: the run's own
+        for inside in (run_dir / given, run_dir / "checkpoints" / given):
+            if inside.is_file():
+                return inside
+    kept = sorted((p.name for p in (run_dir / "checkpoints").glob("step_*.pt")), key=lambda n: (len(n), n))
+    holds = ("the last of its kept ones: " + ", ".join(kept[-3:]) if kept else
+             "it keeps no step_N.pt: train with --keep-every N to keep them")
+    raise UserError(f"--checkpoint {checkpoint}: not found here nor in {run_dir / 'checkpoints'} ({holds})")
 
 
 def refuse_another_runs_checkpoint(run_dir: Path, path: Path, saved: dict) -> None:

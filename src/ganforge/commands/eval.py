@@ -271,7 +271,7 @@ def cmd_eval_samples(args: argparse.Namespace) -> int:
         kind = "image" if ref.ndim == 4 else "points"
         known = [r.data_name for r in runs.values()]
         ds = ArrayDataset(known[0] if known else f"samples:{ref_path}", kind, {"train": ref.numpy()},
-                          source=str(ref_path))
+                          source=str(ref_path), meta={"samples_of": str(ref_path)})
         split, reference = "train", str(ref_path)
         metrics_default = SAMPLES_PAIR_METRICS if kind == "image" else "fid,kid,pr,dc"
     metrics = parse_metrics(args.metrics if args.metrics is not None else metrics_default)

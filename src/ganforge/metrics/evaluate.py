@@ -162,7 +162,9 @@ class EvalContext:
         split = split or self.reference_split
         if self.log and split not in self._reference_logged:
             self._reference_logged.add(split)
-            self.log(f"features: {self.features_spec} on the first {self.n:,} {split} examples (cached if seen)")
+            what = (f"samples of {self.dataset.meta['samples_of']}" if "samples_of" in self.dataset.meta
+                    else f"{split} examples")  # a second --samples is the reference, not a dataset's split
+            self.log(f"features: {self.features_spec} on the first {self.n:,} {what} (cached if seen)")
         return reference_stats(self.dataset.split(split), self.dataset.name, split, self.n, self.extractor(),
                                self.use_cache)
 

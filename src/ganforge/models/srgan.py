@@ -193,7 +193,15 @@ class FrozenFeatures:
             return
         from ..features.domain import load_domain_classifier
 
-        net = load_domain_classifier(self.data_name, self.path).eval().requires_grad_(False)
+        try:
+            net = load_domain_classifier(self.data_name, self.path).eval().requires_grad_(False)
+        except UserError:
+            if self.path:
+                raise
+            raise UserError(f"srgan's content loss: no domain classifier ships for {self.data_name}: expected "
+                            "--content-features inception[:PATH] (the FID Inception's first convolutions, for "
+                            "photos; pip install 'ganforge[inception]') or --content-features FILE (a classifier "
+                            "'ganforge features train' wrote from labelled images like these)") from None
         if net.channels != self.channels:
             source = self.path or f"the {self.data_name} classifier"
             raise UserError(f"--content-features {source}: a classifier of {net.channels}-channel images, "
