@@ -166,3 +166,18 @@ def test_without_onnxruntime_an_onnx_file_is_kept_unchecked_and_check_refused_be
     other = tmp_path / "h.onnx"
     assert cli.main(["export", str(run_dir), "--format", "onnx", "--out", str(other), "--check"]) == 2
     assert "--check: running an ONNX file needs onnxruntime" in capsys.readouterr().err and not other.exists()
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+def test_export_takes_the_checkpoint_to_export(tmp_path, capsys):
+    """--checkpoint as sample and eval take it: a kept step (or best.pt of a --keep-best run), latest by default."""
+    run = tmp_path / "run"
+    Trainer(TrainConfig(data="digits", steps=2, keep_every=1, batch_size=16, latent_dim=8, width=8,
+                        sample_every=1000, device="cpu"), run, progress=False).fit()
+    for which, step in (("step_000001.pt", 1), ("latest", 2)):
+        assert cli.main(["export", str(run), "--format", "torchscript", "--checkpoint", which, "--out",
+                         str(tmp_path / f"{step}.pt")]) == 0
+        assert f"(step {step})" in capsys.readouterr().out
+    assert cli.main(["export", str(run), "--format", "torchscript", "--checkpoint", "best", "--out",
+                     str(tmp_path / "b.pt")]) == 2
+    assert "checkpoint best" in capsys.readouterr().err and not (tmp_path / "b.pt").exists()

@@ -96,3 +96,29 @@ def test_a_few_epochs_on_digits_learn_to_classify():
     ds = load_dataset("digits")
     model, info = train_domain_classifier(ds, epochs=4, log=lambda s: None)
     assert info["test_accuracy"] > 0.6  # chance is 0.1
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda meta, t: (dict(meta, config=meta["config"].replace('"num_classes": 10', '"num_classes": 5')), t),
+     "damaged (its config and weights do not fit"),
+    (lambda meta, t: (dict(meta, config="{not json"), t), "damaged (its config and weights do not fit"),
+    (lambda meta, t: (dict(meta, info="[1, 2]"), t), "its info is a list"),
+    (lambda meta, t: (meta, {k: v * float("nan") if v.is_floating_point() else v for k, v in t.items()}),
+     "holds NaN or inf"),
+])
+def test_a_damaged_classifier_file_with_ganforges_tag_is_one_line(edit, needle, tmp_path, capsys):
+    """Edited metadata or NaN weights in a file that still says it is ganforge's: exit 2, no traceback."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from ganforge.cli import main
+    from ganforge.features.domain import packaged_weights_path
+
+    with safe_open(str(packaged_weights_path("digits")), framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    assert '"num_classes": 10' in meta["config"]
+    meta, tensors = edit(meta, tensors)
+    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata=meta)
+    assert main(["features", "info", "--data", "digits", "--weights", str(tmp_path / "bad.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1 and "Traceback" not in err, err

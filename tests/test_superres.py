@@ -239,14 +239,29 @@ def test_srgan_init_from_a_run_of_another_model_is_one_line(tmp_path, capsys):
 
 def test_upscale_writes_pngs_scale_times_larger_and_refuses_other_channels(sr_run, tmp_path, capsys):
     Image.fromarray(np.arange(30, dtype=np.uint8).reshape(5, 6) * 8).save(tmp_path / "a.png")
-    Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(tmp_path / "rgb.png")
+    colours = np.zeros((4, 4, 3), dtype=np.uint8)
+    colours[..., 0] = 200  # red: really three channels
+    Image.fromarray(colours).save(tmp_path / "rgb.png")
     assert main(["upscale", str(sr_run), str(tmp_path / "a.png"), "--out", str(tmp_path / "up")]) == 0
     with Image.open(tmp_path / "up" / "a.png") as im:
         assert im.size == (12, 10) and im.mode == "L"
     capsys.readouterr()
     assert main(["upscale", str(sr_run), str(tmp_path / "rgb.png"), "--out", str(tmp_path / "up2")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "3 channel" in err and not (tmp_path / "up2").exists()
+    assert err.count("\n") == 0 and "3 colour channel" in err and not (tmp_path / "up2").exists()
+    # grey stored as colour (a grey palette PNG, lossless WebP is always RGB) is grey: the same upscale as "L"
+    grey = Image.open(tmp_path / "a.png")
+    grey.convert("P").save(tmp_path / "pal.png")
+    grey.convert("RGB").save(tmp_path / "g.webp", lossless=True)
+    assert main(["upscale", str(sr_run), str(tmp_path / "pal.png"), str(tmp_path / "g.webp"),
+                 "--out", str(tmp_path / "up4")]) == 0, capsys.readouterr().err
+    expected = np.asarray(Image.open(tmp_path / "up" / "a.png"))
+    for name in ("pal.png", "g.png"):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "up4" / name)), expected), name
+    Image.fromarray(np.random.default_rng(0).random((5, 6)).astype(np.float32), "F").save(tmp_path / "f.tiff")
+    capsys.readouterr()
+    assert main(["upscale", str(sr_run), str(tmp_path / "f.tiff"), "--out", str(tmp_path / "up5")]) == 2
+    assert "32-bit float samples" in capsys.readouterr().err
     # an --out that holds the inputs would overwrite them; two inputs of one name would overwrite each other
     original = (tmp_path / "a.png").read_bytes()
     assert main(["upscale", str(sr_run), str(tmp_path / "a.png"), "--out", str(tmp_path)]) == 2

@@ -250,5 +250,22 @@ def test_a_resume_on_an_edited_csv_of_the_same_size_is_refused_and_loses_nothing
     err = capsys.readouterr().err
     assert "the data changed since" in err and "other contents" in err and "Traceback" not in err
     assert (run / "checkpoints" / "latest.pt").read_bytes() == latest
+    for command in (["eval", str(run), "--metrics", "shape", "--n", "40"],  # scored against other rows before
+                    ["sample", str(run), "--n", "10", "--no-copies", "--out", str(tmp_path / "s.csv")]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "the data changed since it was trained" in err and err.count("\n") == 1, err
     path.write_text(original)  # the same table again: it resumes
     assert main(["train", "--out", str(run), "--resume", "--steps", "4", *tiny]) == 0
+
+
+def test_a_table_run_evaluates_its_own_scores_by_default_and_keeps_the_best_by_shape(tmp_path, monkeypatch, capsys):
+    """--eval-every on a table without --eval-metrics measures shape and trends (fid,kid are for images)."""
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    path = write_mixed_csv(tmp_path / "t.csv", n=200)
+    run = tmp_path / "run"
+    assert main(["train", "--model", "ctgan", "--data", f"csv:{path}", "--steps", "4", "--batch-size", "20",
+                 "--eval-every", "2", "--eval-n", "40", "--keep-best", "shape", "--no-progress",
+                 "--out", str(run)]) == 0, capsys.readouterr().err
+    assert "eval_metrics: shape,trends" in (run / "config.yaml").read_text()
+    assert (run / "checkpoints" / "best.pt").is_file()

@@ -118,6 +118,13 @@ def checkpoint_without(key):
     return damaged
 
 
+def without_latest(trained, tmp):
+    run = copy_run(trained, tmp)
+    shutil.copy(run / "checkpoints" / "latest.pt", run / "checkpoints" / "step_000003.pt")
+    (run / "checkpoints" / "latest.pt").unlink()
+    return run
+
+
 def other_runs_checkpoint(tmp):
     assert main(["train", "--model", "gan", "--data", "ring8", "--steps", "1", "--batch-size", "16", "--no-progress",
                  "--out", str(tmp / "other")]) == 0
@@ -137,6 +144,14 @@ def sr_run(tmp):
     return run
 
 
+def nextframe_run(tmp):
+    run = tmp / "nf"
+    assert main(["train", "--model", "nextframe", "--data", "digits", "--sequences", "action", "--canvas", "16",
+                 "--context-frames", "2", "--frame-scales", "1", "--width", "8", "--steps", "1", "--batch-size", "4",
+                 "--no-progress", "--out", str(run)]) == 0
+    return run
+
+
 def random_bytes(tmp, name):
     (tmp / name).write_bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
     return tmp / name
@@ -144,6 +159,27 @@ def random_bytes(tmp, name):
 
 # (case id, argv builder (trained run, tmp dir) -> argv, exit code, text the one line must contain)
 BAD_INPUTS = [
+    ("sample --n above an sr run's kept inputs", lambda r, t: ["sample", sr_run(t), "--n", "1000", "--out",
+                                                              t / "x.npy"], 2, "expected --n <= 64"),
+    ("sample of a run whose latest.pt is gone but step_N.pt are kept", lambda r, t: [
+        "sample", without_latest(r, t), "--out", t / "x.npy"], 2, "not found; the run holds"),
+    ("sample --condition twice", lambda r, t: ["sample", r, "--condition", "a=1", "--condition", "b=2", "--out",
+                                               t / "s.csv"], 2, "--condition given 2 times"),
+    ("sample --checkpoint ''", lambda r, t: ["sample", r, "--checkpoint", "", "--out", t / "x.npy"], 2,
+     "--checkpoint '': expected a path"),
+    ("features info --weights ''", lambda r, t: ["features", "info", "--data", "digits", "--weights", ""], 2,
+     "--weights '': expected a path"),
+    ("sample --temperature of an sr run", lambda r, t: ["sample", sr_run(t), "--temperature", "0.1", "--out",
+                                                        t / "x.npy"], 2, "not noise from a prior"),
+    ("eval --metrics parzen of a nextframe run", lambda r, t: [
+        "eval", nextframe_run(t), "--metrics", "parzen,fid", "--n", "20"], 2, "a nextframe run's frames are 16x16"),
+    ("export --out over the run's own latest.pt", lambda r, t: [
+        "export", copy_run(r, t), "--format", "torchscript", "--out", t / "run" / "checkpoints" / "latest.pt"],
+     2, "a file of run"),
+    ("eval --out over the run's metrics.jsonl", lambda r, t: [
+        "eval", copy_run(r, t), "--metrics", "parzen", "--out", t / "run" / "metrics.jsonl"], 2, "a file of run"),
+    ("gam --out inside a run's checkpoints", lambda r, t: [
+        "gam", copy_run(r, t), r, "--n", "20", "--out", t / "run" / "checkpoints" / "best.pt"], 2, "a file of run"),
     ("srgan on unlabelled photos, no --content-features", lambda r, t: [
         "train", "--model", "srgan", "--data", f"folder:{noise_photos(t)}", "--pairs", "sr2", "--image-size", "16",
         "--steps", "1", "--batch-size", "4", "--width", "8", "--sr-blocks", "1", "--out", t / "o"],

@@ -9,6 +9,7 @@ the new checkpoint, never a torn one.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
         raise UserError(f"checkpoint {path} not found")
     try:
         size = path.stat().st_size
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a TorchScript file: torch warns in two lines before it fails (below)
+            warnings.simplefilter("ignore", UserWarning)
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except OSError as e:
         raise UserError(f"checkpoint {path} cannot be read ({e.strerror or e})") from None
     except Exception as e:  # torch raises many types for damaged or foreign files

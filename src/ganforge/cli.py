@@ -112,12 +112,40 @@ def _choose_threads(args: argparse.Namespace):
 
 def _check_empty_paths(args: argparse.Namespace) -> None:
     """``--out ''`` (and the like) is a slip, not "the default" or "here": refused rather than read as either."""
-    for name in ("out", "run_dir", "data_dir", "config", "features", "images", "samples", "runs", "cgan_run"):
+    for name in ("out", "run_dir", "data_dir", "config", "features", "images", "samples", "runs", "cgan_run",
+                 "weights", "init_from", "content_features", "checkpoint"):
         value = getattr(args, name, None)
         values = value if isinstance(value, list) else [value]
         if any(isinstance(v, str) and not v.strip() for v in values):
             flag = f"--{name.replace('_', '-')}" if name not in ("run_dir", "images", "runs") else name.upper()
             raise UserError(f"{flag} '': expected a path" + (" or name" if name == "features" else ""))
+
+
+#: A run directory's own files, which no command's --out may name (checkpoints/ is guarded as a whole).
+RUN_OWN_FILES = ("config.yaml", "metrics.jsonl")
+
+
+def _check_out_spares_the_runs(args: argparse.Namespace) -> None:
+    """The ``--out`` of a command that reads runs must not be one of those runs' own files: their checkpoints,
+    ``config.yaml`` or ``metrics.jsonl`` (export, eval and gam once wrote over ``checkpoints/latest.pt``)."""
+    out = getattr(args, "out", None)
+    if args.command == "train" or not isinstance(out, str):
+        return
+    runs: list = []
+    for name in ("run_dir", "runs", "samples", "cgan_run"):
+        value = getattr(args, name, None)
+        runs += value if isinstance(value, list) else [value]
+    target = Path(out).expanduser().resolve()
+    for run in runs:
+        if not isinstance(run, str) or not Path(run).is_dir():
+            continue
+        root = Path(run).expanduser().resolve()
+        own = [root / name for name in RUN_OWN_FILES]
+        if not (root / "checkpoints").is_dir() and not any(p.is_file() for p in own):
+            continue  # a folder of images (--samples), not a run
+        if target.is_relative_to(root / "checkpoints") or target in own:
+            raise UserError(f"--out {out}: a file of run {run} (its checkpoints, config.yaml and metrics.jsonl are "
+                            "the run's own): expected another path")
 
 
 def _check_seed(args: argparse.Namespace) -> None:
@@ -181,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         _check_empty_paths(args)
         _check_data_dir(args)
         _check_seed(args)
+        _check_out_spares_the_runs(args)
         args.thread_choice = _choose_threads(args)
         return args.func(args)
     except UserError as e:

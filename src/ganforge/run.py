@@ -31,6 +31,8 @@ class LoadedRun:
     data: DataInfo
     data_name: str
     step: int
+    #: a hash of the training examples the run was trained on (``train.train_fingerprint``; None before 2026-12)
+    train_fingerprint: str | None = None
 
     @property
     def generator(self) -> nn.Module:
@@ -82,9 +84,16 @@ class LoadedRun:
     def dataset(self, data_dir: str | None = None) -> ArrayDataset:
         """The run's dataset read as training read it: its name, image size, largest image and table column
         kinds from the config, its files from ``data_dir`` (default: the directory it was trained from)."""
+        from .train import train_fingerprint
+
         cfg = self.config
-        return load_dataset(cfg.data, data_dir or cfg.data_dir, False, cfg.image_size, cfg.max_image_pixels,
-                            cfg.discrete_columns, cfg.continuous_columns)
+        ds = load_dataset(cfg.data, data_dir or cfg.data_dir, False, cfg.image_size, cfg.max_image_pixels,
+                          cfg.discrete_columns, cfg.continuous_columns)
+        if self.train_fingerprint is not None and train_fingerprint(ds) != self.train_fingerprint:
+            raise UserError(f"run {self.run_dir}: the data changed since it was trained: {ds.name}'s training "
+                            "examples are not those in its checkpoint (edited, added or removed files): expected "
+                            "the same files (--data-dir DIR where a copy of them lies)")
+        return ds
 
     def training_examples(self, data_dir: str | None = None) -> torch.Tensor:
         """What the run trained on, as stored: the train split (uint8 images ``(N, C, H, W)``, float points
@@ -158,7 +167,13 @@ def checkpoint_path(run_dir: Path, checkpoint: str | Path | None) -> Path:
     """``latest`` (or None): ``checkpoints/latest.pt``; ``best``: ``checkpoints/best.pt`` (written by
     ``--keep-best``); anything else is a path to a checkpoint file."""
     if checkpoint in (None, "latest"):
-        return run_dir / "checkpoints" / "latest.pt"
+        latest = run_dir / "checkpoints" / "latest.pt"
+        others = sorted((p.name for p in (run_dir / "checkpoints").glob("*.pt") if p.name != "latest.pt"),
+                        key=lambda n: (n != "best.pt", len(n), n))
+        if not latest.exists() and others:  # removed or lost: say what the run still holds
+            raise UserError(f"checkpoint {latest} not found; the run holds {', '.join(others[-3:])}: expected "
+                            f"--checkpoint {'best' if others[0] == 'best.pt' else others[-1]} (or one of those)")
+        return latest
     if checkpoint == "best":
         path = run_dir / "checkpoints" / "best.pt"
         if not path.is_file():
@@ -211,4 +226,5 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, device: 
     model = build_model(cfg, data)
     load_model_weights(model, model.fit_ema_state(ckpt["model"]), path)
     model.to(device).eval()
-    return LoadedRun(run_dir, model, cfg, data, ckpt["data"]["name"], int(ckpt["step"]))
+    return LoadedRun(run_dir, model, cfg, data, ckpt["data"]["name"], int(ckpt["step"]),
+                     ckpt["data"].get("train_fingerprint"))

@@ -159,7 +159,7 @@ def apply_threads(choice: ThreadChoice) -> None:
 
 
 #: How often a :class:`ThreadGovernor` looks at the machine, in seconds of training.
-GOVERN_WINDOW_S = 10.0
+GOVERN_WINDOW_S = 5.0
 
 
 def _set_torch_threads(n: int) -> None:

@@ -245,6 +245,7 @@ class Trainer:
         self.progress = (sys.stderr.isatty() if progress is None else progress) and self.is_main
         dataset = dataset or load_dataset(cfg.data, cfg.data_dir, download, cfg.image_size, cfg.max_image_pixels,
                                           cfg.discrete_columns, cfg.continuous_columns)
+        self.train_fingerprint = train_fingerprint(dataset)  # the files as read, before pairs or clips are made
         self.dataset = with_pairs(dataset, cfg.pairs, cfg.pair_blur, cfg.pair_noise,  # SR pairs: a condition
                                   cfg.pair_augment)
         self.dataset = with_sequences(self.dataset, cfg.sequences, cfg.context_frames, cfg.canvas)  # clips
@@ -263,7 +264,6 @@ class Trainer:
                                 f"which holds {self.dataset.kind}")
         self.data_info = DataInfo(self.dataset.kind, self.dataset.shape, self.dataset.num_classes,
                                   self.dataset.meta.get("table"))
-        self.train_fingerprint = train_fingerprint(self.dataset)
         if cfg.eval_every:  # a misspelt metric, or one that cannot run here, fails now, not after N steps
             check_eval_metrics(cfg.eval_metrics, self.dataset.kind)
             if self.dataset.kind != "table":

@@ -133,6 +133,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if model_metrics and args.compare_real:  # sr, nextframe: measured beside their own baseline already
         raise UserError(f"--compare-real: a {run.config.model} run is measured by {model_metrics} beside its own "
                         "baseline (bicubic upsampling, the last frame copied): expected no real-data floor")
+    pixelwise = [m for m in ("parzen", "memorisation") if args.metrics and m in parse_metrics(args.metrics)]
+    if run is not None and run.config.model == "nextframe" and pixelwise:  # frames of a canvas, not examples
+        raise UserError(f"--metrics {','.join(pixelwise)}: compares samples with {ds.name}'s examples pixel by pixel, "
+                        f"and a nextframe run's frames are {run.config.canvas}x{run.config.canvas} canvases of "
+                        f"moving examples: expected {model_metrics} or feature metrics (fid, kid, pr, dc)")
     features = args.features or default_features(ds)
     if features == "domain" and ds.kind == "image" and not ds.num_classes:
         raise UserError(f"--features domain: {ds.name} has no labels to train a domain classifier on: expected "

@@ -21,6 +21,9 @@ def add_parser(sub) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--format", required=True, choices=("onnx", "torchscript"), help="file format")
     p.add_argument("--out", required=True, metavar="FILE", help="output file (.onnx or .pt)")
+    p.add_argument("--checkpoint", default="latest", metavar="WHICH",
+                   help="latest, best (checkpoints/best.pt of a --keep-best run), step_N.pt or a checkpoint file "
+                        "[latest]")
     p.add_argument("--check", action="store_true",
                    help=f"require the check: every export runs the file on fixed latents at two batch sizes and "
                         f"compares with PyTorch (a file that differs by more than {CHECK_TOLERANCE:g} is removed, "
@@ -50,7 +53,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     runnable = args.format == "torchscript" or onnxruntime_importable()
     if args.check and not runnable:  # asked for a check that cannot run: say so before writing anything
         raise UserError("--check: running an ONNX file needs onnxruntime: pip install 'ganforge[export]'")
-    run = load_run(args.run_dir)
+    run = load_run(args.run_dir, args.checkpoint)
     meta = export_generator(run, args.format, out)
     inputs = ", ".join(f"{i['name']} {tuple(i['shape'])} {i['dtype']}" for i in meta["inputs"])
     print(f"ganforge: exported the {meta['model']} generator of {run.run_dir} (step {run.step}) to {out} "

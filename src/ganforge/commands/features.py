@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
 def cmd_features_train(args: argparse.Namespace) -> int:
     from ..data import load_dataset
     from ..errors import UserError
-    from ..features.domain import default_weights_path, save_domain_classifier
+    from ..features.domain import default_weights_path, packaged_weights_path, save_domain_classifier
     from ..features.train import train_domain_classifier
     from ..rundir import check_writable_output
 
@@ -66,6 +66,10 @@ def cmd_features_train(args: argparse.Namespace) -> int:
     save_domain_classifier(model, out, info)
     print(f"ganforge: test accuracy {info['test_accuracy']:.4f} (val {info['val_accuracy']:.4f}); "
           f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    shipped = packaged_weights_path(args.data)
+    if not args.out and shipped.is_file():  # the metrics read the shipped file first: say how to use this one
+        print(f"ganforge: note: {args.data} ships its own classifier ({shipped}), which --features domain uses; "
+              f"this one is used with --features domain:{out}")
     return 0
 
 
@@ -74,7 +78,9 @@ def cmd_features_info(args: argparse.Namespace) -> int:
 
     model = load_domain_classifier(args.data, args.weights)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"domain classifier for {args.data}: {model.config()}, {n_params:,} parameters")
+    trained_on = str(model.info.get("command", "")).partition("--data ")[2].split(" ")[0] or args.data
+    print(f"domain classifier for {args.data}: {model.config()}, {n_params:,} parameters"
+          + (f" (its file says it was trained on {trained_on})" if trained_on != args.data else ""))
     for key, value in model.info.items():
         print(f"  {key}: {value}")
     return 0

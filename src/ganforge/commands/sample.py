@@ -36,9 +36,9 @@ def add_parser(sub) -> None:
     p.add_argument("--temperature", type=float, default=1.0, metavar="T",
                    help="scale the noise z by T (labels and codes untouched): T < 1 trades diversity for "
                         "typical samples, the truncation trick; 1 is the prior the model was trained with  [1]")
-    p.add_argument("--condition", default=None, metavar="COLUMN=VALUE",
+    p.add_argument("--condition", default=None, action="append", metavar="COLUMN=VALUE",
                    help="table runs: only rows whose discrete COLUMN is VALUE (ctgan feeds the condition to G; "
-                        "every model's rows are then kept only where they match)")
+                        "every model's rows are then kept only where they match); one condition at a time")
     p.add_argument("--no-copies", action="store_true",
                    help="table runs: drop every sampled row equal to a training row (all its values) and draw "
                         "again until --n rows remain: a privacy filter for tables whose real rows repeat (it reads "
@@ -77,6 +77,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from ..images import grid_scale, make_grid, save_image, save_points_plot
     from ..run import load_run
 
+    if args.condition is not None:  # argparse keeps every --condition: a second one is refused, not dropped
+        if len(args.condition) > 1:
+            raise UserError(f"--condition given {len(args.condition)} times ({', '.join(args.condition)}): expected "
+                            "one COLUMN=VALUE (ctgan conditions G on one discrete column at a time)")
+        args.condition = args.condition[0]
     check_sample_options(args)
     out = Path(args.out)
     if out.suffix == ".csv" or args.condition is not None or args.no_copies or args.condition_frequency != "data":
@@ -85,7 +90,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
                             "--condition-frequency or --no-copies")
         return sample_table(args, out)
     if out.suffix not in (".png", ".npy"):
-        raise UserError(f"--out {out}: expected a .png (image grid) or .npy (raw array) file name")
+        raise UserError(f"--out {out}: expected a .png (image grid), .npy (raw array) or, for a table run, .csv "
+                        "file name")
     if out.is_dir():
         raise UserError(f"--out {out}: is a directory, expected a file name")
     check_writable_output(out)  # before sampling: a bad output path fails at once
@@ -94,6 +100,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out}: run {args.run_dir} models a table: expected a .csv file name (or .npy for "
                         "the encoded rows)")
     run.set_truncation(args.truncation)
+    kept_inputs = getattr(run.model, "noiseless_input", None)  # srresnet/srgan: low-res images; nextframe: frames
+    if args.temperature != 1.0 and kept_inputs:
+        raise UserError(f"--temperature {args.temperature}: a {run.config.model} run's G reads {kept_inputs}, not "
+                        "noise from a prior (scaling them would degrade the inputs): expected no --temperature")
+    if kept_inputs:  # its samples are its outputs on the inputs it kept in training: more would repeat them
+        kept = run.model.num_kept_inputs
+        if args.n is not None and args.n > kept:
+            raise UserError(f"--n {args.n}: a {run.config.model} run samples its outputs on the {kept} inputs it "
+                            f"kept from training: expected --n <= {kept} (ganforge "
+                            f"{'upscale' if run.config.model != 'nextframe' else 'predict'} for others)")
+        args.n = args.n or min(64, kept)
     if sum((args.label is not None, args.by_class, args.vary_code is not None)) > 1:
         raise UserError("--label, --by-class and --vary-code: expected at most one of them")
     if args.drs and (args.label is not None or args.by_class or args.vary_code is not None

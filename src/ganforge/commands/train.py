@@ -67,7 +67,8 @@ TRAIN_HELP = {
                   "whatever --checkpoint-every says); 0 keeps none  [0]",
     "device": "auto, cpu or cuda  [auto]",
     "eval_every": "every N steps, compute --eval-metrics on --eval-n samples into metrics.jsonl; 0 never  [0]",
-    "eval_metrics": "comma-separated metrics for --eval-every (see ganforge eval --help)  [fid,kid]",
+    "eval_metrics": "comma-separated metrics for --eval-every (see ganforge eval --help)  [fid,kid; shape,trends "
+                    "for tables]",
     "eval_n": "samples (and real examples) per --eval-every evaluation  [2000]",
     "penalty": "discriminator regulariser added to its loss: none, gp (WGAN-GP, Gulrajani et al. 2017) or r1 "
                "(Mescheder et al. 2018)  [the model's own: gp for wgan-gp, else none]",
@@ -242,6 +243,20 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
+#: ``--eval-every``'s metrics on a table when ``--eval-metrics`` is not given (``fid,kid`` is for images).
+TABLE_EVAL_METRICS = "shape,trends"
+
+
+def is_table_data(name: str) -> bool:
+    """Whether ``--data NAME`` is a table (a CSV or parquet file, or a bundled table), without loading it."""
+    from ..data import DATASETS  # the package registers every dataset, bundled tables included
+
+    if name.startswith(("csv:", "parquet:")):
+        return True
+    spec = DATASETS.get(name)
+    return spec is not None and bool(getattr(spec, "table", False))
+
+
 def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
     from ..data.core import absolute_data_name  # imports torch: not at --help
 
@@ -280,6 +295,8 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
         requested = {**from_file, **explicit}
         spec = MODELS.get_or_fail(requested.get("model", TrainConfig.model))
         values = {**spec.defaults, **requested}  # the model's recipe replaces the generic defaults
+        if "eval_metrics" not in values and is_table_data(values.get("data", TrainConfig.data)):
+            values["eval_metrics"] = TABLE_EVAL_METRICS  # fid and kid measure images: a table's own scores
         run_dir = Path(args.out) if args.out else None
     cfg = TrainConfig.from_dict(values, source="options").validate()
     if run_dir is None:

@@ -51,15 +51,21 @@ def read_image(path: Path, channels: int):
 
     try:
         with Image.open(path) as opened:
+            if opened.mode == "F":  # float samples: no one scale maps them to 8 bits (convert clips them)
+                raise UserError(f"image {path}: 32-bit float samples (mode F): expected 8-bit (or 16-bit grey) "
+                                "images")
             im = upright_8bit(opened)
             if im.mode == "P":
                 im = im.convert("RGBA")
             bands = [b for b in im.getbands() if b != "A"]
-            if len(bands) != channels:
+            rgb = np.asarray(im.convert("RGB"), dtype=np.uint8) if len(bands) == 3 and channels == 1 else None
+            grey_in_colour = rgb is not None and bool((rgb == rgb[..., :1]).all())  # a grey palette, WebP, GIF
+            if len(bands) != channels and not grey_in_colour:
                 kind = {1: "grey", 3: "RGB"}
-                raise UserError(f"image {path}: {len(bands)} channel(s) ({im.mode}): the run models "
+                raise UserError(f"image {path}: {len(bands)} colour channel(s) ({im.mode}): the run models "
                                 f"{channels}-channel ({kind.get(channels, '?')}) images")
-            x = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+            x = rgb[..., 0] if grey_in_colour else np.asarray(im.convert("L" if channels == 1 else "RGB"),
+                                                              dtype=np.uint8)
     except Image.DecompressionBombError:  # a header that claims far more pixels than Pillow opens
         raise UserError(f"image {path}: larger than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, the limit Pillow opens "
                         "safely (a decompression-bomb guard)") from None

@@ -145,11 +145,22 @@ def read_domain_classifier(path: str | Path) -> tuple[DomainClassifier, dict]:
         raise UserError(f"domain classifier weights {path}: cannot be read as safetensors ({e})") from None
     if meta.get("format") != FORMAT:
         raise UserError(f"domain classifier weights {path}: expected a file written by 'ganforge features train'")
-    cfg = json.loads(meta["config"])
-    model = DomainClassifier(cfg["channels"], cfg["image_size"], cfg["num_classes"], cfg["feature_dim"],
-                             tuple(cfg["widths"]))
-    model.load_state_dict(tensors)
-    info = json.loads(meta.get("info", "{}"))
+    try:  # a file with ganforge's tag whose metadata or tensors were edited or damaged: one line, not a traceback
+        cfg = json.loads(meta["config"])
+        model = DomainClassifier(cfg["channels"], cfg["image_size"], cfg["num_classes"], cfg["feature_dim"],
+                                 tuple(cfg["widths"]))
+        model.load_state_dict(tensors)
+        info = json.loads(meta.get("info", "{}"))
+        if not isinstance(info, dict):
+            raise TypeError(f"its info is a {type(info).__name__}, not an object")
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
+        why = " ".join(str(e).split())[:160]
+        raise UserError(f"domain classifier weights {path}: damaged (its config and weights do not fit: {why}): "
+                        "expected a file as 'ganforge features train' wrote it") from None
+    bad = [k for k, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise UserError(f"domain classifier weights {path}: {bad[0]} holds NaN or inf: expected finite weights "
+                        "(train it again with 'ganforge features train')")
     info["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     info["path"] = str(path)
     return model.eval(), info
@@ -190,6 +201,17 @@ def load_domain_classifier(data_family: str, path: str | Path | None = None) -> 
             model, info = read_domain_classifier(candidate)
             model.info = info
             return model
+    from ..data import DATASETS
+    from ..threads import TOY_DATA
+
+    source = DATASETS.get(data_family)
+    if data_family in TOY_DATA or data_family.startswith(("csv:", "parquet:")) or (source and source.table):
+        raise UserError(f"no domain classifier for dataset {data_family!r}: it holds "
+                        f"{'a table' if data_family not in TOY_DATA else 'points'}, and domain classifiers "
+                        "are for labelled image sets: expected an image dataset such as digits or fashion-mnist")
+    if source is None and not data_family.startswith("folder:"):
+        raise UserError(f"no domain classifier for dataset {data_family!r}: no such dataset: expected one of "
+                        f"{', '.join(sorted(DATASETS))} (ganforge features list shows the classifiers)")
     raise UserError(f"no domain classifier for dataset {data_family!r}: expected one shipped in {WEIGHTS_DIR} "
                     f"or trained with 'ganforge features train --data {data_family}' "
                     f"(writes {default_weights_path(data_family)})")

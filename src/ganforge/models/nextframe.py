@@ -196,6 +196,11 @@ class NextFrame(GANModel):
         kept = self.clip_inputs(clips)
         self.kept_inputs[: len(kept)] = kept.to(self.kept_inputs)
 
+    @property
+    def num_kept_inputs(self) -> int:
+        """How many distinct inputs :meth:`sample_latent` draws from."""
+        return len(self.kept_inputs)
+
     def sample_latent(self, n: int, rng: torch.Generator | None = None) -> torch.Tensor:
         """``n`` of the kept inputs ``(n, k C + A, H, W)``, in a random order (distinct when ``n`` <= 32)."""
         k = len(self.kept_inputs)

@@ -189,7 +189,11 @@ class FrozenFeatures:
                 raise UserError(f"--content-features {self.path}: the run's images are {self.size} pixels a side: "
                                 f"expected at least {INCEPTION_STEM_MIN_SIZE} for Inception's first convolutions")
 
-            self.net = load_fid_inception(self.path.partition(":")[2] or None).eval().requires_grad_(False)
+            try:
+                net = load_fid_inception(self.path.partition(":")[2] or None)
+            except UserError as e:  # its message names eval's --features: here the option is --content-features
+                raise UserError(str(e).replace("--features inception", "--content-features inception")) from None
+            self.net = net.eval().requires_grad_(False)
             return
         from ..features.domain import load_domain_classifier
 
@@ -258,6 +262,11 @@ class SuperResolution:
         noise_rng = torch.Generator().manual_seed(int(torch.randint(2 ** 62, (1,), generator=rng)))
         low = degrade(x.index_select(0, idx).float() / 255.0, self.spec, noise_rng) * 2.0 - 1.0
         self.inputs[: len(low)] = low.to(self.inputs)
+
+    @property
+    def num_kept_inputs(self) -> int:
+        """How many distinct inputs :meth:`sample_latent` draws from."""
+        return len(self.inputs)
 
     def sample_latent(self, n: int, rng: torch.Generator | None = None) -> torch.Tensor:
         """``n`` of the kept low-resolution inputs ``(n, C, H/s, W/s)`` in [-1, 1], in a random order (all of
