@@ -110,7 +110,7 @@ def test_a_bench_script_reports_a_user_error_in_one_line_with_exit_2(tmp_path):
                                                                                    "OMP_NUM_THREADS": "1"})
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr and out.stderr.strip().count("\n") == 0
-    assert out.stderr.startswith("error: ") and "absent" in out.stderr
+    assert out.stderr.startswith("ganforge: error: ") and "absent" in out.stderr
 
 
 def test_run_script_returns_mains_code_and_turns_a_user_error_into_its_exit_code(capsys):
@@ -122,5 +122,5 @@ def test_run_script_returns_mains_code_and_turns_a_user_error_into_its_exit_code
     assert run_script(lambda: 5) == 5 and run_script(lambda: None) == 0
     assert run_script(fails, UserError("--n -1: expected a positive integer\nmore")) == 2
     assert run_script(fails, TrainingDiverged("loss/D is nan")) == 3
-    assert capsys.readouterr().err.splitlines() == ["error: --n -1: expected a positive integer",
-                                                   "error: loss/D is nan"]
+    assert capsys.readouterr().err.splitlines() == ["ganforge: error: --n -1: expected a positive integer",
+                                                   "ganforge: error: loss/D is nan"]

@@ -188,10 +188,12 @@ def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys):
     big = tmp_path / "big.png"
     Image.fromarray(np.zeros((10, 10), dtype=np.uint8)).save(big)
     rgb = tmp_path / "rgb.png"
-    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(rgb)
+    colours = np.zeros((8, 8, 3), dtype=np.uint8)
+    colours[..., 2] = 180  # blue: three channels (grey stored as RGB is read as grey)
+    Image.fromarray(colours).save(rgb)
     cases = [
         ([str(runs / "dcgan"), str(big)], "10x10 pixels"),
-        ([str(runs / "dcgan"), str(rgb)], "3 channel(s)"),
+        ([str(runs / "dcgan"), str(rgb)], "3 colour channel(s)"),
         ([str(runs / "cgan"), "--data", "digits"], "no single latent vector"),
         ([str(tmp_path / "nowhere"), str(big)], "not found"),
         ([str(runs / "dcgan")], "expected image files"),

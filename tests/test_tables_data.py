@@ -269,3 +269,25 @@ def test_a_table_run_evaluates_its_own_scores_by_default_and_keeps_the_best_by_s
                  "--out", str(run)]) == 0, capsys.readouterr().err
     assert "eval_metrics: shape,trends" in (run / "config.yaml").read_text()
     assert (run / "checkpoints" / "best.pt").is_file()
+
+
+def test_a_table_run_saved_with_the_old_image_default_resumes_with_table_evaluations(tmp_path, monkeypatch, capsys):
+    """Runs saved before tables had their own default carry eval_metrics fid,kid: a resume asking for
+    evaluations (--eval-every) measures shape,trends instead of refusing."""
+    import torch
+
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    path = write_mixed_csv(tmp_path / "t.csv", n=200)
+    run = tmp_path / "run"
+    assert main(["train", "--model", "ctgan", "--data", f"csv:{path}", "--steps", "2", "--batch-size", "20",
+                 "--no-progress", "--out", str(run)]) == 0
+    latest = run / "checkpoints" / "latest.pt"
+    ckpt = torch.load(latest, weights_only=True)
+    ckpt["config"]["eval_metrics"] = "fid,kid"  # as an older ganforge wrote it
+    torch.save(ckpt, latest)
+    assert main(["train", "--out", str(run), "--resume", "--steps", "4", "--eval-every", "2", "--eval-n", "40",
+                 "--no-progress"]) == 0, capsys.readouterr().err
+    import json
+
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert "metric/shape" in records[-1] and "metric/trends" in records[-1], records[-1]

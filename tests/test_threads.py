@@ -143,16 +143,35 @@ def test_a_spinning_run_drops_to_the_free_core_when_other_work_starts_and_takes_
     assert lines.index(changes[0]) == 39 and lines.index(changes[1]) == 69  # the second window that agrees
 
 
-def test_a_passive_run_keeps_every_core_beside_one_busy_process_and_a_single_burst_changes_nothing():
+def test_one_burst_of_other_work_changes_nothing_and_a_spinning_pool_needs_two_busy_windows():
     from ganforge.threads import ThreadChoice
 
     machine, applied = ScriptedMachine(), []
-    gov = machine.governor(ThreadChoice(2, "passive", "1.0 of 2 cores busy"), applied)
-    for others in (1.0, 1.0, 4.0, 1.0, 4.0, 0.0):  # 4 busy processes, but never two windows in a row
-        machine.others, machine.own = others, 0.4 if others > 2 else 1.0
+    gov = machine.governor(ThreadChoice(2, "spin", "0.0 of 2 cores busy"), applied)
+    for others in (0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0):  # a burst every other window, never two in a row
+        machine.others, machine.own = others, 1.9
         machine.advance(10.0)
         assert gov.poll() is None
-    assert applied == []
+    assert applied == [] and gov.threads == 2
+
+
+def test_a_passive_run_started_on_an_oversubscribed_machine_takes_every_core_when_the_work_ends():
+    """Started beside 7.5 busy cores on 2 (one passive thread), it gets both cores once that work has gone."""
+    from ganforge.threads import ThreadChoice, choose_threads
+
+    start = choose_threads(None, cores=2, load=7.5, environ={})
+    assert (start.threads, start.wait_policy) == (1, "passive")
+    machine, applied = ScriptedMachine(), []
+    gov = machine.governor(ThreadChoice(start.threads, start.wait_policy, start.reason), applied)
+    machine.others, machine.own = 7.5, 1.0
+    for _ in range(3):
+        machine.advance(10.0)
+        assert gov.poll() is None  # still oversubscribed: one thread
+    machine.others = 0.0
+    machine.advance(10.0)
+    assert gov.poll() is None  # the first quiet window
+    machine.advance(10.0)
+    assert gov.poll().startswith("threads 1 -> 2 (0.0 of 2 cores busy") and applied == [2]
 
 
 def test_the_governor_counts_other_processes_not_its_own_threads():

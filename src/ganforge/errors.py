@@ -23,13 +23,16 @@ class TrainingDiverged(UserError):
 
 def run_script(main, *args) -> int:
     """Run a script's ``main(*args)`` (a ``bench/`` or ``scripts/`` entry point) as the CLI runs a command: a
-    :class:`UserError` is one line on stderr and its exit code, not a traceback; returns ``main``'s int
-    result, or 0."""
-    import sys
+    :class:`UserError` or a file-system error is one line on stderr and exit code 2 (3 for a divergence), not a
+    traceback; returns ``main``'s int result, or 0."""
+    from .cli import _os_error_line, _say_error
 
     try:
         result = main(*args)
     except UserError as e:
-        print(f"error: {str(e).strip().splitlines()[0]}", file=sys.stderr)
+        _say_error(str(e))
         return e.exit_code
+    except OSError as e:
+        _say_error(_os_error_line(e))
+        return 2
     return result if isinstance(result, int) else 0

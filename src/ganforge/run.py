@@ -90,9 +90,11 @@ class LoadedRun:
         ds = load_dataset(cfg.data, data_dir or cfg.data_dir, False, cfg.image_size, cfg.max_image_pixels,
                           cfg.discrete_columns, cfg.continuous_columns)
         if self.train_fingerprint is not None and train_fingerprint(ds) != self.train_fingerprint:
+            named = cfg.data.startswith(("csv:", "parquet:", "folder:"))  # the path is part of the name
             raise UserError(f"run {self.run_dir}: the data changed since it was trained: {ds.name}'s training "
                             "examples are not those in its checkpoint (edited, added or removed files): expected "
-                            "the same files (--data-dir DIR where a copy of them lies)")
+                            + (f"the files it was trained on at {cfg.data.partition(':')[2]}" if named else
+                               "the same files (--data-dir DIR where a copy of them lies)"))
         return ds
 
     def training_examples(self, data_dir: str | None = None) -> torch.Tensor:
@@ -171,7 +173,8 @@ def checkpoint_path(run_dir: Path, checkpoint: str | Path | None) -> Path:
         others = sorted((p.name for p in (run_dir / "checkpoints").glob("*.pt") if p.name != "latest.pt"),
                         key=lambda n: (n != "best.pt", len(n), n))
         if not latest.exists() and others:  # removed or lost: say what the run still holds
-            raise UserError(f"checkpoint {latest} not found; the run holds {', '.join(others[-3:])}: expected "
+            shown = others[:1] + others[1:][-2:] if others[0] == "best.pt" else others[-3:]
+            raise UserError(f"checkpoint {latest} not found; the run holds {', '.join(shown)}: expected "
                             f"--checkpoint {'best' if others[0] == 'best.pt' else others[-1]} (or one of those)")
         return latest
     if checkpoint == "best":

@@ -83,12 +83,22 @@ def split_sizes(dataset: ArrayDataset) -> dict[str, int]:
 
 
 def train_fingerprint(dataset: ArrayDataset) -> str:
-    """A hash of the training split's examples and labels, saved in checkpoints: a resume on files with the
-    same sizes but other contents (an edited CSV, a replaced image) is refused. ~0.1 s per 100 MB."""
+    """A hash of the training split as read from its files, saved in checkpoints: a resume (or an evaluation)
+    on files with the same sizes but other contents (an edited CSV, a replaced image) is refused. Images and
+    points: the arrays and labels; tables: the decoded values, not the encoded rows (a refitted column
+    transformer on another machine must not count as other data). ~0.1 s per 100 MB."""
     digest = hashlib.blake2b(digest_size=8)
-    for arr in (dataset.arrays["train"], dataset.labels.get("train")):
-        if arr is not None:
-            digest.update(str((arr.dtype.str, arr.shape)).encode())
+    frame = dataset.meta.get("frames", {}).get("train") if dataset.kind == "table" else None
+    parts = ([(name, frame[name]) for name in sorted(frame)] if frame is not None else
+             [("x", dataset.arrays["train"]), ("y", dataset.labels.get("train"))])
+    for name, arr in parts:
+        if arr is None:
+            continue
+        arr = np.asarray(arr)
+        digest.update(str((name, arr.dtype.str, arr.shape)).encode())
+        if arr.dtype.kind == "O":  # strings of a table column
+            digest.update("\x1f".join(map(str, arr.tolist())).encode("utf-8", "surrogatepass"))
+        else:
             digest.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
     return digest.hexdigest()
 
@@ -243,9 +253,12 @@ class Trainer:
             build = MODELS.get_or_fail(cfg.model).build  # a GANModel class, or a function building one
             getattr(build, "refuse_for_new_run", lambda cfg: None)(cfg)
         self.progress = (sys.stderr.isatty() if progress is None else progress) and self.is_main
+        loaded_here = dataset is None
         dataset = dataset or load_dataset(cfg.data, cfg.data_dir, download, cfg.image_size, cfg.max_image_pixels,
                                           cfg.discrete_columns, cfg.continuous_columns)
-        self.train_fingerprint = train_fingerprint(dataset)  # the files as read, before pairs or clips are made
+        # the files as read, before pairs or clips are made; none for a dataset handed in (augment's subset,
+        # lab's draws): a later `dataset()` of the run reads the named files, which are not what it trained on
+        self.train_fingerprint = train_fingerprint(dataset) if loaded_here else None
         self.dataset = with_pairs(dataset, cfg.pairs, cfg.pair_blur, cfg.pair_noise,  # SR pairs: a condition
                                   cfg.pair_augment)
         self.dataset = with_sequences(self.dataset, cfg.sequences, cfg.context_frames, cfg.canvas)  # clips
@@ -747,7 +760,7 @@ class Trainer:
                             f"{sizes(now)} examples, the run was trained on {sizes(saved)}: expected the same "
                             "files (or start a new run in another --out)")
         saved_print = ckpt.get("data", {}).get("train_fingerprint")
-        if saved_print is not None and saved_print != self.train_fingerprint:
+        if None not in (saved_print, self.train_fingerprint) and saved_print != self.train_fingerprint:
             raise UserError(f"--resume: the data changed since {path} was saved: {self.dataset.name}'s training "
                             "examples have the sizes the run was trained on but other contents: expected the same "
                             "files (or start a new run in another --out)")

@@ -78,7 +78,7 @@ def cmd_features_info(args: argparse.Namespace) -> int:
 
     model = load_domain_classifier(args.data, args.weights)
     n_params = sum(p.numel() for p in model.parameters())
-    trained_on = str(model.info.get("command", "")).partition("--data ")[2].split(" ")[0] or args.data
+    trained_on = str(model.info.get("dataset") or args.data)  # what the file says it was trained on
     print(f"domain classifier for {args.data}: {model.config()}, {n_params:,} parameters"
           + (f" (its file says it was trained on {trained_on})" if trained_on != args.data else ""))
     for key, value in model.info.items():

@@ -247,17 +247,8 @@ def add_parser(sub) -> None:
 TABLE_EVAL_METRICS = "shape,trends"
 
 
-def is_table_data(name: str) -> bool:
-    """Whether ``--data NAME`` is a table (a CSV or parquet file, or a bundled table), without loading it."""
-    from ..data import DATASETS  # the package registers every dataset, bundled tables included
-
-    if name.startswith(("csv:", "parquet:")):
-        return True
-    spec = DATASETS.get(name)
-    return spec is not None and bool(getattr(spec, "table", False))
-
-
 def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
+    from ..data import is_table_name  # the package: every dataset registered, bundled tables included
     from ..data.core import absolute_data_name  # imports torch: not at --help
 
     names = [f.name for f in fields(TrainConfig)]
@@ -281,6 +272,9 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
                 raise UserError(f"--resume: {name} is {was} in {run_dir}, cannot change it to {value!r} "
                                 f"(only {resumable_flags()} may change)")
         values = {**saved, **requested}
+        if ("eval_metrics" not in requested and values.get("eval_metrics") == "fid,kid"
+                and is_table_name(values.get("data") or "")):  # a table run saved before tables had their own
+            values["eval_metrics"] = TABLE_EVAL_METRICS
         length_changed = any(name in requested and requested[name] != saved.get(name) for name in ("steps", "epochs"))
         if length_changed and saved.get("instance_noise"):
             print("ganforge: note: --instance-noise anneals to 0 over the run's length; from here it follows the "
@@ -295,7 +289,7 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
         requested = {**from_file, **explicit}
         spec = MODELS.get_or_fail(requested.get("model", TrainConfig.model))
         values = {**spec.defaults, **requested}  # the model's recipe replaces the generic defaults
-        if "eval_metrics" not in values and is_table_data(values.get("data", TrainConfig.data)):
+        if "eval_metrics" not in values and is_table_name(values.get("data", TrainConfig.data)):
             values["eval_metrics"] = TABLE_EVAL_METRICS  # fid and kid measure images: a table's own scores
         run_dir = Path(args.out) if args.out else None
     cfg = TrainConfig.from_dict(values, source="options").validate()

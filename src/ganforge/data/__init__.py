@@ -5,9 +5,11 @@ from .core import (
     DATASETS,
     ArrayDataset,
     MinibatchSampler,
+    is_table_name,
     load_dataset,
     to_data_range,
     to_model_range,
 )
 
-__all__ = ["DATASETS", "ArrayDataset", "MinibatchSampler", "load_dataset", "to_data_range", "to_model_range"]
+__all__ = ["DATASETS", "ArrayDataset", "MinibatchSampler", "is_table_name", "load_dataset", "to_data_range",
+           "to_model_range"]

@@ -158,6 +158,12 @@ def absolute_data_name(name: str) -> str:
     return name
 
 
+def is_table_name(name: str) -> bool:
+    """Whether ``--data NAME`` names a table (a CSV or parquet file, or a bundled table), without loading it."""
+    source = DATASETS.get(name)
+    return name.startswith(("csv:", "parquet:")) or (source is not None and source.table)
+
+
 def load_dataset(name: str, data_dir: str | None = None, download: bool = False,
                  image_size: int | None = None, max_image_pixels: int | None = None,
                  discrete_columns: str | None = None, continuous_columns: str | None = None) -> ArrayDataset:
@@ -170,7 +176,7 @@ def load_dataset(name: str, data_dir: str | None = None, download: bool = False,
 
         path = name[len("csv:"):] if name.startswith("csv:") else name  # load_table reads the parquet: prefix
         ds = load_table(path, None, discrete_columns, continuous_columns)
-    elif DATASETS.get(name) is not None and DATASETS.get(name).table:
+    elif is_table_name(name):
         ds = DATASETS.get(name).load(data_dir, download, discrete_columns, continuous_columns)
     elif name.startswith("folder:"):
         from .folder import MAX_IMAGE_PIXELS, load_folder

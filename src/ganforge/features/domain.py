@@ -180,7 +180,11 @@ def list_domain_classifiers() -> list[dict]:
                     meta = f.metadata() or {}
             except Exception:  # a damaged file: listed, so the user sees it
                 meta = {}
-            info = json.loads(meta.get("info", "{}")) if meta.get("format") == FORMAT else {}
+            try:
+                info = json.loads(meta.get("info", "{}")) if meta.get("format") == FORMAT else {}
+            except ValueError:  # damaged metadata: listed without its figures
+                info = {}
+            info = info if isinstance(info, dict) else {}
             name = path.stem[len("domain-"):]
             found.append({"dataset": name, "where": where if name not in seen else "shadowed", "path": str(path),
                           "test_accuracy": info.get("test_accuracy"), "val_accuracy": info.get("val_accuracy"),
@@ -201,11 +205,11 @@ def load_domain_classifier(data_family: str, path: str | Path | None = None) -> 
             model, info = read_domain_classifier(candidate)
             model.info = info
             return model
-    from ..data import DATASETS
+    from ..data import DATASETS, is_table_name
     from ..threads import TOY_DATA
 
     source = DATASETS.get(data_family)
-    if data_family in TOY_DATA or data_family.startswith(("csv:", "parquet:")) or (source and source.table):
+    if data_family in TOY_DATA or is_table_name(data_family):
         raise UserError(f"no domain classifier for dataset {data_family!r}: it holds "
                         f"{'a table' if data_family not in TOY_DATA else 'points'}, and domain classifiers "
                         "are for labelled image sets: expected an image dataset such as digits or fashion-mnist")
