@@ -219,3 +219,22 @@ def test_invert_data_reads_the_runs_own_folder_at_the_size_it_was_trained_at(tmp
     assert main(["invert", str(tmp_path / "run"), "--data", f"folder:{folder}", "--n", "2", "--steps", "2",
                  "--out", str(tmp_path / "inv")]) == 0
     assert np.load(tmp_path / "inv" / "latents.npy").shape[0] == 2
+
+
+def test_invert_reads_a_folder_run_by_the_relative_name_it_was_trained_with(tmp_path, monkeypatch, capsys):
+    """folder:imgs and folder:/abs/imgs are one dataset: the run's own, read at its --image-size."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "imgs").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(30):
+        Image.fromarray((rng.random((20, 20, 3)) * 255).astype(np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
+    assert main(["train", "--model", "dcgan", "--data", "folder:imgs", "--image-size", "16", "--width", "8",
+                 "--steps", "2", "--batch-size", "8", "--no-progress", "--out", "run"]) == 0
+    assert main(["invert", "run", "--data", "folder:imgs", "--n", "2", "--steps", "2", "--restarts", "1",
+                 "--out", "inv"]) == 0, capsys.readouterr().err
+    assert (tmp_path / "inv" / "latents.npy").is_file()
+    # one image replaced since training: the report's memorisation panel says so instead of comparing with it
+    Image.fromarray(np.zeros((20, 20, 3), dtype=np.uint8)).save(tmp_path / "imgs" / "0.png")
+    capsys.readouterr()
+    assert main(["report", "run"]) == 0
+    assert "the data changed since it was trained" in (tmp_path / "run" / "report.html").read_text()

@@ -180,6 +180,11 @@ BAD_INPUTS = [
         "eval", copy_run(r, t), "--metrics", "parzen", "--out", t / "run" / "metrics.jsonl"], 2, "a file of run"),
     ("gam --out inside a run's checkpoints", lambda r, t: [
         "gam", copy_run(r, t), r, "--n", "20", "--out", t / "run" / "checkpoints" / "best.pt"], 2, "a file of run"),
+    ("export --out over another run's latest.pt", lambda r, t: [
+        "export", r, "--format", "torchscript", "--out", copy_run(r, t) / "checkpoints" / "latest.pt"],
+     2, "a file of run"),
+    ("eval --out over another run's metrics.jsonl", lambda r, t: [
+        "eval", r, "--metrics", "parzen", "--out", copy_run(r, t) / "metrics.jsonl"], 2, "a file of run"),
     ("srgan on unlabelled photos, no --content-features", lambda r, t: [
         "train", "--model", "srgan", "--data", f"folder:{noise_photos(t)}", "--pairs", "sr2", "--image-size", "16",
         "--steps", "1", "--batch-size", "4", "--width", "8", "--sr-blocks", "1", "--out", t / "o"],

@@ -125,27 +125,26 @@ def _check_empty_paths(args: argparse.Namespace) -> None:
 RUN_OWN_FILES = ("config.yaml", "metrics.jsonl")
 
 
+def _is_run_dir(path: Path) -> bool:
+    """A directory ``ganforge train`` wrote: its ``checkpoints/`` beside a config.yaml, or holding .pt files."""
+    ckpts = path / "checkpoints"
+    return ckpts.is_dir() and ((path / "config.yaml").is_file() or any(ckpts.glob("*.pt")))
+
+
 def _check_out_spares_the_runs(args: argparse.Namespace) -> None:
-    """The ``--out`` of a command that reads runs must not be one of those runs' own files: their checkpoints,
-    ``config.yaml`` or ``metrics.jsonl`` (export, eval and gam once wrote over ``checkpoints/latest.pt``)."""
+    """No command's ``--out`` may be a run's own file: anything in its ``checkpoints/``, its ``config.yaml`` or
+    ``metrics.jsonl``, of the runs it reads or any other (export, eval and gam wrote over
+    ``checkpoints/latest.pt`` with exit 0). ``train --out`` names the run directory itself."""
     out = getattr(args, "out", None)
-    if args.command == "train" or not isinstance(out, str):
+    if args.command == "train" or not isinstance(out, str) or not out.strip():
         return
-    runs: list = []
-    for name in ("run_dir", "runs", "samples", "cgan_run"):
-        value = getattr(args, name, None)
-        runs += value if isinstance(value, list) else [value]
     target = Path(out).expanduser().resolve()
-    for run in runs:
-        if not isinstance(run, str) or not Path(run).is_dir():
-            continue
-        root = Path(run).expanduser().resolve()
-        own = [root / name for name in RUN_OWN_FILES]
-        if not (root / "checkpoints").is_dir() and not any(p.is_file() for p in own):
-            continue  # a folder of images (--samples), not a run
-        if target.is_relative_to(root / "checkpoints") or target in own:
-            raise UserError(f"--out {out}: a file of run {run} (its checkpoints, config.yaml and metrics.jsonl are "
-                            "the run's own): expected another path")
+    inside = next((a.parent for a in target.parents if a.name == "checkpoints" and _is_run_dir(a.parent)), None)
+    if inside is None and target.name in RUN_OWN_FILES and _is_run_dir(target.parent):
+        inside = target.parent
+    if inside is not None:
+        raise UserError(f"--out {out}: a file of run {inside} (its checkpoints, config.yaml and metrics.jsonl are "
+                        "the run's own): expected another path")
 
 
 def _check_seed(args: argparse.Namespace) -> None:

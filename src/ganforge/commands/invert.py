@@ -63,7 +63,10 @@ def read_images(args: argparse.Namespace, run):
         from ..data import load_dataset
 
         # the run's own dataset as the run reads it (its --image-size, --max-image-pixels, data_dir)
-        ds = run.dataset(args.data_dir) if args.data == run.config.data else load_dataset(args.data, args.data_dir)
+        from ..data.core import absolute_data_name
+
+        own = absolute_data_name(args.data) == absolute_data_name(run.config.data)  # folder:imgs as folder:/…/imgs
+        ds = run.dataset(args.data_dir) if own else load_dataset(args.data, args.data_dir)
         x = ds.split(args.split)[:args.n]
         if x.ndim != 4:
             raise UserError(f"--data {args.data}: holds {x.ndim - 1}-d examples: expected images")

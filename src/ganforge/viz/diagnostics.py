@@ -111,14 +111,13 @@ def memorisation_panel(run, out_dir: Path, seed: int = 0, n: int = 1000, referen
                        ) -> Figure | str:
     """The generated images nearest to the training set (the likeliest copies), each beside its 3 nearest
     training images, with the median nearest-neighbour distance of samples vs held-out real images."""
-    from ..data import load_dataset
     from ..images import grid_scale, save_image
     from ..metrics.memorisation import memorisation_report, nearest_neighbour_grid
 
     if run.data.kind != "image":
         return "memorisation panel: for image data (toy points have no training examples to copy)"
     try:
-        ds = load_dataset(run.config.data, run.config.data_dir, False, run.config.image_size)
+        ds = run.dataset()  # as training read it; refused when the files changed since
     except UserError as e:
         return f"memorisation panel: {e}"
     train = torch.from_numpy(ds.split("train")[:reference])

@@ -87,11 +87,9 @@ def write_nextframe_comparison(run, path: Path, n: int = 4, steps: int = 5, data
                                ) -> tuple[Path, str]:
     """The strip of :func:`prediction_strip` for a run's first ``n`` evaluation sequences, written as PNG;
     returns ``(path, caption)``."""
-    from ..data import load_dataset
     from ..images import grid_scale, save_image
 
-    cfg = run.config
-    ds = load_dataset(cfg.data, data_dir or cfg.data_dir, False, cfg.image_size)
+    ds = run.dataset(data_dir)  # as training read it; refused when the files changed since
     true, predicted = rollout_pairs(run.model, ds.split("test"), n, steps)
     save_image(prediction_strip(true, predicted), path, scale=grid_scale(true.shape[-1]))
     k = run.model.seq_spec.context

@@ -48,12 +48,10 @@ def run_comparison_models(run) -> list[tuple[str, object]]:
 def write_sr_comparison(run, path: Path, n: int = 8, data_dir: str | None = None) -> tuple[Path, str]:
     """The comparison of the first ``n`` test images of the run's dataset, degraded as in evaluation, written
     as PNG to ``path``; returns ``(path, caption)``."""
-    from ..data import load_dataset
     from ..data.pairs import evaluation_pairs
     from ..images import grid_scale, save_image
 
-    cfg = run.config
-    ds = load_dataset(cfg.data, data_dir or cfg.data_dir, False, cfg.image_size)
+    ds = run.dataset(data_dir)  # as training read it; refused when the files changed since
     low, high = evaluation_pairs(ds.split("test")[:n], run.model.spec)
     names, images = sr_columns(low, high, run_comparison_models(run), run.model.spec.scale)
     save_image(comparison_grid(images), path, scale=grid_scale(high.shape[-1]))

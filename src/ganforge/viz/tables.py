@@ -107,12 +107,10 @@ def write_table_figures(run, assets: Path, n: int = 2000, seed: int = 0, data_di
                         ) -> list[tuple[Path, str]]:
     """Sample ``n`` rows of a table run (at most the training rows) and draw both figures under ``assets``;
     returns ``[(path, caption)]``. A UserError when the run's table cannot be loaded on this machine."""
-    from ..data import load_dataset
     from ..data.table import TableSpec, frame_rows
 
     cfg = run.config
-    ds = load_dataset(cfg.data, data_dir or cfg.data_dir, False, None, None, cfg.discrete_columns,
-                      cfg.continuous_columns)
+    ds = run.dataset(data_dir)  # as training read it; refused when the files changed since
     table, train = ds.meta["table"], ds.meta["frames"]["train"]
     n = min(n, frame_rows(train))
     synth = TableSpec(run.data.table).decode(run.sample(n, seed=seed).numpy())
