@@ -214,3 +214,20 @@ def test_discrete_columns_lets_an_integer_column_name_the_classes(clusters, tmp_
     assert "column is integer" in capsys.readouterr().err
     assert main([*argv, "--discrete-columns", "items", "--out", str(tmp_path / "b")]) == 0
     assert "normal classes items=1 " in capsys.readouterr().out
+
+
+def test_scoring_refuses_a_table_edited_since_the_fit_and_takes_it_back_unchanged(tmp_path, capsys):
+    path = write_clusters_csv(tmp_path / "c.csv", n=300)
+    run = tmp_path / "run"
+    assert main(["anomaly", "fit", "--data", f"csv:{path}", "--label-column", "kind", "--normal-classes", "b",
+                 "--method", "iforest", "--out", str(run)]) == 0
+    original = path.read_text()
+    header, *rows = original.splitlines()
+    rows = [",".join(r.split(",")[:3] + [str(int(r.split(",")[3]) + 1)] + r.split(",")[4:]) for r in rows]
+    path.write_text("\n".join([header, *rows]) + "\n")  # every row's item count, one more
+    capsys.readouterr()
+    assert main(["anomaly", "score", str(run), "--out", str(tmp_path / "s.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "the data changed since it was fitted" in err and err.count("\n") == 1, err
+    path.write_text(original)
+    assert main(["anomaly", "score", str(run), "--out", str(tmp_path / "s.csv")]) == 0

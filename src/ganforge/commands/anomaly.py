@@ -168,6 +168,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise UserError(f"--normal-classes {args.normal_classes}: every class is normal, so the test split holds no "
                         "anomaly to find: expected fewer than all classes")
     cfg = _config(args, args.method, list(normal))
+    from ..train import train_fingerprint
+
+    cfg.train_fingerprint = train_fingerprint(source)  # anomaly score refuses files that changed since
     data = one_class_dataset(source, normal, cfg.val_fraction, cfg.seed, cfg.label_column)
     method = build_method(cfg)
     method.check_data(data)
@@ -205,8 +208,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     if Path(args.out).suffix != ".csv":
         raise UserError(f"--out {args.out}: the scores are a CSV table: expected a name ending in .csv")
     cfg = AnomalyConfig.load(run_dir)
-    fitted = one_class_dataset(load_source(cfg.data, cfg.data_dir, cfg.train), cfg.normal_classes,
-                               cfg.val_fraction, cfg.seed, cfg.label_column)
+    fitted = one_class_dataset(load_source(cfg.data, cfg.data_dir, cfg.train, cfg.train_fingerprint, run_dir),
+                               cfg.normal_classes, cfg.val_fraction, cfg.seed, cfg.label_column)
     method = build_method(cfg)
     method.load(run_dir, fitted)
     # another dataset's rows are encoded as the fitted ones were (a table: the fitted standardisation)
