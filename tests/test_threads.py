@@ -212,3 +212,22 @@ def test_the_training_loop_applies_and_prints_the_governors_changes(tmp_path, ca
     assert applied == [1]
     out = capsys.readouterr().out
     assert "step 2/30  threads 2 -> 1 (1.0 of 2 cores busy with other work; OpenMP spin)" in out
+
+
+def test_a_trainer_is_governed_only_for_a_choice_the_command_made_and_applied(tmp_path):
+    """train and augment call govern_threads: an automatic choice applied before torch started is governed;
+    --threads, OMP_NUM_THREADS, or a choice not applied (ganforge called from Python) are not."""
+    import argparse
+
+    from ganforge.config import TrainConfig
+    from ganforge.train import Trainer
+
+    trainer = Trainer(TrainConfig(model="gan", data="ring8", steps=1, batch_size=16), tmp_path / "r", progress=False)
+    cases = [(choose_threads(None, cores=2, load=0.0, environ={}), True, True),
+             (choose_threads(2, cores=2, load=0.0, environ={}), True, False),
+             (choose_threads(None, cores=2, load=0.0, environ={"OMP_NUM_THREADS": "2"}), True, False),
+             (choose_threads(None, cores=2, load=0.0, environ={}), False, False)]
+    for choice, applied, governed in cases:
+        trainer.thread_governor = None
+        trainer.govern_threads(argparse.Namespace(thread_choice=choice, threads_applied=applied))
+        assert (trainer.thread_governor is not None) == governed, (choice, applied)

@@ -102,6 +102,7 @@ def train_cgan(ds, split, args: argparse.Namespace, run_dir: Path):
           f"images) for {args.cgan_steps:,} steps into {run_dir}", flush=True)
     t0 = time.perf_counter()
     trainer = Trainer(cfg, run_dir, dataset=subset, progress=False)
+    trainer.govern_threads(args)  # minutes of training: other work may start or stop meanwhile
     atomic_write_text(run_dir / SUBSET_FILE, json.dumps(subset_record(ds.name, args, split)) + "\n")
     trainer.fit()
     return time.perf_counter() - t0

@@ -329,12 +329,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg, run_dir = _resolve_train_config(args)
     trainer = Trainer(cfg, run_dir, resume=args.resume, download=args.download,
                       progress=False if args.no_progress else None)
-    choice = getattr(args, "thread_choice", None)
-    if (choice is not None and choice.automatic and getattr(args, "threads_applied", False)
-            and trainer.device.type == "cpu" and not trainer.dist.enabled):
-        from ..threads import ThreadGovernor
-
-        trainer.thread_governor = ThreadGovernor(choice)  # other work may start or stop during the run
+    trainer.govern_threads(args)  # other work may start or stop on the machine during the run
     if getattr(args, "command_line", False):  # not when called from Python: the process may be a long-lived one
         trainer.started = min(trainer.started, time.perf_counter() - seconds_since_process_start())
     say = print if trainer.is_main else (lambda *a, **k: None)  # under torchrun, rank 0 speaks for all
