@@ -258,6 +258,12 @@ def test_upscale_writes_pngs_scale_times_larger_and_refuses_other_channels(sr_ru
     expected = np.asarray(Image.open(tmp_path / "up" / "a.png"))
     for name in ("pal.png", "g.png"):
         assert np.array_equal(np.asarray(Image.open(tmp_path / "up4" / name)), expected), name
+    (tmp_path / "tifs").mkdir()  # a folder's TIFF and GIF files are images too
+    grey.save(tmp_path / "tifs" / "t.tif")
+    grey.convert("P").save(tmp_path / "tifs" / "p.gif")
+    assert main(["upscale", str(sr_run), str(tmp_path / "tifs"), "--out", str(tmp_path / "up6")]) == 0
+    for name in ("t.png", "p.png"):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "up6" / name)), expected), name
     Image.fromarray(np.random.default_rng(0).random((5, 6)).astype(np.float32), "F").save(tmp_path / "f.tiff")
     capsys.readouterr()
     assert main(["upscale", str(sr_run), str(tmp_path / "f.tiff"), "--out", str(tmp_path / "up5")]) == 2

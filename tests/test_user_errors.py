@@ -159,6 +159,8 @@ def random_bytes(tmp, name):
 
 # (case id, argv builder (trained run, tmp dir) -> argv, exit code, text the one line must contain)
 BAD_INPUTS = [
+    ("train --discrete-columns ''", lambda r, t: ["train", "--data", "digits", "--discrete-columns", "",
+                                                  "--out", t / "o"], 2, "expected comma-separated column names"),
     ("sample --n above an sr run's kept inputs", lambda r, t: ["sample", sr_run(t), "--n", "1000", "--out",
                                                               t / "x.npy"], 2, "expected --n <= 64"),
     ("sample of a run whose latest.pt is gone but step_N.pt are kept", lambda r, t: [

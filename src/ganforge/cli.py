@@ -110,6 +110,14 @@ def _choose_threads(args: argparse.Namespace):
     return choice
 
 
+def _check_empty_lists(args: argparse.Namespace) -> None:
+    """``--discrete-columns ''`` (and the like) names no column: a slip, not "none" nor "the inferred kinds"."""
+    for name in ("discrete_columns", "continuous_columns"):  # (--metrics, --methods: their commands say it)
+        value = getattr(args, name, None)
+        if isinstance(value, str) and not value.replace(",", "").strip():
+            raise UserError(f"--{name.replace('_', '-')} {value!r}: expected comma-separated column names")
+
+
 def _check_empty_paths(args: argparse.Namespace) -> None:
     """``--out ''`` (and the like) is a slip, not "the default" or "here": refused rather than read as either."""
     for name in ("out", "run_dir", "data_dir", "config", "features", "images", "samples", "runs", "cgan_run",
@@ -206,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     args.command_line = argv is None  # a real command (not a call from Python): e.g. --time-budget counts from start
     try:
         _check_empty_paths(args)
+        _check_empty_lists(args)
         _check_data_dir(args)
         _check_seed(args)
         _check_out_spares_the_runs(args)

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..rundir import check_output_dir
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 
 def add_parser(sub) -> None:
