@@ -229,5 +229,10 @@ def test_scoring_refuses_a_table_edited_since_the_fit_and_takes_it_back_unchange
     assert main(["anomaly", "score", str(run), "--out", str(tmp_path / "s.csv")]) == 2
     err = capsys.readouterr().err
     assert "the data changed since it was fitted" in err and err.count("\n") == 1, err
+    *body, last = original.splitlines()
+    head, kind = last.rsplit(",", 1)
+    path.write_text("\n".join([*body, f"{head},{'a' if kind != 'a' else 'c'}"]) + "\n")  # one row's class, any split
+    assert main(["anomaly", "score", str(run), "--out", str(tmp_path / "s.csv")]) == 2
+    assert "the data changed since it was fitted" in capsys.readouterr().err
     path.write_text(original)
     assert main(["anomaly", "score", str(run), "--out", str(tmp_path / "s.csv")]) == 0

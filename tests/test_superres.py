@@ -264,6 +264,10 @@ def test_upscale_writes_pngs_scale_times_larger_and_refuses_other_channels(sr_ru
     assert main(["upscale", str(sr_run), str(tmp_path / "tifs"), "--out", str(tmp_path / "up6")]) == 0
     for name in ("t.png", "p.png"):
         assert np.array_equal(np.asarray(Image.open(tmp_path / "up6" / name)), expected), name
+    (tmp_path / "anim").mkdir()
+    grey.save(tmp_path / "anim" / "two.gif", save_all=True, append_images=[grey.point(lambda v: 255 - v)])
+    assert main(["upscale", str(sr_run), str(tmp_path / "anim"), "--out", str(tmp_path / "up7")]) == 2
+    assert "2 frames: expected a single image" in capsys.readouterr().err
     Image.fromarray(np.random.default_rng(0).random((5, 6)).astype(np.float32), "F").save(tmp_path / "f.tiff")
     capsys.readouterr()
     assert main(["upscale", str(sr_run), str(tmp_path / "f.tiff"), "--out", str(tmp_path / "up5")]) == 2

@@ -222,7 +222,8 @@ def test_a_trainer_is_governed_only_for_a_choice_the_command_made_and_applied(tm
     from ganforge.config import TrainConfig
     from ganforge.train import Trainer
 
-    trainer = Trainer(TrainConfig(model="gan", data="ring8", steps=1, batch_size=16), tmp_path / "r", progress=False)
+    trainer = Trainer(TrainConfig(model="gan", data="ring8", steps=1, batch_size=16, device="cpu"), tmp_path / "r",
+                      progress=False)
     cases = [(choose_threads(None, cores=2, load=0.0, environ={}), True, True),
              (choose_threads(2, cores=2, load=0.0, environ={}), True, False),
              (choose_threads(None, cores=2, load=0.0, environ={"OMP_NUM_THREADS": "2"}), True, False),

@@ -159,6 +159,9 @@ def random_bytes(tmp, name):
 
 # (case id, argv builder (trained run, tmp dir) -> argv, exit code, text the one line must contain)
 BAD_INPUTS = [
+    ("anomaly fit --discrete-columns ''", lambda r, t: ["anomaly", "fit", "--data", "ring8", "--method", "ae",
+                                                        "--normal-classes", "0", "--discrete-columns", "",
+                                                        "--out", t / "o"], 2, "expected comma-separated column"),
     ("train --discrete-columns ''", lambda r, t: ["train", "--data", "digits", "--discrete-columns", "",
                                                   "--out", t / "o"], 2, "expected comma-separated column names"),
     ("sample --n above an sr run's kept inputs", lambda r, t: ["sample", sr_run(t), "--n", "1000", "--out",

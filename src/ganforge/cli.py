@@ -113,9 +113,10 @@ def _choose_threads(args: argparse.Namespace):
 def _check_empty_lists(args: argparse.Namespace) -> None:
     """``--discrete-columns ''`` (and the like) names no column: a slip, not "none" nor "the inferred kinds"."""
     for name in ("discrete_columns", "continuous_columns"):  # (--metrics, --methods: their commands say it)
-        value = getattr(args, name, None)
-        if isinstance(value, str) and not value.replace(",", "").strip():
-            raise UserError(f"--{name.replace('_', '-')} {value!r}: expected comma-separated column names")
+        for dest in (name, f"train_{name}"):  # anomaly fit/table keep them for the model they train
+            value = getattr(args, dest, None)
+            if isinstance(value, str) and not value.replace(",", "").strip():
+                raise UserError(f"--{name.replace('_', '-')} {value!r}: expected comma-separated column names")
 
 
 def _check_empty_paths(args: argparse.Namespace) -> None:

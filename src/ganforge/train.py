@@ -82,15 +82,17 @@ def split_sizes(dataset: ArrayDataset) -> dict[str, int]:
     return {name: len(arr) for name, arr in dataset.arrays.items()}
 
 
-def train_fingerprint(dataset: ArrayDataset) -> str:
+def train_fingerprint(dataset: ArrayDataset, splits: tuple[str, ...] = ("train",)) -> str:
     """A hash of the training split as read from its files, saved in checkpoints: a resume (or an evaluation)
     on files with the same sizes but other contents (an edited CSV, a replaced image) is refused. Images and
     points: the arrays and labels; tables: the decoded values, not the encoded rows (a refitted column
     transformer on another machine must not count as other data). ~0.1 s per 100 MB."""
     digest = hashlib.blake2b(digest_size=8)
-    frame = dataset.meta.get("frames", {}).get("train") if dataset.kind == "table" else None
-    parts = ([(name, frame[name]) for name in sorted(frame)] if frame is not None else
-             [("x", dataset.arrays["train"]), ("y", dataset.labels.get("train"))])
+    parts = []
+    for split in splits:  # ("train",) for a run; every split where all of them matter (an anomaly run's classes)
+        frame = dataset.meta.get("frames", {}).get(split) if dataset.kind == "table" else None
+        parts += ([(f"{split}/{name}", frame[name]) for name in sorted(frame)] if frame is not None else
+                  [(f"{split}/x", dataset.arrays.get(split)), (f"{split}/y", dataset.labels.get(split))])
     for name, arr in parts:
         if arr is None:
             continue

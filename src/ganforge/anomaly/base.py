@@ -67,7 +67,7 @@ class AnomalyConfig:
     encoder_lr: float = 2e-4
     #: OC-SVM: at most this many training examples (kernel methods grow quadratically), drawn from ``seed``
     svm_max_train: int = 2000
-    #: a hash of the source's training split when fitted (``train.train_fingerprint``): ``anomaly score`` refuses
+    #: a hash of the source's splits when fitted (:func:`source_fingerprint`): ``anomaly score`` refuses
     #: files that changed since (None in runs fitted before it was recorded)
     train_fingerprint: str | None = None
 
@@ -112,20 +112,27 @@ class AnomalyConfig:
         return cls(**values).validate()
 
 
+def source_fingerprint(ds: ArrayDataset) -> str:
+    """The hash of every split of an anomaly run's source: its classes are numbered over all of them (a new
+    label in a test row renumbers the normal class), and its test split is what is scored."""
+    from ..train import train_fingerprint
+
+    return train_fingerprint(ds, tuple(sorted(ds.arrays)))
+
+
 def load_source(data: str, data_dir: str | None, train: dict[str, Any], fingerprint: str | None = None,
                 run_dir: Path | None = None) -> ArrayDataset:
     """The dataset an anomaly run reads; a table's column kinds follow the run's ``--discrete-columns`` and
     ``--continuous-columns`` (training options, ``train``), so an integer column with many values can name the
     classes. With the run's ``fingerprint``: a UserError when the files changed since it was fitted."""
     from ..data import load_dataset
-    from ..train import train_fingerprint
 
     ds = load_dataset(data, data_dir, discrete_columns=train.get("discrete_columns"),
                       continuous_columns=train.get("continuous_columns"))
-    if fingerprint is not None and train_fingerprint(ds) != fingerprint:
-        raise UserError(f"anomaly run {run_dir}: the data changed since it was fitted: {ds.name}'s training "
-                        "examples are not those it was fitted on (edited, added or removed files): expected the "
-                        "same files")
+    if fingerprint is not None and source_fingerprint(ds) != fingerprint:
+        raise UserError(f"anomaly run {run_dir}: the data changed since it was fitted: {ds.name} is not what it "
+                        "was fitted on (edited, added or removed files; scoring needs the fitted data, --data OTHER "
+                        "included): expected the same files")
     return ds
 
 

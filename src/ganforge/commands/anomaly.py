@@ -168,9 +168,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise UserError(f"--normal-classes {args.normal_classes}: every class is normal, so the test split holds no "
                         "anomaly to find: expected fewer than all classes")
     cfg = _config(args, args.method, list(normal))
-    from ..train import train_fingerprint
+    from ..anomaly.base import source_fingerprint
 
-    cfg.train_fingerprint = train_fingerprint(source)  # anomaly score refuses files that changed since
+    cfg.train_fingerprint = source_fingerprint(source)  # anomaly score refuses files that changed since
     data = one_class_dataset(source, normal, cfg.val_fraction, cfg.seed, cfg.label_column)
     method = build_method(cfg)
     method.check_data(data)

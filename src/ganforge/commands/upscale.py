@@ -51,6 +51,9 @@ def read_image(path: Path, channels: int):
 
     try:
         with Image.open(path) as opened:
+            if getattr(opened, "n_frames", 1) > 1:  # an animated GIF, a multi-page TIFF: which frame is meant?
+                raise UserError(f"image {path}: {opened.n_frames} frames: expected a single image (save the frame "
+                                "to upscale as its own file)")
             if opened.mode == "F":  # float samples: no one scale maps them to 8 bits (convert clips them)
                 raise UserError(f"image {path}: 32-bit float samples (mode F): expected 8-bit (or 16-bit grey) "
                                 "images")
