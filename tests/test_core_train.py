@@ -230,3 +230,19 @@ def test_eval_every_logs_metrics_during_training(tmp_path):
     fids = [(r["step"], r["metric/fid"]) for r in records if "metric/fid" in r]
     assert [s for s, _ in fids] == [2, 4]
     assert all(v > 0 for _, v in fids)
+
+
+def test_the_training_data_hash_keeps_its_format_so_saved_runs_stay_readable():
+    """Checkpoints store train_fingerprint: a change of how it is computed would refuse every saved run's
+    unchanged data ("the data changed since it was trained"). These values are the format runs were saved with."""
+    import numpy as np
+
+    from ganforge.data import ArrayDataset
+    from ganforge.train import train_fingerprint
+
+    images = ArrayDataset("t", "image", {"train": np.arange(8, dtype=np.uint8).reshape(2, 1, 2, 2),
+                                         "test": np.zeros((1, 1, 2, 2), np.uint8)}, {"train": np.array([0, 1])})
+    points = ArrayDataset("p", "points", {"train": np.array([[0.5, -1.0]], dtype=np.float32)})
+    assert train_fingerprint(images) == "8af9357d276b0662"  # the test split does not count for a run
+    assert train_fingerprint(points) == "e70fa73d3e9e40e3"
+    assert train_fingerprint(images, ("test", "train")) != train_fingerprint(images)  # an anomaly run's: all

@@ -91,8 +91,9 @@ def train_fingerprint(dataset: ArrayDataset, splits: tuple[str, ...] = ("train",
     parts = []
     for split in splits:  # ("train",) for a run; every split where all of them matter (an anomaly run's classes)
         frame = dataset.meta.get("frames", {}).get(split) if dataset.kind == "table" else None
-        parts += ([(f"{split}/{name}", frame[name]) for name in sorted(frame)] if frame is not None else
-                  [(f"{split}/x", dataset.arrays.get(split)), (f"{split}/y", dataset.labels.get(split))])
+        at = "" if split == "train" else f"{split}/"  # the train split's names as runs have saved them
+        parts += ([(f"{at}{name}", frame[name]) for name in sorted(frame)] if frame is not None else
+                  [(f"{at}x", dataset.arrays.get(split)), (f"{at}y", dataset.labels.get(split))])
     for name, arr in parts:
         if arr is None:
             continue
