@@ -84,17 +84,15 @@ class LoadedRun:
     def dataset(self, data_dir: str | None = None) -> ArrayDataset:
         """The run's dataset read as training read it: its name, image size, largest image and table column
         kinds from the config, its files from ``data_dir`` (default: the directory it was trained from)."""
-        from .train import train_fingerprint
+        from .train import refuse_changed_data
 
         cfg = self.config
         ds = load_dataset(cfg.data, data_dir or cfg.data_dir, False, cfg.image_size, cfg.max_image_pixels,
                           cfg.discrete_columns, cfg.continuous_columns)
-        if self.train_fingerprint is not None and train_fingerprint(ds) != self.train_fingerprint:
-            named = cfg.data.startswith(("csv:", "parquet:", "folder:"))  # the path is part of the name
-            raise UserError(f"run {self.run_dir}: the data changed since it was trained: {ds.name}'s training "
-                            "examples are not those in its checkpoint (edited, added or removed files): expected "
-                            + (f"the files it was trained on at {cfg.data.partition(':')[2]}" if named else
-                               "the same files (--data-dir DIR where a copy of them lies)"))
+        named = cfg.data.startswith(("csv:", "parquet:", "folder:"))  # the path is part of the name
+        refuse_changed_data(ds, self.train_fingerprint, f"run {self.run_dir}",
+                            f"the files it was trained on at {cfg.data.partition(':')[2]}" if named else
+                            "the same files (--data-dir DIR where a copy of them lies)")
         return ds
 
     def training_examples(self, data_dir: str | None = None) -> torch.Tensor:
@@ -165,13 +163,18 @@ def require_run_dir(run_dir: str | Path) -> Path:
     return run_dir
 
 
+def kept_checkpoints(run_dir: Path, pattern: str = "*.pt") -> list[str]:
+    """The names of a run's checkpoints other than latest.pt: best.pt first, then step_N.pt by step."""
+    names = (p.name for p in (run_dir / "checkpoints").glob(pattern) if p.name != "latest.pt")
+    return sorted(names, key=lambda n: (n != "best.pt", len(n), n))
+
+
 def checkpoint_path(run_dir: Path, checkpoint: str | Path | None) -> Path:
     """``latest`` (or None): ``checkpoints/latest.pt``; ``best``: ``checkpoints/best.pt`` (written by
     ``--keep-best``); anything else is a path to a checkpoint file."""
     if checkpoint in (None, "latest"):
         latest = run_dir / "checkpoints" / "latest.pt"
-        others = sorted((p.name for p in (run_dir / "checkpoints").glob("*.pt") if p.name != "latest.pt"),
-                        key=lambda n: (n != "best.pt", len(n), n))
+        others = kept_checkpoints(run_dir)
         if not latest.exists() and others:  # removed or lost: say what the run still holds
             shown = others[:1] + others[1:][-2:] if others[0] == "best.pt" else others[-3:]
             raise UserError(f"checkpoint {latest} not found; the run holds {', '.join(shown)}: expected "
@@ -192,7 +195,7 @@ def checkpoint_path(run_dir: Path, checkpoint: str | Path | None) -> Path:
         for inside in (run_dir / given, run_dir / "checkpoints" / given):
             if inside.is_file():
                 return inside
-    kept = sorted((p.name for p in (run_dir / "checkpoints").glob("step_*.pt")), key=lambda n: (len(n), n))
+    kept = kept_checkpoints(run_dir, "step_*.pt")
     holds = ("the last of its kept ones: " + ", ".join(kept[-3:]) if kept else
              "it keeps no step_N.pt: train with --keep-every N to keep them")
     raise UserError(f"--checkpoint {checkpoint}: not found here nor in {run_dir / 'checkpoints'} ({holds})")

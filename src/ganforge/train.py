@@ -106,6 +106,15 @@ def train_fingerprint(dataset: ArrayDataset, splits: tuple[str, ...] = ("train",
     return digest.hexdigest()
 
 
+def refuse_changed_data(ds: ArrayDataset, saved: str | None, who: str, expected: str, verb: str = "trained",
+                        splits: tuple[str, ...] = ("train",)) -> None:
+    """One line when ``ds``, read now, is not the data whose :func:`train_fingerprint` over ``splits`` was saved
+    (``saved`` None: recorded by no hash, not checked)."""
+    if saved is not None and train_fingerprint(ds, splits) != saved:
+        raise UserError(f"{who}: the data changed since it was {verb}: {ds.name} is not what it was {verb} on "
+                        f"(edited, added or removed files): expected {expected}")
+
+
 class TrainingInterrupted(Exception):
     """Raised after SIGINT/SIGTERM once a checkpoint is safely written."""
 

@@ -112,12 +112,17 @@ class AnomalyConfig:
         return cls(**values).validate()
 
 
+def source_splits(ds: ArrayDataset) -> tuple[str, ...]:
+    """The splits an anomaly run's hash covers: all of them (its classes are numbered over every split, so a new
+    label in a test row renumbers the normal class; and its test split is what is scored)."""
+    return tuple(sorted(ds.arrays))
+
+
 def source_fingerprint(ds: ArrayDataset) -> str:
-    """The hash of every split of an anomaly run's source: its classes are numbered over all of them (a new
-    label in a test row renumbers the normal class), and its test split is what is scored."""
+    """The hash :func:`load_source` checks (``train.train_fingerprint`` over :func:`source_splits`)."""
     from ..train import train_fingerprint
 
-    return train_fingerprint(ds, tuple(sorted(ds.arrays)))
+    return train_fingerprint(ds, source_splits(ds))
 
 
 def load_source(data: str, data_dir: str | None, train: dict[str, Any], fingerprint: str | None = None,
@@ -129,10 +134,10 @@ def load_source(data: str, data_dir: str | None, train: dict[str, Any], fingerpr
 
     ds = load_dataset(data, data_dir, discrete_columns=train.get("discrete_columns"),
                       continuous_columns=train.get("continuous_columns"))
-    if fingerprint is not None and source_fingerprint(ds) != fingerprint:
-        raise UserError(f"anomaly run {run_dir}: the data changed since it was fitted: {ds.name} is not what it "
-                        "was fitted on (edited, added or removed files; scoring needs the fitted data, --data OTHER "
-                        "included): expected the same files")
+    from ..train import refuse_changed_data
+
+    refuse_changed_data(ds, fingerprint, f"anomaly run {run_dir}", "the same files (scoring needs the fitted data, "
+                        "--data OTHER included)", verb="fitted", splits=source_splits(ds))
     return ds
 
 

@@ -133,11 +133,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if model_metrics and args.compare_real:  # sr, nextframe: measured beside their own baseline already
         raise UserError(f"--compare-real: a {run.config.model} run is measured by {model_metrics} beside its own "
                         "baseline (bicubic upsampling, the last frame copied): expected no real-data floor")
-    pixelwise = [m for m in ("parzen", "memorisation") if args.metrics and m in parse_metrics(args.metrics)]
-    if run is not None and run.config.model == "nextframe" and pixelwise:  # frames of a canvas, not examples
-        raise UserError(f"--metrics {','.join(pixelwise)}: compares samples with {ds.name}'s examples pixel by pixel, "
-                        f"and a nextframe run's frames are {run.config.canvas}x{run.config.canvas} canvases of "
-                        f"moving examples: expected {model_metrics} or feature metrics (fid, kid, pr, dc)")
     features = args.features or default_features(ds)
     if features == "domain" and ds.kind == "image" and not ds.num_classes:
         raise UserError(f"--features domain: {ds.name} has no labels to train a domain classifier on: expected "
@@ -145,6 +140,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     given = args.metrics is not None
     metrics = parse_metrics(args.metrics if given else
                             model_metrics or (IMAGE_METRICS if ds.kind == "image" else POINT_METRICS))
+    pixelwise = [m for m in ("parzen", "memorisation") if given and m in metrics]
+    if run is not None and run.config.model == "nextframe" and pixelwise:  # frames of a canvas, not examples
+        raise UserError(f"--metrics {','.join(pixelwise)}: compares samples with {ds.name}'s examples pixel by pixel, "
+                        f"and a nextframe run's frames are {run.config.canvas}x{run.config.canvas} canvases of "
+                        f"moving examples: expected {model_metrics} or feature metrics (fid, kid, pr, dc)")
     # the features' network once, now: a missing classifier fails before any metric runs, and the defaults
     # leave out the metrics that read class probabilities when the features give none (raw pixels)
     extractor = build_extractor(features, ds.name, ds.kind) if any(METRICS[m].needs_features for m in metrics) \
