@@ -1,5 +1,6 @@
 """Issue 12: anomaly detection with the one-class protocol: the split, the metrics, the methods, the commands."""
 
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from conftest import FASHION_DIR, HAS_FASHION
 from ganforge.anomaly import METHODS, AnomalyConfig, build_method
 from ganforge.anomaly.anogan import search_latents
 from ganforge.anomaly.fanogan import fit_izi_encoder, izi_f_loss
@@ -319,6 +321,27 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
 def test_every_method_is_registered():
     assert {"ganomaly", "fanogan", "anogan", "bigan", "ae", "vae", "ocsvm", "iforest", "ocsvm-domain",
             "iforest-domain"} <= set(METHODS)
+
+
+@pytest.mark.skipif(not HAS_FASHION, reason="needs Debian's dataset-fashion-mnist")
+def test_score_reads_the_fitted_data_from_where_it_moved_to_with_data_dir(tmp_path, capsys):
+    """`anomaly score RUN --data-dir NEW` (no --data): the run's own dataset, read from where it is now."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    for name in os.listdir(FASHION_DIR):
+        os.symlink(os.path.join(FASHION_DIR, name), old / name)
+    run = tmp_path / "run"
+    assert main(["anomaly", "fit", "--data", "fashion-mnist", "--data-dir", str(old), "--normal-classes", "1",
+                 "--method", "iforest", "--out", str(run)]) == 0
+    before, after = tmp_path / "before.csv", tmp_path / "after.csv"
+    assert main(["anomaly", "score", str(run), "--subset", "300", "--out", str(before)]) == 0
+    old.rename(new)
+    capsys.readouterr()
+    missing = tmp_path / "nowhere"
+    assert main(["anomaly", "score", str(run), "--data-dir", str(missing), "--out", str(after)]) == 2
+    assert str(missing) in capsys.readouterr().err  # read, not ignored (it was, before)
+    assert main(["anomaly", "score", str(run), "--data-dir", str(new), "--subset", "300", "--out", str(after)]) == 0
+    assert after.read_text() == before.read_text()
 
 
 def test_bigan_score_is_zenatis_weighted_residual_and_feature_difference():

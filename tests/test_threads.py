@@ -232,3 +232,34 @@ def test_a_trainer_is_governed_only_for_a_choice_the_command_made_and_applied(tm
         trainer.thread_governor = None
         trainer.govern_threads(argparse.Namespace(thread_choice=choice, threads_applied=applied))
         assert (trainer.thread_governor is not None) == governed, (choice, applied)
+
+
+def test_every_model_one_command_trains_is_governed_by_one_governor(tmp_path, monkeypatch):
+    """anomaly fit and table hand their args to the methods they fit: each model a method trains is governed,
+    and a command that trains several (anomaly table) polls one governor, which knows the threads the last
+    left."""
+    import argparse
+
+    from ganforge.anomaly import AnomalyConfig, build_method
+    from ganforge.data import load_dataset
+    from ganforge.data.oneclass import one_class_dataset
+    from ganforge.train import Trainer
+
+    governors = []
+    fit = Trainer.fit
+
+    def fit_and_record(self):
+        governors.append(self.thread_governor)
+        return fit(self)
+
+    monkeypatch.setattr(Trainer, "fit", fit_and_record)
+    data = one_class_dataset(load_dataset("ring8"), list(range(7)), 0.1, 0)
+    args = argparse.Namespace(thread_choice=choose_threads(None, cores=2, load=0.0, environ={}), threads_applied=True)
+    for i in range(2):
+        cfg = AnomalyConfig(method="vae", data="ring8", normal_classes=list(range(7)), train={"steps": 3}).validate()
+        method = build_method(cfg)
+        method.command_args = args
+        method.fit(data, tmp_path / f"run{i}")
+    from_python = build_method(cfg)  # no command: torch's threads are the caller's
+    from_python.fit(data, tmp_path / "run2")
+    assert governors[0] is not None and governors[1] is governors[0] and governors[2] is None

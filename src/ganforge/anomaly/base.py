@@ -145,6 +145,10 @@ class AnomalyMethod:
     """Base class: see the module docstring for the interface."""
 
     name: ClassVar[str] = ""
+    #: the parsed arguments of the command that fits it (``anomaly fit``/``table``), or None from Python: a
+    #: model it trains has its automatic thread choice re-decided as the machine's load changes
+    #: (``Trainer.govern_threads``)
+    command_args: Any = None
     #: one line for --help and the table
     description: ClassVar[str] = ""
     #: the data kinds the method takes
@@ -242,6 +246,8 @@ class TrainedModelMethod(AnomalyMethod):
 
         self.check_data(data)
         trainer = Trainer(self.train_config(data), run_dir, dataset=training_view(data), progress=False)
+        if self.command_args is not None:
+            trainer.govern_threads(self.command_args)  # minutes of training: other work may start or stop
         trainer.fit()
         self.after_fit(data, run_dir)
         self.load(run_dir, data)

@@ -132,10 +132,12 @@ def check_table_settings(out_dir: Path, settings: dict[str, Any], has_results: b
 
 
 def run_table(base: AnomalyConfig, methods: list[str], classes: tuple[int, ...], out_dir: Path,
-              anogan_subset: int = 1000, figures: bool = True, log: Callable[[str], None] = print) -> list[dict]:
+              anogan_subset: int = 1000, figures: bool = True, log: Callable[[str], None] = print,
+              command_args: Any = None) -> list[dict]:
     """Fit and score every method with each class of ``classes`` as the (single) normal class; returns the result
     rows (also in ``out_dir/results.jsonl``) and writes the table files. ``base`` carries the dataset and the
-    method options; its ``method`` and ``normal_classes`` are replaced per cell."""
+    method options; its ``method`` and ``normal_classes`` are replaced per cell. ``command_args``: the parsed
+    arguments of ``anomaly table``, handed to each method (:attr:`AnomalyMethod.command_args`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / "results.jsonl"
     check_table_settings(out_dir, table_settings(base, anogan_subset), results_path.is_file())
@@ -153,6 +155,7 @@ def run_table(base: AnomalyConfig, methods: list[str], classes: tuple[int, ...],
                 continue
             cfg = replace(base, method=name, normal_classes=[c]).validate()
             method = build_method(cfg)
+            method.command_args = command_args
             run_dir = out_dir / "runs" / f"{name}-c{c}"
             if run_dir.exists():  # an unfinished cell of an interrupted table: start it again, its files kept aside
                 i = 1

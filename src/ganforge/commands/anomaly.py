@@ -79,7 +79,9 @@ def add_parser(sub) -> None:
                                            "least anomalous examples with residual heat maps beside the CSV.")
     score.add_argument("run_dir", metavar="RUN_DIR")
     score.add_argument("--data", default=None, help="dataset to score  [the one fitted on]")
-    score.add_argument("--data-dir", default=None, help="directory holding the dataset's files")
+    score.add_argument("--data-dir", default=None,
+                       help="directory holding the dataset's files (without --data: where the fitted data is now, "
+                            "if it moved)  [the one fitted from]")
     score.add_argument("--split", default="test", help="train, val or test  [test]")
     score.add_argument("--subset", type=int, default=0,
                        help="score a stratified subset of about N examples (0: all)  [0]")
@@ -188,6 +190,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(run_dir)
+    method.command_args = args
     method.fit(data, run_dir)
     print(f"ganforge: fitted {cfg.method} on {data.source} in {time.perf_counter() - started:.1f} s; run dir "
           f"{run_dir}; next: ganforge anomaly score {run_dir} --out scores.csv")
@@ -208,12 +211,16 @@ def cmd_score(args: argparse.Namespace) -> int:
     if Path(args.out).suffix != ".csv":
         raise UserError(f"--out {args.out}: the scores are a CSV table: expected a name ending in .csv")
     cfg = AnomalyConfig.load(run_dir)
-    fitted = one_class_dataset(load_source(cfg.data, cfg.data_dir, cfg.train, cfg.train_fingerprint, run_dir),
+    same_data = args.data in (None, cfg.data)
+    # --data-dir without another --data says where the fitted files are now (moved since the fit); the hash
+    # still has to match
+    fitted_dir = args.data_dir if same_data and args.data_dir is not None else cfg.data_dir
+    fitted = one_class_dataset(load_source(cfg.data, fitted_dir, cfg.train, cfg.train_fingerprint, run_dir),
                                cfg.normal_classes, cfg.val_fraction, cfg.seed, cfg.label_column)
     method = build_method(cfg)
     method.load(run_dir, fitted)
     # another dataset's rows are encoded as the fitted ones were (a table: the fitted standardisation)
-    target = fitted if args.data in (None, cfg.data) else one_class_dataset(
+    target = fitted if same_data else one_class_dataset(
         load_source(args.data, args.data_dir, cfg.train), cfg.normal_classes, cfg.val_fraction, cfg.seed,
         cfg.label_column, fitted.meta["one_class"].get("features"))
     if tuple(target.shape) != tuple(fitted.shape):
@@ -292,6 +299,6 @@ def cmd_table(args: argparse.Namespace) -> int:
     check_output_dir(Path(args.out))
     anogan_subset = ANOGAN_SUBSET if args.anogan_subset is None else args.anogan_subset
     run_table(base, methods, classes, Path(args.out), anogan_subset, figures=not args.no_figures,
-              log=lambda s: print(f"  {s}", flush=True))
+              log=lambda s: print(f"  {s}", flush=True), command_args=args)
     print(f"ganforge: table in {Path(args.out) / 'table.md'} and table.csv ({time.perf_counter() - started:.0f} s)")
     return 0
