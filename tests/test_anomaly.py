@@ -1,5 +1,6 @@
 """Issue 12: anomaly detection with the one-class protocol: the split, the metrics, the methods, the commands."""
 
+import json
 import os
 from dataclasses import replace
 
@@ -285,6 +286,18 @@ def test_table_writes_markdown_and_csv_and_resumes(tmp_path):
         with pytest.raises(UserError, match="holds a table made with other settings"):
             run_table(other, ["iforest"], (0, 1), tmp_path, log=lambda s: pytest.fail(s))
     assert (tmp_path / "table.md").read_bytes() == table
+    # the same settings over changed files would mix two datasets' cells: refused too; a table written before the
+    # data's hash was recorded adopts it
+    settings_file = tmp_path / "table_settings.json"
+    settings = json.loads(settings_file.read_text())
+    settings_file.write_text(json.dumps({**settings, "train_fingerprint": "0" * 16}))
+    with pytest.raises(UserError, match="holds cells measured on other data"):
+        run_table(base, ["iforest"], (0, 1), tmp_path, log=lambda s: pytest.fail(s))
+    settings_file.write_text(json.dumps({k: v for k, v in settings.items() if k != "train_fingerprint"}))
+    assert run_table(base, ["iforest", "ocsvm"], (0, 1), tmp_path, log=lambda s: pytest.fail(s)) == resumed
+    assert json.loads(settings_file.read_text()) == settings
+    run = AnomalyConfig.load(tmp_path / "runs" / "iforest-c0")
+    assert run.train_fingerprint == settings["train_fingerprint"]  # each cell's run: anomaly score checks it
     # how a run goes (its device, checkpoint rhythm) is not what it computes: the table still resumes
     again = run_table(replace(base, train={"device": "cpu", "checkpoint_every": 7}), ["iforest", "ocsvm"], (0, 1),
                       tmp_path, log=lambda s: pytest.fail(s))

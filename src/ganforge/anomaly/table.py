@@ -22,7 +22,7 @@ from ..data.oneclass import is_anomaly, one_class_dataset
 from ..errors import UserError
 from ..metrics.anomaly import auprc, auroc
 from ..rundir import atomic_write_text
-from .base import AnomalyConfig, AnomalyMethod, build_method, load_source
+from .base import AnomalyConfig, AnomalyMethod, build_method, load_source, source_fingerprint
 
 
 def stratified_subset(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -123,11 +123,18 @@ def check_table_settings(out_dir: Path, settings: dict[str, Any], has_results: b
         except ValueError as e:
             raise UserError(f"{path}: damaged ({str(e).splitlines()[0]}): expected the settings 'ganforge anomaly "
                             "table' writes") from None
-        changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+        if "train_fingerprint" not in saved:  # a table from before the data's hash was recorded: adopts it
+            saved["train_fingerprint"] = settings.get("train_fingerprint")
+        changed = sorted(k for k in set(saved) | set(settings)
+                         if saved.get(k) != settings.get(k) and k != "train_fingerprint")
         if changed:
             what = ", ".join(f"{k} {saved.get(k)!r} -> {settings.get(k)!r}" for k in changed)
             raise UserError(f"anomaly table: {out_dir} holds a table made with other settings ({what}): expected "
                             "the same settings to resume it, or another --out")
+        if saved["train_fingerprint"] != settings.get("train_fingerprint"):
+            raise UserError(f"anomaly table: {out_dir} holds cells measured on other data (the files of "
+                            f"{settings.get('data')} changed since): expected the same files to resume it, or "
+                            "another --out")
     atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
 
@@ -138,12 +145,15 @@ def run_table(base: AnomalyConfig, methods: list[str], classes: tuple[int, ...],
     rows (also in ``out_dir/results.jsonl``) and writes the table files. ``base`` carries the dataset and the
     method options; its ``method`` and ``normal_classes`` are replaced per cell. ``command_args``: the parsed
     arguments of ``anomaly table``, handed to each method (:attr:`AnomalyMethod.command_args`)."""
+    source = load_source(base.data, base.data_dir, base.train)
+    # each cell's run records the data's hash (anomaly score of it refuses changed files), and so does the table:
+    # a table resumed over other files would mix two datasets' cells
+    base = replace(base, train_fingerprint=source_fingerprint(source))
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / "results.jsonl"
     check_table_settings(out_dir, table_settings(base, anogan_subset), results_path.is_file())
     rows = read_results(results_path)
     done = {(r["method"], r["class"]) for r in rows}
-    source = load_source(base.data, base.data_dir, base.train)
     names: dict[int, str] = {}
     for c in classes:
         data = one_class_dataset(source, [c], base.val_fraction, base.seed, base.label_column)
