@@ -23,11 +23,13 @@ from ganforge.data.sequences import (
     with_sequences,
 )
 from ganforge.errors import UserError
+from ganforge.images import grid_scale
 from ganforge.metrics.prediction import gradient_ratio, prediction_measures, sharpness_difference
 from ganforge.models import config_for
 from ganforge.models.nextframe import copy_last_frame, gradient_difference_loss, rollout
 from ganforge.run import load_run
 from ganforge.train import Trainer
+from ganforge.viz.nextframe import clip_bytes, gif_frames, rollout_pairs
 
 TINY_NF = ["--model", "nextframe", "--data", "digits", "--canvas", "16", "--frame-scales", "2", "--width", "4",
            "--batch-size", "8", "--no-progress", "--device", "cpu"]
@@ -193,6 +195,13 @@ def test_predict_writes_a_gif_of_context_and_predicted_frames(nf_run, tmp_path, 
     assert main(["predict", str(nf_run), "--frames", "3", "--n", "2", "--out", str(out)]) == 0
     with Image.open(out) as im:
         assert im.format == "GIF" and im.n_frames == 4 + 3  # k context frames, then 3 predicted
+        # every frame as drawn (pictures streamed to the writer, not all kept): true | predicted, bordered
+        run = load_run(nf_run)
+        true, predicted = (clip_bytes(c) for c in rollout_pairs(run.model, run.dataset().split("test"), 2, 3))
+        expected = list(gif_frames(true, predicted, 4, grid_scale(true.shape[-1])))
+        for t, picture in enumerate(expected):
+            im.seek(t)
+            assert np.array_equal(np.asarray(im.convert("RGB")), picture), t
     capsys.readouterr()
     assert main(["predict", str(nf_run), "--frames", "0", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()

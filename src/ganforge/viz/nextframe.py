@@ -3,6 +3,7 @@ sequence, the true clip on the left, the prediction on the right) or a still str
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,19 +24,25 @@ def rollout_pairs(model, test_uint8, n: int, steps: int) -> tuple[torch.Tensor, 
     return clips.frames, torch.cat([clips.context, predicted], 1)
 
 
-def _to_uint8(frame: torch.Tensor) -> np.ndarray:
-    """``(C, H, W)`` in [0, 1] -> ``(H, W, 3)`` uint8."""
-    x = (frame.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+def clip_bytes(clip: torch.Tensor) -> torch.Tensor:
+    """Clips ``(..., C, H, W)`` in [0, 1] -> uint8 in [0, 255] (a quarter of the float memory)."""
+    return (clip.clamp(0, 1) * 255).round().byte()
+
+
+def _to_rgb(frame: torch.Tensor) -> np.ndarray:
+    """``(C, H, W)`` uint8 -> ``(H, W, 3)`` uint8."""
+    x = frame.permute(1, 2, 0).numpy()
     return np.repeat(x, 3, axis=2) if x.shape[2] == 1 else x
 
 
-def gif_frames(true: torch.Tensor, predicted: torch.Tensor, context: int, scale: int = 1) -> list[np.ndarray]:
-    """One ``(H', W', 3)`` uint8 picture per time step: row i shows sequence i, true | predicted, each frame
-    framed by a 2-pixel border, dark grey while it is given context, white once it is predicted."""
+def gif_frames(true: torch.Tensor, predicted: torch.Tensor, context: int, scale: int = 1) -> Iterator[np.ndarray]:
+    """One ``(H', W', 3)`` uint8 picture per time step, made as it is asked for (a GIF of a thousand frames of
+    64 rows is gigabytes as a list): row i shows sequence i, true | predicted (uint8 clips ``(n, T, C, H, W)``,
+    :func:`clip_bytes`), each frame framed by a 2-pixel border, dark grey while it is given context, white once
+    it is predicted."""
     n, t_len, _, h, w = true.shape
     pad = 2
     cell_h, cell_w = h + 2 * pad, w + 2 * pad
-    pictures = []
     for t in range(t_len):
         canvas = np.zeros((n * cell_h + (n + 1) * pad, 2 * cell_w + 3 * pad, 3), dtype=np.uint8)
         border = CONTEXT_BORDER if t < context else PREDICTED_BORDER
@@ -44,25 +51,31 @@ def gif_frames(true: torch.Tensor, predicted: torch.Tensor, context: int, scale:
             for j, clip in enumerate((true, predicted)):
                 left = pad + j * (cell_w + pad)
                 canvas[top:top + cell_h, left:left + cell_w] = border if j == 1 else CONTEXT_BORDER
-                canvas[top + pad:top + pad + h, left + pad:left + pad + w] = _to_uint8(clip[i, t])
+                canvas[top + pad:top + pad + h, left + pad:left + pad + w] = _to_rgb(clip[i, t])
         if scale > 1:
             canvas = canvas.repeat(scale, 0).repeat(scale, 1)
-        pictures.append(canvas)
-    return pictures
+        yield canvas
 
 
-def write_gif(pictures: list[np.ndarray], path: Path, ms_per_frame: int = 300) -> Path:
-    """Save uint8 ``(H, W, 3)`` pictures as a looping GIF (Pillow), atomically."""
+def write_gif(pictures: Iterable[np.ndarray], path: Path, ms_per_frame: int = 300) -> Path:
+    """Save uint8 ``(H, W, 3)`` pictures as a looping GIF (Pillow), atomically. Pillow takes them one at a
+    time and keeps each as a palette image (a byte a pixel), so a generator of pictures is never all in memory
+    as RGB."""
     import os
 
     from PIL import Image
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    images = [Image.fromarray(p) for p in pictures]
+    pictures = iter(pictures)
+    first = Image.fromarray(next(pictures))
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
-    os.replace(tmp, path)
+    try:
+        first.save(tmp, format="GIF", save_all=True, append_images=(Image.fromarray(p) for p in pictures),
+                   duration=ms_per_frame, loop=0)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -70,7 +83,7 @@ def write_prediction_gif(model, test_uint8, path: Path, steps: int, n: int = 4) 
     """The GIF of :func:`gif_frames` for the first ``n`` evaluation sequences and ``steps`` predicted frames."""
     from ..images import grid_scale
 
-    true, predicted = rollout_pairs(model, test_uint8, n, steps)
+    true, predicted = (clip_bytes(clip) for clip in rollout_pairs(model, test_uint8, n, steps))
     return write_gif(gif_frames(true, predicted, model.seq_spec.context, grid_scale(true.shape[-1])), path)
 
 
