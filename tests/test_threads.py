@@ -263,3 +263,35 @@ def test_every_model_one_command_trains_is_governed_by_one_governor(tmp_path, mo
     from_python = build_method(cfg)  # no command: torch's threads are the caller's
     from_python.fit(data, tmp_path / "run2")
     assert governors[0] is not None and governors[1] is governors[0] and governors[2] is None
+
+
+def test_a_loop_outside_the_shared_one_polls_the_commands_governor_and_says_its_changes():
+    """augment's classifiers and features train run their own loops: each update calls the hook, which polls the
+    command's governor (the one its cGAN used) and says a change with where it happened."""
+    import argparse
+
+    import numpy as np
+
+    from ganforge.data import load_dataset
+    from ganforge.features.train import fit_classifier
+    from ganforge.threads import ThreadChoice, governed_step_hook
+
+    machine, applied, said = ScriptedMachine(), [], []
+    args = argparse.Namespace(thread_choice=choose_threads(None, cores=2, load=0.0, environ={}), threads_applied=True)
+    args.thread_governor = machine.governor(ThreadChoice(2, "spin", "idle"), applied, window_s=1.0)
+    hook = governed_step_hook(args, said.append)
+    machine.others, machine.own = 1.0, 1.0
+
+    def one_second_per_update(where):
+        machine.advance(1.0)
+        hook(where)
+
+    digits = load_dataset("digits")
+    fit_classifier(np.asarray(digits.split("train")[:64]), digits.labels["train"][:64], 10, 3, 16,
+                   step_hook=one_second_per_update)
+    assert applied == [1]
+    assert said == ["classifier step 2/3  threads 2 -> 1 (1.0 of 2 cores busy with other work; OpenMP spin)"]
+    for fixed in (argparse.Namespace(thread_choice=choose_threads(2, cores=2, load=0.0, environ={}),
+                                     threads_applied=True),
+                  argparse.Namespace(thread_choice=args.thread_choice, threads_applied=False), argparse.Namespace()):
+        assert governed_step_hook(fixed) is None

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 #: Below this many busy cores the machine counts as idle: spinning OpenMP threads pay there.
@@ -260,3 +261,32 @@ class ThreadGovernor:
         old, self.threads, self._pending = self.threads, target, None
         return (f"threads {old} -> {target} ({others:.1f} of {self.cores} cores busy with other work; "
                 f"OpenMP {self.wait_policy})")
+
+
+def command_governor(args) -> ThreadGovernor | None:
+    """The governor of a command's CPU training (its parsed ``args``): made once and kept in ``args``, so that
+    every model one command trains (a cGAN and then classifiers in ``augment``; the cells of ``anomaly table``)
+    polls the same one, which knows the thread count the last left. None where the threads are not the
+    command's to re-decide: ``--threads``/``OMP_NUM_THREADS``, small models' one thread, or a choice not
+    applied because torch was running before the command (ganforge called from Python)."""
+    choice = getattr(args, "thread_choice", None)
+    if choice is None or not choice.automatic or not getattr(args, "threads_applied", False):
+        return None
+    if getattr(args, "thread_governor", None) is None:
+        args.thread_governor = ThreadGovernor(choice)
+    return args.thread_governor
+
+
+def governed_step_hook(args, say: Callable[[str], None] = print) -> Callable[[str], None] | None:
+    """For a training loop outside the shared one (the classifiers of ``augment`` and ``features train``, on
+    CPU): ``hook(where)`` to call every step, which polls the command's governor and says a change as
+    ``"{where}  threads 2 -> 1 (...)"``; None when the command's threads are not governed."""
+    governor = command_governor(args)
+    if governor is None:
+        return None
+
+    def hook(where: str) -> None:
+        if change := governor.poll():
+            say(f"{where}  {change}")
+
+    return hook

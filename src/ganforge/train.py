@@ -236,16 +236,11 @@ class Trainer:
         """Re-decide torch's CPU threads during :meth:`fit` as other work starts and stops on the machine
         (:class:`~ganforge.threads.ThreadGovernor`), where the command (its parsed ``args``) chose them from the
         machine and applied that choice: not for ``--threads``/``OMP_NUM_THREADS``, GPUs or torchrun. A command
-        that trains several models (``anomaly table``) has one governor for all, kept in ``args``: it knows the
-        thread count the last one left."""
-        choice = getattr(args, "thread_choice", None)
-        if (choice is not None and choice.automatic and getattr(args, "threads_applied", False)
-                and self.device.type == "cpu" and not self.dist.enabled):
-            from .threads import ThreadGovernor
+        that trains several models has one governor for all (:func:`~ganforge.threads.command_governor`)."""
+        if self.device.type == "cpu" and not self.dist.enabled:
+            from .threads import command_governor
 
-            if getattr(args, "thread_governor", None) is None:
-                args.thread_governor = ThreadGovernor(choice)
-            self.thread_governor = args.thread_governor
+            self.thread_governor = command_governor(args)
 
     def _abandon(self, created: bool) -> None:
         """Start-up failed: release the lock, and remove the run directory if this call created it and

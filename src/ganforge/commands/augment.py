@@ -154,6 +154,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
     from .. import imbalance as im
     from ..data import load_dataset
     from ..features.train import fit_classifier, predict
+    from ..threads import governed_step_hook
 
     ratios = _ratios(args.synthetic_ratios)
     if args.seeds < 1:
@@ -219,13 +220,15 @@ def cmd_augment(args: argparse.Namespace) -> int:
           f"{args.batch_size}); scored on {len(y_test):,} test images", flush=True)
 
     rows, counts, seconds = [], {}, {}
+    step_hook = governed_step_hook(args, lambda s: print(f"  {s}", flush=True))  # the cGAN's governor, if any
     for seed in range(args.seeds):
         for name, build in builders:
             t0 = time.perf_counter()
             arm = build(seed)
             im.check_no_leakage(arm.source, split)
             counts[name] = [int(v) for v in arm.counts(k)]
-            model = fit_classifier(arm.x, arm.y, k, steps, args.batch_size, seed=seed, class_weight=arm.class_weight)
+            model = fit_classifier(arm.x, arm.y, k, steps, args.batch_size, seed=seed, class_weight=arm.class_weight,
+                                   step_hook=step_hook)
             scores = im.classification_scores(y_test, predict(model, x_test), k, rare)
             secs = time.perf_counter() - t0
             seconds.setdefault(name, []).append(secs)

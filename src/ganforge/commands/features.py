@@ -40,6 +40,7 @@ def cmd_features_train(args: argparse.Namespace) -> int:
     from ..features.domain import default_weights_path, packaged_weights_path, save_domain_classifier
     from ..features.train import train_domain_classifier
     from ..rundir import check_writable_output
+    from ..threads import governed_step_hook
 
     if args.threads is not None:
         import torch
@@ -59,8 +60,9 @@ def cmd_features_train(args: argparse.Namespace) -> int:
     ds = load_dataset(args.data, args.data_dir)
     print(f"ganforge: training a domain classifier on {ds.name} ({ds.source}; {len(ds)} train images "
           f"{ds.shape}) for {epochs} epochs", flush=True)
-    model, info = train_domain_classifier(ds, epochs, args.batch_size, args.lr, args.seed,
-                                          log=lambda s: print(s, flush=True))
+    say = lambda s: print(s, flush=True)  # noqa: E731
+    model, info = train_domain_classifier(ds, epochs, args.batch_size, args.lr, args.seed, log=say,
+                                          step_hook=governed_step_hook(args, say))
     info["command"] = (f"ganforge features train --data {args.data} --epochs {epochs} --batch-size "
                        f"{args.batch_size} --lr {args.lr} --seed {args.seed}")
     save_domain_classifier(model, out, info)

@@ -9,6 +9,7 @@ accuracy recorded in the weights' metadata.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -50,9 +51,11 @@ def accuracy(model: DomainClassifier, images: np.ndarray, labels: np.ndarray, ba
 
 
 def train_domain_classifier(dataset: ArrayDataset, epochs: int, batch_size: int = 128, lr: float = 1e-3,
-                            seed: int = 0, log=print) -> tuple[DomainClassifier, dict]:
+                            seed: int = 0, log=print, step_hook: Callable[[str], None] | None = None
+                            ) -> tuple[DomainClassifier, dict]:
     """Train on the train split; keep the best epoch on val. Returns ``(model in eval mode, info)`` with
-    ``val_accuracy``, ``test_accuracy``, ``epochs``, ``seed``, ``seconds``."""
+    ``val_accuracy``, ``test_accuracy``, ``epochs``, ``seed``, ``seconds``. ``step_hook(where)``, if given,
+    is called after every update (the command's thread governor: ``threads.governed_step_hook``)."""
     if dataset.kind != "image" or dataset.num_classes is None or "train" not in dataset.labels:
         raise UserError(f"dataset {dataset.name}: a domain classifier needs labelled images")
     torch.manual_seed(seed)
@@ -77,6 +80,8 @@ def train_domain_classifier(dataset: ArrayDataset, epochs: int, batch_size: int 
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
+            if step_hook is not None:
+                step_hook(f"epoch {epoch + 1}/{epochs}")
         sched.step()
         val_acc = accuracy(model, dataset.split("val"), dataset.labels["val"])
         log(f"epoch {epoch + 1}/{epochs}  loss {total / len(perm):.4f}  val accuracy {val_acc:.4f}  "
@@ -94,15 +99,16 @@ def train_domain_classifier(dataset: ArrayDataset, epochs: int, batch_size: int 
 
 def fit_classifier(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, num_classes: int, steps: int,
                    batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
-                   class_weight: np.ndarray | torch.Tensor | None = None) -> DomainClassifier:
+                   class_weight: np.ndarray | torch.Tensor | None = None,
+                   step_hook: Callable[[str], None] | None = None) -> DomainClassifier:
     """A fresh domain-classifier CNN trained for exactly ``steps`` updates on ``x`` (uint8 images ``(N, C, H,
     W)`` in [0, 255]) with labels ``y (N,)`` in [0, num_classes): the recipe of
     :func:`train_domain_classifier` (Adam at ``lr`` halved every third of the run, random translations), with
     no validation split and a fixed number of updates, so that training sets of different sizes (the arms of
     ``ganforge augment``, CAS's generated and real sets) get the same compute. Minibatches walk seeded
     permutations of the set epoch after epoch. ``class_weight (num_classes,)`` weights each example's
-    cross-entropy by its class (the weighted mean, as ``F.cross_entropy(weight=...)``). Returns the model in
-    eval mode."""
+    cross-entropy by its class (the weighted mean, as ``F.cross_entropy(weight=...)``). ``step_hook(where)``,
+    if given, is called after every update (the command's thread governor). Returns the model in eval mode."""
     if steps < 1:
         raise UserError(f"classifier steps {steps}: expected an integer >= 1")
     x = torch.as_tensor(np.array(x) if isinstance(x, np.ndarray) else x)
@@ -131,6 +137,8 @@ def fit_classifier(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, n
         loss.backward()
         opt.step()
         sched.step()
+        if step_hook is not None:
+            step_hook(f"classifier step {step + 1}/{steps}")
     return model.eval()
 
 
