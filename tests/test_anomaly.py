@@ -3,6 +3,7 @@
 import json
 import os
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -293,9 +294,16 @@ def test_table_writes_markdown_and_csv_and_resumes(tmp_path):
     settings_file.write_text(json.dumps({**settings, "train_fingerprint": "0" * 16}))
     with pytest.raises(UserError, match="holds cells measured on other data"):
         run_table(base, ["iforest"], (0, 1), tmp_path, log=lambda s: pytest.fail(s))
-    settings_file.write_text(json.dumps({k: v for k, v in settings.items() if k != "train_fingerprint"}))
-    assert run_table(base, ["iforest", "ocsvm"], (0, 1), tmp_path, log=lambda s: pytest.fail(s)) == resumed
-    assert json.loads(settings_file.read_text()) == settings
+    for older in ({k: v for k, v in settings.items() if k != "train_fingerprint"},  # before the field existed
+                  {**settings, "train_fingerprint": None}):  # the field, never filled in
+        settings_file.write_text(json.dumps(older))
+        assert run_table(base, ["iforest", "ocsvm"], (0, 1), tmp_path, log=lambda s: pytest.fail(s)) == resumed
+        assert json.loads(settings_file.read_text()) == settings
+    for damaged in ("[1]", "null", '"x"'):
+        settings_file.write_text(damaged)
+        with pytest.raises(UserError, match="damaged"):
+            run_table(base, ["iforest"], (0, 1), tmp_path, log=lambda s: pytest.fail(s))
+    settings_file.write_text(json.dumps(settings))
     run = AnomalyConfig.load(tmp_path / "runs" / "iforest-c0")
     assert run.train_fingerprint == settings["train_fingerprint"]  # each cell's run: anomaly score checks it
     # how a run goes (its device, checkpoint rhythm) is not what it computes: the table still resumes
@@ -337,23 +345,33 @@ def test_every_method_is_registered():
 
 
 @pytest.mark.skipif(not HAS_FASHION, reason="needs Debian's dataset-fashion-mnist")
-def test_score_reads_the_fitted_data_from_where_it_moved_to_with_data_dir(tmp_path, capsys):
-    """`anomaly score RUN --data-dir NEW` (no --data): the run's own dataset, read from where it is now."""
-    old, new = tmp_path / "old", tmp_path / "new"
-    old.mkdir()
-    for name in os.listdir(FASHION_DIR):
-        os.symlink(os.path.join(FASHION_DIR, name), old / name)
+def test_score_reads_the_fitted_data_from_data_dir_when_no_other_data_is_named(tmp_path, capsys):
+    """`anomaly score RUN --data-dir DIR` (no --data): the run's own dataset, read from DIR (a copy moved there),
+    and still checked against the fit's hash (before, DIR was ignored and the fitted directory read)."""
+    import gzip
+
+    def copy_of_fashion_mnist(where, relabel_first_test_image=False):
+        where.mkdir()
+        for name in os.listdir(FASHION_DIR):
+            if relabel_first_test_image and name == "t10k-labels-idx1-ubyte.gz":
+                labels = bytearray(gzip.decompress((Path(FASHION_DIR) / name).read_bytes()))
+                labels[8] = (labels[8] + 1) % 10  # the first label, after the 8-byte IDX header
+                (where / name).write_bytes(gzip.compress(bytes(labels)))
+            else:
+                os.symlink(os.path.join(FASHION_DIR, name), where / name)
+        return where
+
+    fitted, moved = copy_of_fashion_mnist(tmp_path / "fitted"), copy_of_fashion_mnist(tmp_path / "moved")
+    edited = copy_of_fashion_mnist(tmp_path / "edited", relabel_first_test_image=True)
     run = tmp_path / "run"
-    assert main(["anomaly", "fit", "--data", "fashion-mnist", "--data-dir", str(old), "--normal-classes", "1",
+    assert main(["anomaly", "fit", "--data", "fashion-mnist", "--data-dir", str(fitted), "--normal-classes", "1",
                  "--method", "iforest", "--out", str(run)]) == 0
     before, after = tmp_path / "before.csv", tmp_path / "after.csv"
     assert main(["anomaly", "score", str(run), "--subset", "300", "--out", str(before)]) == 0
-    old.rename(new)
     capsys.readouterr()
-    missing = tmp_path / "nowhere"
-    assert main(["anomaly", "score", str(run), "--data-dir", str(missing), "--out", str(after)]) == 2
-    assert str(missing) in capsys.readouterr().err  # read, not ignored (it was, before)
-    assert main(["anomaly", "score", str(run), "--data-dir", str(new), "--subset", "300", "--out", str(after)]) == 0
+    assert main(["anomaly", "score", str(run), "--data-dir", str(edited), "--out", str(after)]) == 2
+    assert "the data changed since it was fitted" in capsys.readouterr().err  # DIR was read, not ignored
+    assert main(["anomaly", "score", str(run), "--data-dir", str(moved), "--subset", "300", "--out", str(after)]) == 0
     assert after.read_text() == before.read_text()
 
 

@@ -255,6 +255,7 @@ def test_every_model_one_command_trains_is_governed_by_one_governor(tmp_path, mo
     monkeypatch.setattr(Trainer, "fit", fit_and_record)
     data = one_class_dataset(load_dataset("ring8"), list(range(7)), 0.1, 0)
     args = argparse.Namespace(thread_choice=choose_threads(None, cores=2, load=0.0, environ={}), threads_applied=True)
+    args.thread_governor = ScriptedMachine().governor(args.thread_choice, [])  # as command_governor keeps it
     for i in range(2):
         cfg = AnomalyConfig(method="vae", data="ring8", normal_classes=list(range(7)), train={"steps": 3}).validate()
         method = build_method(cfg)
@@ -262,7 +263,29 @@ def test_every_model_one_command_trains_is_governed_by_one_governor(tmp_path, mo
         method.fit(data, tmp_path / f"run{i}")
     from_python = build_method(cfg)  # no command: torch's threads are the caller's
     from_python.fit(data, tmp_path / "run2")
-    assert governors[0] is not None and governors[1] is governors[0] and governors[2] is None
+    assert governors[0] is args.thread_governor and governors[1] is governors[0] and governors[2] is None
+
+
+def test_anomaly_fit_and_table_hand_the_command_to_the_methods_they_fit(tmp_path, monkeypatch):
+    import ganforge.anomaly
+    import ganforge.anomaly.table
+    from ganforge.cli import main
+
+    built = []
+
+    def spy(build):
+        def build_and_record(cfg):
+            built.append(build(cfg))
+            return built[-1]
+        return build_and_record
+
+    monkeypatch.setattr(ganforge.anomaly, "build_method", spy(ganforge.anomaly.build_method))
+    monkeypatch.setattr(ganforge.anomaly.table, "build_method", spy(ganforge.anomaly.table.build_method))
+    assert main(["anomaly", "fit", "--data", "digits", "--normal-classes", "1", "--method", "iforest",
+                 "--out", str(tmp_path / "fit")]) == 0
+    assert main(["anomaly", "table", "--data", "digits", "--classes", "0", "--methods", "iforest",
+                 "--no-figures", "--out", str(tmp_path / "table")]) == 0
+    assert len(built) == 2 and all(hasattr(m.command_args, "thread_choice") for m in built)
 
 
 def test_a_loop_outside_the_shared_one_polls_the_commands_governor_and_says_its_changes():

@@ -278,9 +278,10 @@ def command_governor(args) -> ThreadGovernor | None:
 
 
 def governed_step_hook(args, say: Callable[[str], None] = print) -> Callable[[str], None] | None:
-    """For a training loop outside the shared one (the classifiers of ``augment`` and ``features train``, on
-    CPU): ``hook(where)`` to call every step, which polls the command's governor and says a change as
-    ``"{where}  threads 2 -> 1 (...)"``; None when the command's threads are not governed."""
+    """For a training loop outside the shared one, on CPU (the classifiers of ``augment`` and ``features train``,
+    f-AnoGAN's encoder): ``hook(where)`` to call every step, which polls the command's governor and says a change
+    as ``"{where}  threads 2 -> 1 (...)"``; None when the command's threads are not governed (``args`` None:
+    no command)."""
     governor = command_governor(args)
     if governor is None:
         return None

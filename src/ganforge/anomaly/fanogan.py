@@ -46,15 +46,17 @@ def izi_f_loss(x: torch.Tensor, x_hat: torch.Tensor, f_x: torch.Tensor, f_x_hat:
 
 def fit_izi_encoder(encoder: nn.Module, generator: Callable[[torch.Tensor], torch.Tensor],
                     feature_fn: Callable[[torch.Tensor], torch.Tensor], x_train: torch.Tensor, steps: int,
-                    lr: float, kappa: float, batch_size: int = 64, seed: int = 0) -> list[float]:
+                    lr: float, kappa: float, batch_size: int = 64, seed: int = 0,
+                    step_hook: Callable[[str], None] | None = None) -> list[float]:
     """Train ``encoder`` in place on ``x_train (N, *shape)`` (model range) by the izi_f loss, with ``generator``
     and ``feature_fn`` frozen (no gradient reaches their weights: only the encoder's are optimised). Adam,
-    betas (0.5, 0.999); minibatches drawn with replacement from ``seed``. Returns the loss per step."""
+    betas (0.5, 0.999); minibatches drawn with replacement from ``seed``. ``step_hook(where)``, if given, is
+    called after every update (the command's thread governor). Returns the loss per step."""
     rng = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=lr, betas=(0.5, 0.999))
     encoder.train()
     history = []
-    for _ in range(steps):
+    for step in range(steps):
         x = x_train[torch.randint(len(x_train), (batch_size,), generator=rng)]
         x_hat = generator(encoder(x))
         loss = izi_f_loss(x, x_hat, feature_fn(x), feature_fn(x_hat), kappa).mean()
@@ -62,6 +64,8 @@ def fit_izi_encoder(encoder: nn.Module, generator: Callable[[torch.Tensor], torc
         loss.backward()
         optimizer.step()
         history.append(float(loss.detach()))
+        if step_hook is not None:
+            step_hook(f"encoder step {step + 1}/{steps}")
     encoder.eval()
     return history
 
@@ -81,6 +85,7 @@ class FAnoGANMethod(TrainedModelMethod):
 
     def after_fit(self, data: ArrayDataset, run_dir: Path) -> None:
         from ..run import load_run
+        from ..threads import governed_step_hook
 
         self.run = load_run(run_dir)  # eval mode: G's batch norm uses its running statistics
         model = self.run.model
@@ -89,7 +94,8 @@ class FAnoGANMethod(TrainedModelMethod):
         encoder = build_encoder(data.kind, data.shape, model.cfg.latent_dim, model.cfg.width)
         x_train = to_model_range(torch.as_tensor(data.split("train")))
         fit_izi_encoder(encoder, model.generate, self.features, x_train, self.cfg.encoder_steps, self.cfg.encoder_lr,
-                        self.cfg.fanogan_kappa, seed=self.cfg.seed + 8)
+                        self.cfg.fanogan_kappa, seed=self.cfg.seed + 8,
+                        step_hook=governed_step_hook(self.command_args))
         saved = {"format": FORMAT, "encoder": encoder.state_dict(), "kind": data.kind, "shape": list(data.shape)}
         atomic_torch_save(saved, Path(run_dir) / ENCODER_FILE)
 

@@ -123,7 +123,10 @@ def check_table_settings(out_dir: Path, settings: dict[str, Any], has_results: b
         except ValueError as e:
             raise UserError(f"{path}: damaged ({str(e).splitlines()[0]}): expected the settings 'ganforge anomaly "
                             "table' writes") from None
-        if "train_fingerprint" not in saved:  # a table from before the data's hash was recorded: adopts it
+        if not isinstance(saved, dict):
+            raise UserError(f"{path}: damaged (not a JSON object): expected the settings 'ganforge anomaly table' "
+                            "writes")
+        if saved.get("train_fingerprint") is None:  # a table from before the data's hash was kept: adopts it
             saved["train_fingerprint"] = settings.get("train_fingerprint")
         changed = sorted(k for k in set(saved) | set(settings)
                          if saved.get(k) != settings.get(k) and k != "train_fingerprint")

@@ -20,8 +20,6 @@ def add_parser(sub) -> None:
     t.add_argument("--batch-size", type=int, default=128, help="minibatch size  [128]")
     t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate  [1e-3]")
     t.add_argument("--seed", type=int, default=0, help="random seed  [0]")
-    t.add_argument("--threads", type=int, default=None, help="CPU threads for torch (1 is fastest on a busy "
-                                                           "machine)  [torch's default]")
     t.add_argument("--out", default=None, help="weights file (.safetensors)  [~/.cache/ganforge/features/"
                                                "domain-DATA.safetensors]")
     t.set_defaults(func=cmd_features_train)
@@ -42,10 +40,6 @@ def cmd_features_train(args: argparse.Namespace) -> int:
     from ..rundir import check_writable_output
     from ..threads import governed_step_hook
 
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(max(1, args.threads))
     epochs = args.epochs if args.epochs is not None else (60 if args.data == "digits" else 8)
     if not 1 <= epochs <= 10_000:
         raise UserError(f"--epochs {epochs}: expected an integer in [1, 10000] (passes over the train split)")

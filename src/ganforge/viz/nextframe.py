@@ -40,6 +40,8 @@ def gif_frames(true: torch.Tensor, predicted: torch.Tensor, context: int, scale:
     64 rows is gigabytes as a list): row i shows sequence i, true | predicted (uint8 clips ``(n, T, C, H, W)``,
     :func:`clip_bytes`), each frame framed by a 2-pixel border, dark grey while it is given context, white once
     it is predicted."""
+    if true.dtype != torch.uint8 or predicted.dtype != torch.uint8:
+        raise TypeError(f"gif_frames: clips of {true.dtype} and {predicted.dtype}: expected uint8 (clip_bytes)")
     n, t_len, _, h, w = true.shape
     pad = 2
     cell_h, cell_w = h + 2 * pad, w + 2 * pad
@@ -68,7 +70,10 @@ def write_gif(pictures: Iterable[np.ndarray], path: Path, ms_per_frame: int = 30
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pictures = iter(pictures)
-    first = Image.fromarray(next(pictures))
+    first = next(pictures, None)
+    if first is None:
+        raise ValueError(f"write_gif {path}: no pictures")
+    first = Image.fromarray(first)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         first.save(tmp, format="GIF", save_all=True, append_images=(Image.fromarray(p) for p in pictures),
