@@ -236,7 +236,8 @@ class Trainer:
         """Re-decide torch's CPU threads during :meth:`fit` as other work starts and stops on the machine
         (:class:`~ganforge.threads.ThreadGovernor`), where the command (its parsed ``args``) chose them from the
         machine and applied that choice: not for ``--threads``/``OMP_NUM_THREADS``, GPUs or torchrun. A command
-        that trains several models has one governor for all (:func:`~ganforge.threads.command_governor`)."""
+        that trains several models has one governor for all (:func:`~ganforge.threads.command_governor`); ``args``
+        None (no command) governs nothing."""
         if self.device.type == "cpu" and not self.dist.enabled:
             from .threads import command_governor
 

@@ -246,8 +246,7 @@ class TrainedModelMethod(AnomalyMethod):
 
         self.check_data(data)
         trainer = Trainer(self.train_config(data), run_dir, dataset=training_view(data), progress=False)
-        if self.command_args is not None:
-            trainer.govern_threads(self.command_args)  # minutes of training: other work may start or stop
+        trainer.govern_threads(self.command_args)  # minutes of training: other work may start or stop
         trainer.fit()
         self.after_fit(data, run_dir)
         self.load(run_dir, data)
