@@ -220,7 +220,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
           f"{args.batch_size}); scored on {len(y_test):,} test images", flush=True)
 
     rows, counts, seconds = [], {}, {}
-    step_hook = governed_step_hook(args, lambda s: print(f"  {s}", flush=True))  # the command's: the cGAN's, if it trained one
+    step_hook = governed_step_hook(args, lambda s: print(f"  {s}", flush=True))  # the cGAN's, if any
     for seed in range(args.seeds):
         for name, build in builders:
             t0 = time.perf_counter()
