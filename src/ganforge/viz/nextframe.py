@@ -25,8 +25,11 @@ def rollout_pairs(model, test_uint8, n: int, steps: int) -> tuple[torch.Tensor, 
 
 
 def clip_bytes(clip: torch.Tensor) -> torch.Tensor:
-    """Clips ``(..., C, H, W)`` in [0, 1] -> uint8 in [0, 255] (a quarter of the float memory)."""
-    return (clip.clamp(0, 1) * 255).round().byte()
+    """Clips ``(..., C, H, W)`` in [0, 1] -> uint8 in [0, 255] (a quarter of the float memory), rounded as image
+    files are (:func:`ganforge.metrics.cas.to_uint8`)."""
+    from ..metrics.cas import to_uint8
+
+    return torch.from_numpy(to_uint8(clip))
 
 
 def _to_rgb(frame: torch.Tensor) -> np.ndarray:
